@@ -1,0 +1,5 @@
+import sys
+
+from p2m.cli import main
+
+sys.exit(main())

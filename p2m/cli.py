@@ -1,0 +1,126 @@
+"""`p2m` command line: a thin shell over `p2m.Pipeline`. User errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+from p2m.config import RunConfig, load_examples
+from p2m.errors import P2MError
+
+EPILOG = """examples:
+  p2m run "Classify movie reviews as positive or negative" --yes
+  p2m run "Convert dates like 'March 3, 2021' to ISO format 2021-03-03" --num-examples 32
+  p2m run "Tag support emails" --examples emails.jsonl --teacher-base-url http://127.0.0.1:8080/v1
+  p2m parse "Classify emails into billing, bug, feature request"
+"""
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (warnings, download bars) drowns p2m's own progress; errors still surface."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. the GGUF de-quantization bar
+    warnings.filterwarnings("ignore")
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig(task="")
+    parser.add_argument("task", help="the task, in plain words; may list labels and Input:/Output: examples")
+    parser.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
+    parser.add_argument("--teacher", default=defaults.teacher,
+                        help="'auto' (OpenAI with OPENAI_API_KEY, else embedded SmolLM2), 'embedded', a local model, or a model name on the server")
+    parser.add_argument("--teacher-base-url", metavar="URL", help="OpenAI-compatible server: vLLM, llama.cpp server, Ollama")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="p2m", description="Turn a task description into a small, trained, evaluated model.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = RunConfig(task="")
+
+    run = commands.add_parser("run", help="parse, synthesize, verify, train and evaluate, end to end",
+                              description="Run the whole pipeline; re-running resumes and re-uses finished stages.")
+    _add_run_options(run)
+    run.add_argument("--student", default=defaults.student, help="'auto' (BM25 over the student registry), a model id, or a local directory")
+    run.add_argument("--num-examples", type=int, default=defaults.num_examples, metavar="N", help="synthetic examples to generate (default %(default)s)")
+    run.add_argument("--votes", type=int, default=defaults.votes, help="sampled teacher answers per example for verification (default %(default)s)")
+    run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
+    run.add_argument("--epochs", type=float, default=defaults.epochs, help="training epochs; 0 = from data size")
+    run.add_argument("--max-teacher-calls", type=int, metavar="N", help="stop cleanly after N live teacher calls")
+    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--out", metavar="DIR", help="run directory (default runs/<task slug>)")
+    run.add_argument("--yes", "-y", action="store_true", help="do not ask before spending teacher calls")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+
+    parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
+    _add_run_options(parse)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    options = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None}
+    options["examples"] = load_examples(args.examples) if args.examples else []
+    config = RunConfig(**options)
+    config.check()
+    return config
+
+
+def command_parse(args: argparse.Namespace) -> None:
+    from p2m.pipeline import build_teacher
+    from p2m.stages.parse import parse_task
+
+    config = _config(args)
+    spec, warnings_ = parse_task(build_teacher(config), config.task, config.examples)
+    print(json.dumps({**spec.to_dict(), "warnings": warnings_}, indent=2, ensure_ascii=False))
+
+
+def command_run(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from p2m.cli_progress import RichProgress, confirm, summary_table
+    from p2m.pipeline import Pipeline
+    from p2m.progress import Progress
+
+    config = _config(args)
+    console = Console(stderr=True, quiet=args.quiet)
+    pipeline = Pipeline(config, RichProgress(console) if not args.quiet else Progress())
+    if not args.yes and sys.stdin.isatty() and not confirm(console, pipeline):
+        raise P2MError("cancelled; nothing was spent")
+    try:
+        report = pipeline.run()
+    except KeyboardInterrupt:
+        raise P2MError(f"interrupted; finished work is kept in {pipeline.run_dir}, run the same command again to resume") from None
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        console.print(summary_table(report))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        {"run": command_run, "parse": command_parse}[args.command](args)
+    except P2MError as error:
+        print(f"p2m: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("p2m: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

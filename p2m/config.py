@@ -1,0 +1,90 @@
+"""RunConfig: every option of a run, as documented fields with defaults (the CLI and TUI mirror it)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from p2m.errors import P2MError
+
+
+@dataclass
+class RunConfig:
+    task: str
+    """The task description, in plain words; may contain labels and Input:/Output: examples."""
+    examples: list[dict] = field(default_factory=list)
+    """User examples ({"input", "output"}); they seed generation and join the test set, never training."""
+    out: str | None = None
+    """Run directory; default runs/<slug of the task>. Re-using it resumes or re-uses finished stages."""
+    teacher: str = "auto"
+    """'auto' (OpenAI model with OPENAI_API_KEY or --teacher-base-url, else embedded), 'embedded',
+    a local model path/id for transformers, or a model name on the OpenAI-compatible server."""
+    teacher_base_url: str | None = None
+    """OpenAI-compatible server (vLLM, llama.cpp server, Ollama); its key, if any, from OPENAI_API_KEY."""
+    student: str = "auto"
+    """'auto' (BM25 retrieval over the student registry), a registry id, or a local model directory."""
+    num_examples: int = 96
+    """Synthetic examples to generate before verification."""
+    votes: int = 3
+    """Sampled teacher answers per example (self-consistency / label votes)."""
+    keep_threshold: float = 0.5
+    """Minimum aggregated verifier score for an example to be kept."""
+    test_fraction: float = 0.2
+    """Share of verified synthetic examples held out for evaluation (user examples are always held out)."""
+    epochs: float = 0
+    """Training epochs; 0 picks a default from the data size."""
+    seed: int = 0
+    max_teacher_calls: int | None = None
+    """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
+
+    def check(self) -> None:
+        """Reject options no run could succeed with, before anything is spent."""
+        if not self.task.strip():
+            raise P2MError('the task description is empty; say what the model should do, e.g. '
+                           'p2m run "Classify movie reviews as positive or negative"')
+        if self.num_examples < 1 or self.votes < 0:
+            raise P2MError("--num-examples must be at least 1 and --votes at least 0")
+        if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
+            raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
+
+    def run_dir(self) -> Path:
+        return Path(self.out or Path("runs") / slugify(self.task))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def slugify(text: str, limit: int = 48) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "run"
+
+
+def load_examples(path: str | Path) -> list[dict]:
+    """Read user examples from JSONL or CSV with columns input/output (or text/label)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise P2MError(f"cannot read examples file {path}: {getattr(error, 'strerror', None) or error}") from None
+    rows: list[dict] = []
+    try:
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(text.splitlines()))
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, csv.Error) as error:
+        raise P2MError(f"cannot parse examples file {path}: {error} (expected JSONL or CSV)") from None
+    examples = []
+    for number, row in enumerate(rows, 1):
+        row = row if isinstance(row, dict) else {}
+        source = row.get("input", row.get("text"))
+        target = row.get("output", row.get("label"))
+        if source is None or target is None:
+            raise P2MError(f"{path}: example {number} needs 'input' and 'output' (or 'text' and 'label')")
+        examples.append({"input": str(source), "output": str(target)})
+    if not examples:
+        raise P2MError(f"examples file {path} holds no examples")
+    return examples

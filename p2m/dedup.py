@@ -1,0 +1,42 @@
+"""Text normalization, near-duplicate removal and the leakage guard.
+
+Near duplicates are found by Jaccard similarity of character 4-gram shingles, which catches both
+reworded long texts and short inputs (dates, names) that word n-grams miss.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
+
+
+def shingles(text: str, n: int = 4) -> set[str]:
+    norm = normalize(text)
+    return {norm[i : i + n] for i in range(max(len(norm) - n + 1, 1))}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def is_near(text: str, others: list[set[str]], threshold: float) -> bool:
+    grams = shingles(text)
+    return any(jaccard(grams, other) >= threshold for other in others)
+
+
+def dedupe(texts: list[str], threshold: float = 0.8, exclude: list[str] = ()) -> list[int]:
+    """Indices of texts to keep: first of each near-duplicate group, none close to an `exclude` text
+    (user examples and test items, which must never leak into training)."""
+    excluded = [shingles(t) for t in exclude]
+    kept_grams: list[set[str]] = []
+    keep = []
+    for i, text in enumerate(texts):
+        grams = shingles(text)
+        if any(jaccard(grams, other) >= threshold for other in excluded + kept_grams):
+            continue
+        kept_grams.append(grams)
+        keep.append(i)
+    return keep

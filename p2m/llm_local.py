@@ -1,0 +1,121 @@
+"""Local teacher backend: a causal LM run in-process with transformers.
+
+The default is the embedded SmolLM2-135M-Instruct, so p2m has a teacher with no network and no key.
+Requests are generated in batches (left padding), which is what makes a small model usable on CPU.
+The model is loaded on the first cache miss, so a fully cached re-run never pays for loading it.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import groupby
+from typing import Sequence
+
+import torch
+
+from p2m.device import best_device, count_params, use_bf16
+from p2m.embedded import SMOLLM2_ID, resolve_model
+from p2m.llm import ChatRequest, ChatResponse
+
+
+class LocalBackend:
+    name = "local"
+    price_per_mtok = None
+
+    def __init__(self, model: str = SMOLLM2_ID, batch_size: int = 16):
+        self.model = model
+        self.batch_size = batch_size
+        self._model = None
+        self._tokenizer = None
+
+    def _load(self):
+        if self._model is None:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            path = resolve_model(self.model)
+            dtype = torch.bfloat16 if use_bf16() else torch.float32
+            self._tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+            if self._tokenizer.pad_token is None:
+                self._tokenizer.pad_token = self._tokenizer.eos_token
+            self._model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(best_device()).eval()
+        return self._model, self._tokenizer
+
+    def num_params(self) -> int:
+        return count_params(self._load()[0])
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model}
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        # Requests with the same decoding parameters share a batch; results go back in request order.
+        order = sorted(range(len(requests)), key=lambda i: _decoding(requests[i]))
+        results: dict[int, ChatResponse] = {}
+        for _, group in groupby(order, key=lambda i: _decoding(requests[i])):
+            group = list(group)
+            for start in range(0, len(group), self.batch_size):
+                chunk = group[start : start + self.batch_size]
+                for i, response in zip(chunk, self._generate_batch([requests[i] for i in chunk])):
+                    results[i] = response
+        return [results[i] for i in range(len(requests))]
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        model, tokenizer = self._load()
+        first = requests[0]
+        prompts = [
+            tokenizer.apply_chat_template(r.as_openai_messages(), add_generation_prompt=True, tokenize=False)
+            for r in requests
+        ]
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        sampling = first.temperature > 0
+        torch.manual_seed(first.seed)
+        started = time.perf_counter()
+        out = model.generate(
+            **inputs,
+            max_new_tokens=first.max_tokens,
+            do_sample=sampling,
+            temperature=first.temperature if sampling else None,
+            top_p=0.95 if sampling else None,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_logits=first.top_logprobs > 0,
+        )
+        latency_ms = (time.perf_counter() - started) * 1000 / len(requests)
+        new_tokens = out.sequences[:, inputs["input_ids"].shape[1] :]
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        responses = []
+        for row, tokens in enumerate(new_tokens):
+            length = _generated_length(tokens, tokenizer.eos_token_id, tokenizer.pad_token_id)
+            responses.append(
+                ChatResponse(
+                    text=tokenizer.decode(tokens[:length], skip_special_tokens=True).strip(),
+                    prompt_tokens=int(prompt_lengths[row]),
+                    completion_tokens=length,
+                    latency_ms=latency_ms,
+                    top_logprobs=_top_logprobs(out.logits, row, length, first.top_logprobs, tokenizer)
+                    if first.top_logprobs
+                    else [],
+                )
+            )
+        return responses
+
+
+def _decoding(request: ChatRequest) -> tuple:
+    # Not the seed: sampled requests with different seeds still share a batch (seeded by its first).
+    return (request.temperature, request.max_tokens, request.top_logprobs)
+
+
+def _generated_length(tokens: torch.Tensor, eos_id: int, pad_id: int) -> int:
+    for position, token in enumerate(tokens.tolist()):
+        if token in (eos_id, pad_id):
+            return position
+    return len(tokens)
+
+
+def _top_logprobs(logits, row: int, length: int, k: int, tokenizer) -> list[dict[str, float]]:
+    steps = []
+    for step in logits[: max(length, 1)]:
+        values, ids = torch.log_softmax(step[row].float(), dim=-1).topk(k)
+        steps.append({tokenizer.decode([i]): round(v, 4) for v, i in zip(values.tolist(), ids.tolist())})
+    return steps

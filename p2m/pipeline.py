@@ -1,0 +1,159 @@
+"""The pipeline: stages over a run directory.
+
+Each stage reads and writes typed files in the run dir and is skipped when its outputs exist and the
+fingerprint of its inputs (its options, the teacher, and the fingerprint of the stage before it) is
+the one recorded in `stages.json`. The CLI, the Python API and the TUI all drive `Pipeline.run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from importlib.metadata import version
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from p2m import prompts
+from p2m.config import RunConfig
+from p2m.embedded import cache_dir
+from p2m.files import read_json, write_json
+from p2m.llm import CallCache, ChatRequest, ChatResponse, Ledger, Teacher
+from p2m.progress import Progress
+from p2m.spec import TaskSpec
+
+
+def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
+    """The teacher the config asks for: an OpenAI-compatible server, OpenAI, or the local default."""
+    import os
+
+    from p2m.llm_local import LocalBackend
+    from p2m.llm_openai import OpenAIBackend
+
+    name = config.teacher
+    if config.teacher_base_url:
+        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
+    elif name == "auto" and os.environ.get("OPENAI_API_KEY"):
+        backend = OpenAIBackend()
+    elif name in ("auto", "embedded"):
+        backend = LocalBackend()
+    elif Path(name).exists() or "/" in name:
+        backend = LocalBackend(model=name)
+    else:
+        backend = OpenAIBackend(model=name)
+    return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls)
+
+
+@dataclass
+class RunContext:
+    """What a stage can see: the run dir, the options, the teacher and where to report progress."""
+
+    run_dir: Path
+    config: RunConfig
+    teacher: Teacher
+    progress: Progress = field(default_factory=Progress)
+
+    def path(self, relative: str) -> Path:
+        return self.run_dir / relative
+
+    def spec(self) -> TaskSpec:
+        return TaskSpec.from_dict(read_json(self.path("spec.json")))
+
+    def chat(self, requests: list[ChatRequest], description: str, chunk: int = 16) -> list[ChatResponse]:
+        """Teacher calls in chunks, with progress: the cache fills as we go, so an interrupt loses
+        at most one chunk."""
+        self.progress.task(description, total=len(requests))
+        responses: list[ChatResponse] = []
+        for start in range(0, len(requests), chunk):
+            responses += self.teacher.chat(requests[start : start + chunk])
+            self.progress.advance(min(chunk, len(requests) - start))
+        return responses
+
+
+class Stage:
+    """One pipeline step. Subclasses set the class attributes and implement `run`."""
+
+    name: str = ""
+    version: int = 1  # bump when the stage's logic changes what it writes
+    config_fields: tuple[str, ...] = ()  # RunConfig fields whose value changes the outputs
+    uses_teacher: bool = False
+    outputs: tuple[str, ...] = ()  # paths relative to the run dir
+    prompt_files: tuple[str, ...] = ()  # prompts/NAME.txt files the stage renders
+
+    def fingerprint(self, ctx: RunContext, upstream: str) -> str:
+        inputs = {
+            "stage": self.name,
+            "version": self.version,
+            "upstream": upstream,
+            "config": {name: getattr(ctx.config, name) for name in self.config_fields},
+            "teacher": ctx.teacher.identity if self.uses_teacher else None,
+            "prompts": prompts.digest(self.prompt_files),
+            "p2m": version("p2m"),
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+    def run(self, ctx: RunContext) -> None:
+        raise NotImplementedError
+
+
+class Pipeline:
+    """Runs stages in order over one run directory, skipping those whose outputs are current."""
+
+    def __init__(self, config: RunConfig, progress: Progress | None = None, stages: list[Stage] | None = None):
+        from p2m.stages import STAGES
+
+        config.check()
+        if config.student != "auto":
+            from p2m.retrieval.students import find_student
+
+            find_student(config.student)  # fail fast, before the teacher is asked anything
+        self.config = config
+        self.run_dir = config.run_dir()
+        self.stages = stages or [stage() for stage in STAGES]
+        self.teacher = build_teacher(config)
+        self.teacher.on_ledger = self._save_ledger
+        self.ctx = RunContext(self.run_dir, config, self.teacher, progress or Progress())
+
+    def _save_ledger(self, ledger: Ledger) -> None:
+        path = self.run_dir / "ledger.json"
+        history = read_json(path).get("history", []) if path.exists() else []
+        write_json(path, {"teacher": self.teacher.backend.describe(), "this_invocation": ledger.__dict__, "history": history})
+
+    def run(self, until: str | None = None) -> dict:
+        """Run (or resume) the pipeline; returns the report. `until` stops after the named stage."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.run_dir / "config.json", self.config.to_dict())
+        state_path = self.run_dir / "stages.json"
+        state = read_json(state_path) if state_path.exists() else {}
+        upstream = ""
+        try:
+            for stage in self.stages:
+                fingerprint = stage.fingerprint(self.ctx, upstream)
+                done = state.get(stage.name, {}).get("fingerprint") == fingerprint
+                if done and all((self.run_dir / out).exists() for out in stage.outputs):
+                    self.ctx.progress.stage_finished(stage.name, skipped=True, seconds=0.0)
+                else:
+                    self.ctx.progress.stage_started(stage.name)
+                    self.teacher.stage = stage.name
+                    started = time.perf_counter()
+                    stage.run(self.ctx)
+                    seconds = round(time.perf_counter() - started, 2)
+                    state[stage.name] = {"fingerprint": fingerprint, "seconds": seconds, "finished": time.time()}
+                    write_json(state_path, state)
+                    self.ctx.progress.stage_finished(stage.name, skipped=False, seconds=seconds)
+                upstream = fingerprint
+                if stage.name == until:
+                    break
+        finally:
+            self._close_ledger()
+            self.ctx.progress.close()
+        report = self.run_dir / "report.json"
+        return read_json(report) if report.exists() else {}
+
+    def _close_ledger(self) -> None:
+        """Append this invocation to the ledger's history, so every call ever made stays accounted."""
+        self._save_ledger(self.teacher.ledger)
+        path = self.run_dir / "ledger.json"
+        data = read_json(path)
+        data["history"].append({"finished": time.time(), **self.teacher.ledger.__dict__})
+        write_json(path, data)

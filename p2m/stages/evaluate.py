@@ -1,0 +1,66 @@
+"""Evaluate: teacher and student on the same held-out items (eval/metrics.json, eval/predictions.jsonl).
+
+Metrics are reported over all test items and per source: `user` items carry the user's own answers
+(gold); `synthetic` items carry verified teacher labels, which favour the teacher by construction.
+"""
+
+from __future__ import annotations
+
+from p2m import metrics
+from p2m.files import read_jsonl, write_json, write_jsonl
+from p2m.pipeline import RunContext, Stage
+from p2m.stages.verify import teacher_requests
+from p2m.student import Student
+from p2m.verifiers import label_from_reply
+
+
+def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], float]:
+    """The teacher's greedy answers (the same request verification made, so mostly cache hits) and
+    its mean latency per call as measured when each call was made."""
+    responses = ctx.chat([teacher_requests(spec, t, votes=0)[0] for t in texts], "teacher on the test set")
+    if spec.task_type == "classification":
+        answers = [label_from_reply(r.text, spec.labels) or r.text for r in responses]
+    else:
+        answers = [r.text.split("\n")[0].strip() for r in responses]
+    latency = sum(r.latency_ms for r in responses) / len(responses) if responses else 0.0
+    return answers, latency
+
+
+def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
+    result = {"all": metrics.score(spec.task_type, predictions, [r["output"] for r in rows], spec.labels)}
+    for source in sorted({r["source"] for r in rows}):
+        picked = [(p, r["output"]) for p, r in zip(predictions, rows) if r["source"] == source]
+        result[source] = metrics.score(spec.task_type, [p for p, _ in picked], [g for _, g in picked], spec.labels)
+    return result
+
+
+class Evaluate(Stage):
+    name = "evaluate"
+    uses_teacher = True
+    prompt_files = ("classify", "answer")
+    outputs = ("eval/metrics.json", "eval/predictions.jsonl")
+
+    def run(self, ctx: RunContext) -> None:
+        spec = ctx.spec()
+        rows = read_jsonl(ctx.path("data/test.jsonl"))
+        texts = [r["input"] for r in rows]
+        teacher_answers, teacher_latency = teacher_predictions(ctx, spec, texts)
+        ctx.progress.task("student on the test set", total=None)
+        student = Student(ctx.path("model"))
+        student_answers = student.predict(texts)
+        ctx.progress.task("measuring student latency", total=None)
+        student_latency = student.latency_ms(texts)
+        backend = ctx.teacher.backend
+        write_jsonl(ctx.path("eval/predictions.jsonl"), [
+            {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
+            for r, t, s in zip(rows, teacher_answers, student_answers)
+        ])
+        write_json(ctx.path("eval/metrics.json"), {
+            "n": len(rows),
+            "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
+                        "params": backend.num_params() if hasattr(backend, "num_params") else None,
+                        "latency_ms": round(teacher_latency, 2)},
+            "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
+                        "params": student.num_params(), "disk_bytes": student.disk_bytes(),
+                        "latency_ms": round(student_latency, 2)},
+        })

@@ -1,0 +1,116 @@
+"""Parse: task description -> TaskSpec (spec.json).
+
+The teacher is asked for JSON (schema-constrained where the server supports it) and its answer is
+validated by `TaskSpec.from_dict`; a failure is sent back with the error for a bounded number of repair
+tries. Fields read deterministically from the text (explicit labels, Input/Output pairs) win over the
+teacher's, which a weak teacher needs. If nothing valid comes back, the deterministic reading is used
+and the spec records a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from p2m import prompts
+from p2m.files import write_json
+from p2m.llm import ChatRequest, Teacher
+from p2m.pipeline import RunContext, Stage
+from p2m.spec import SpecError, TaskSpec, heuristic_spec
+
+SPEC_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "instruction": {"type": "string"},
+        "task_type": {"type": "string", "enum": ["classification", "generation", "extraction", "math"]},
+        "labels": {"type": "array", "items": {"type": "string"}},
+        "input_description": {"type": "string"},
+        "output_format": {"type": "string"},
+        "examples": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"input": {"type": "string"}, "output": {"type": "string"}}},
+        },
+    },
+    "required": ["instruction", "task_type", "labels", "input_description", "output_format", "examples"],
+}
+
+
+def extract_json(text: str) -> dict:
+    """The first JSON object in a reply (models wrap JSON in prose or code fences)."""
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        raise SpecError("no JSON object in the reply")
+    try:
+        return json.loads(match.group(0))
+    except json.JSONDecodeError as error:
+        raise SpecError(f"invalid JSON: {error.msg} at character {error.pos}") from None
+
+
+def ask_teacher_for_spec(teacher: Teacher, task: str, repairs: int = 2) -> tuple[dict | None, list[str]]:
+    """The teacher's spec as a validated dict (or None), and the errors met on the way."""
+    system, user = prompts.render("parse_task", task=task)
+    messages = (("system", system), ("user", user))
+    errors: list[str] = []
+    for attempt in range(repairs + 1):
+        reply = teacher.ask(ChatRequest(messages=messages, max_tokens=400, seed=attempt, json_schema=SPEC_SCHEMA)).text
+        try:
+            data = extract_json(reply)
+            TaskSpec.from_dict(data)
+            return data, errors
+        except SpecError as error:
+            errors.append(str(error))
+            fix_system, fix_user = prompts.render("repair_json", error=str(error), reply=reply[:1500])
+            messages = messages + (("assistant", reply), ("user", fix_user))
+    return None, errors
+
+
+def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> tuple[TaskSpec, list[str]]:
+    """The merged, validated spec and human-readable warnings about how it was obtained."""
+    warnings: list[str] = []
+    read = heuristic_spec(task)
+    llm, errors = ask_teacher_for_spec(teacher, task)
+    if llm is None:
+        warnings.append(f"teacher gave no valid spec ({errors[-1]}); used the deterministic reading of the task")
+        llm = {}
+    merged = {**llm, **read}  # what the text states explicitly beats the teacher's reading
+    merged.setdefault("instruction", task.strip())
+    if "task_type" not in merged:
+        merged["task_type"] = "generation"
+        warnings.append("could not tell the task type; assumed generation")
+    merged["examples"] = _unique_examples(list(read.get("examples", llm.get("examples", []))) + list(user_examples))
+    if merged["task_type"] == "classification":
+        labels = list(merged.get("labels") or [])
+        extra = [e["output"] for e in merged["examples"] if e["output"] not in labels]
+        if extra:
+            warnings.append(f"labels taken from the examples: {sorted(set(extra))}")
+            labels += sorted(set(extra))
+        merged["labels"] = labels
+    try:
+        return TaskSpec.from_dict(merged), warnings
+    except SpecError as error:
+        raise SpecError(f"could not understand the task: {error}. Say it explicitly, e.g. 'Labels: a, b, c'") from None
+
+
+def _unique_examples(examples: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for example in examples:
+        key = str(example.get("input", "")).strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            out.append({"input": str(example["input"]), "output": str(example.get("output", ""))})
+    return out
+
+
+class Parse(Stage):
+    name = "parse"
+    config_fields = ("task", "examples")
+    uses_teacher = True
+    prompt_files = ("parse_task", "repair_json")
+    outputs = ("spec.json",)
+
+    def run(self, ctx: RunContext) -> None:
+        ctx.progress.task("reading the task description", total=None)
+        spec, warnings = parse_task(ctx.teacher, ctx.config.task, ctx.config.examples)
+        for warning in warnings:
+            ctx.progress.log(f"parse: {warning}")
+        write_json(ctx.path("spec.json"), {**spec.to_dict(), "warnings": warnings})

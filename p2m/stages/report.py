@@ -1,0 +1,91 @@
+"""Report: one JSON for programs (report.json) and one page for people (report.md)."""
+
+from __future__ import annotations
+
+from p2m.files import read_json, write_json, write_text
+from p2m.llm import Ledger
+from p2m.metrics import headline
+from p2m.pipeline import RunContext, Stage
+
+
+def render_markdown(report: dict) -> str:
+    teacher, student, data = report["teacher"], report["student"], report["data"]
+    spec = report["spec"]
+    ledger = report["ledger"]
+    cost = "unknown (no price for this teacher)" if ledger["cost_usd"] is None else f"${ledger['cost_usd']:.4f}"
+    lines = [
+        f"# p2m report: {report['task']}",
+        "",
+        f"- Task type: **{spec['task_type']}**" + (f"; labels: {', '.join(spec['labels'])}" if spec["labels"] else ""),
+        f"- Instruction: {spec['instruction']}",
+        f"- Teacher: `{teacher['model']}`; student: `{student['model']}` -> `{report['paths']['model']}`",
+        "",
+        "## Teacher vs student (same held-out items)",
+        "",
+        "| | model | metric (95% CI) | params | latency ms/example |",
+        "|---|---|---|---|---|",
+    ]
+    for role, side in (("teacher", teacher), ("student", student)):
+        params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "unknown"
+        lines.append(f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |")
+    lines += ["", "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
+              "which favour the teacher by construction):", ""]
+    for source in [s for s in student["metrics"] if s != "all"]:
+        lines.append(f"- {source}: teacher {headline(teacher['metrics'][source])}; "
+                     f"student {headline(student['metrics'][source])} (n={student['metrics'][source]['n']})")
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"- Candidates generated: {data['candidates']}; kept after verification: {data['kept']} "
+        f"(train {data['train']}, test {data['test']})",
+        f"- Removed: {data['removed'] or 'none'}",
+        f"- Mean verifier scores of kept examples: {data['mean_scores']}",
+        "",
+        "## Training",
+        "",
+        f"- {report['training']['examples']} examples, {report['training']['epochs']} epochs, "
+        f"{report['training']['steps']} steps, final loss {report['training']['train_loss']}, "
+        f"{report['training']['seconds']} s on {report['training']['device']}",
+        "",
+        "## Teacher cost",
+        "",
+        f"- Live calls: {ledger['calls']}, cache hits: {ledger['cache_hits']}, tokens: "
+        f"{ledger['prompt_tokens']} prompt + {ledger['completion_tokens']} completion, "
+        f"cost: {cost}",
+    ]
+    if spec.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in spec["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def total_ledger(run_dir, current: Ledger) -> dict:
+    """All teacher calls made for this run: earlier invocations (resumed ones included) and this one."""
+    path = run_dir / "ledger.json"
+    history = (read_json(path)["history"] if path.exists() else []) + [current.__dict__]
+    keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
+    total = {k: sum(h[k] for h in history) for k in keys}
+    costs = [h["cost_usd"] for h in history if h["cost_usd"] is not None]
+    total["cost_usd"] = round(sum(costs), 6) if costs else None
+    return total
+
+
+class Report(Stage):
+    name = "report"
+    outputs = ("report.json", "report.md")
+
+    def run(self, ctx: RunContext) -> None:
+        evaluation = read_json(ctx.path("eval/metrics.json"))
+        report = {
+            "task": ctx.config.task,
+            "spec": read_json(ctx.path("spec.json")),
+            "teacher": evaluation["teacher"],
+            "student": evaluation["student"],
+            "n_test": evaluation["n"],
+            "data": read_json(ctx.path("data/verify_summary.json")),
+            "training": read_json(ctx.path("train/metrics.json")),
+            "ledger": total_ledger(ctx.run_dir, ctx.teacher.ledger),
+            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path("model")), "report": str(ctx.path("report.md"))},
+        }
+        write_json(ctx.path("report.json"), report)
+        write_text(ctx.path("report.md"), render_markdown(report))

@@ -1,0 +1,71 @@
+"""Synthesize: the teacher writes diverse inputs (data/candidates.jsonl).
+
+For classification the inputs are label-conditioned: example i is written *for* label i mod L, so the
+labels are balanced and the intended label is a verifier of its own, independent of the teacher's
+later judgement. Diversity comes from a style attribute, a temperature schedule and few-shot user
+examples; every request has a fixed seed per index, so raising --num-examples only adds new calls.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from p2m import prompts
+from p2m.files import write_jsonl
+from p2m.llm import ChatRequest
+from p2m.pipeline import RunContext, Stage
+from p2m.spec import TaskSpec
+
+TEMPERATURES = (0.7, 0.85, 1.0)
+_PREFIX = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n]|\w+(?: \w+)?:\s)", re.I)
+
+
+def clean_generated(text: str) -> str:
+    """The example itself: no preamble ("Here is...:", "Review:"), no wrapping quotes, first paragraph."""
+    text = _PREFIX.sub("", text.strip(), count=1).strip()
+    text = text.split("\n\n")[0].strip().strip('"“”\'').strip()
+    return text[:600]
+
+
+def candidate_requests(spec: TaskSpec, count: int, seed: int) -> list[tuple[dict, ChatRequest]]:
+    """(metadata, request) for each candidate index; deterministic in (spec, index, seed)."""
+    # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
+    short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
+    styles = [""] if short_inputs else prompts.lines("styles")
+    common = dict(instruction=spec.instruction, input_description=spec.input_description)
+    out = []
+    for i in range(count):
+        style = random.Random(f"{seed}-{i}").choice(styles)
+        meta = {"id": f"syn-{i}", "style": style}
+        if spec.task_type == "classification":
+            label = spec.labels[i % len(spec.labels)]
+            meta["intended_label"] = label
+            name, values = "generate_input_for_label", dict(common, label=label)
+            examples = [e for e in spec.examples if e.output == label]
+        else:
+            name, values, examples = "generate_input", common, spec.examples
+        shot_request = prompts.render(name, style="", **values)[1]
+        shots = [(shot_request, e.input) for e in examples[:3]]
+        messages = prompts.chat(name, shots, style=style, **values)
+        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=96, seed=seed * 100_003 + i)
+        out.append((meta, request))
+    return out
+
+
+class Synthesize(Stage):
+    name = "synthesize"
+    config_fields = ("num_examples", "seed")
+    uses_teacher = True
+    prompt_files = ("generate_input_for_label", "generate_input", "styles")
+    outputs = ("data/candidates.jsonl",)
+
+    def run(self, ctx: RunContext) -> None:
+        spec = ctx.spec()
+        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed)
+        responses = ctx.chat([request for _, request in planned], "generating inputs")
+        rows = [
+            {**meta, "input": clean_generated(response.text), "raw": response.text}
+            for (meta, _), response in zip(planned, responses)
+        ]
+        write_jsonl(ctx.path("data/candidates.jsonl"), rows)

@@ -1,0 +1,146 @@
+"""Verify: score every candidate with several weak verifiers, keep the good ones, split the data.
+
+Classification: four verifiers each give a distribution over labels -- the label the input was written
+for (one-hot), the teacher's votes (greedy + sampled), the teacher's first-token probabilities, and
+MiniLM similarity to label prototypes. Their mean is the ensemble distribution; the target is its
+argmax and the example's score its probability. Generation: the target is the teacher's greedy answer,
+scored by self-consistency with sampled answers and a format check against the user's examples.
+
+Writes data/train.jsonl and data/test.jsonl (user examples always go to test, never to training),
+data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from p2m import prompts
+from p2m.dedup import dedupe, normalize
+from p2m.embeddings import Embedder
+from p2m.files import read_jsonl, write_json, write_jsonl
+from p2m.llm import ChatRequest
+from p2m.pipeline import RunContext, Stage
+from p2m.spec import TaskSpec
+from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
+                           label_probs_from_logprobs)
+
+SAMPLE_TEMPERATURE = 0.8
+# Votes and log-probabilities come from the same model and err together: together they weigh as
+# one source, next to the intended label and the embeddings.
+CLASSIFICATION_WEIGHTS = {"intended": 1.0, "teacher_vote": 0.5, "teacher_prob": 0.5, "embedding": 1.0}
+
+
+def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
+    """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
+    shots = [(e.input, e.output) for e in spec.examples[:4] if e.output]
+    if spec.task_type == "classification":
+        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels), input=text)
+        max_tokens = 6
+    else:
+        messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
+        longest = max((len(e.output) for e in spec.examples), default=0)
+        max_tokens = min(256, max(24, longest)) if longest else 128  # ~3 chars a token: room for 3x
+    greedy = ChatRequest(messages, max_tokens=max_tokens, top_logprobs=10)
+    sampled = [ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)]
+    return [greedy, *sampled]
+
+
+def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder) -> None:
+    labels = spec.labels
+    uniform = {l: 1 / len(labels) for l in labels}
+    prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
+    votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
+    sources = {
+        "intended": [{l: float(l == row["intended_label"]) for l in labels} for row in rows],
+        "teacher_vote": calibrate([{l: v.count(l) / len(v) for l in labels} for v in votes]),
+        "teacher_prob": calibrate([label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]),
+        "embedding": calibrate(embedder.label_probs([r["input"] for r in rows], prototypes)),
+    }
+    for i, row in enumerate(rows):
+        ensemble = {l: aggregate({name: dists[i][l] for name, dists in sources.items()}, CLASSIFICATION_WEIGHTS) for l in labels}
+        target = max(labels, key=ensemble.get)
+        row.update(output=target, teacher_label=votes[i][0], score=round(ensemble[target], 4),
+                   scores={name: round(dists[i][target], 4) for name, dists in sources.items()})
+
+
+def score_generation(spec: TaskSpec, rows: list[dict], replies: list[list]) -> None:
+    examples = [(e.input, e.output) for e in spec.examples if e.output]
+    for row, answers in zip(rows, replies):
+        target = answers[0].text.split("\n")[0].strip()
+        scores = {
+            "self_consistency": agreement(target, [a.text.split("\n")[0] for a in answers[1:]]),
+            "format": format_score(target, row["input"], examples),
+        }
+        row.update(output=target, score=round(aggregate(scores), 4), scores={k: round(v, 4) for k, v in scores.items()})
+
+
+def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> tuple[list[dict], list[dict]]:
+    """Held-out share per label (classification) or overall; deterministic in the seed."""
+    rng = random.Random(seed)
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["output"] if stratify else "", []).append(row)
+    train, test = [], []
+    for group in groups.values():
+        rng.shuffle(group)
+        n_test = round(len(group) * test_fraction) if len(group) >= 3 else 0
+        test += group[:n_test]
+        train += group[n_test:]
+    return train, test
+
+
+class Verify(Stage):
+    name = "verify"
+    config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
+    uses_teacher = True
+    prompt_files = ("classify", "answer")
+    outputs = ("data/train.jsonl", "data/test.jsonl", "data/verify_summary.json")
+
+    def run(self, ctx: RunContext) -> None:
+        spec = ctx.spec()
+        candidates = read_jsonl(ctx.path("data/candidates.jsonl"))
+        rejected: list[dict] = []
+
+        def drop(rows: list[dict], keep: list[int], reason: str) -> list[dict]:
+            kept = set(keep)
+            rejected.extend({**row, "rejected": reason} for i, row in enumerate(rows) if i not in kept)
+            return [row for i, row in enumerate(rows) if i in kept]
+
+        user_inputs = [e.input for e in spec.examples]
+        min_words = 2 if spec.task_type == "classification" else 1
+        rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
+        rows = drop(rows, dedupe([r["input"] for r in rows], exclude=user_inputs), "duplicate or user-example leak")
+
+        per_row = 1 + ctx.config.votes
+        requests = [q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)]
+        responses = ctx.chat(requests, "verifying with the teacher")
+        replies = [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
+        if spec.task_type == "classification":
+            ctx.progress.task("scoring with embeddings", total=None)
+            score_classification(spec, rows, replies, Embedder())
+        else:
+            score_generation(spec, rows, replies)
+        rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
+
+        for row in rows:
+            row["source"] = "synthetic"
+            row.pop("raw", None)
+        train, test = split(rows, ctx.config.test_fraction, ctx.config.seed, spec.task_type == "classification")
+        test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
+        test_inputs = {normalize(r["input"]) for r in test}
+        train = [r for r in train if normalize(r["input"]) not in test_inputs]  # leakage guard, belt and braces
+
+        write_jsonl(ctx.path("data/train.jsonl"), train)
+        write_jsonl(ctx.path("data/test.jsonl"), test)
+        write_jsonl(ctx.path("data/rejected.jsonl"), rejected)
+        write_json(ctx.path("data/verify_summary.json"), {
+            "candidates": len(candidates),
+            "kept": len(rows),
+            "train": len(train),
+            "test": len(test),
+            "removed": dict(Counter(r["rejected"] for r in rejected)),
+            "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},
+            "train_label_counts": dict(Counter(r["output"] for r in train)) if spec.task_type == "classification" else None,
+        })
+        ctx.progress.log(f"verify: kept {len(rows)} of {len(candidates)} candidates; train {len(train)}, test {len(test)}")

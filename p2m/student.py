@@ -1,0 +1,75 @@
+"""The trained student: how it is prompted, saved and run. Training, evaluation and serving all use
+this one definition, so the prompt format a student was trained on is the one it is queried with."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from p2m.device import best_device, count_params
+from p2m.files import read_json, write_json
+from p2m.spec import TaskSpec
+
+META_FILE = "p2m.json"
+
+
+def student_prompt(instruction: str, text: str) -> str:
+    return f"{instruction}\n\nInput: {text}"
+
+
+def save_meta(model_dir: Path, spec: TaskSpec, base_model: str) -> None:
+    write_json(model_dir / META_FILE, {"task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model})
+
+
+class Student:
+    """A saved student directory, loaded for inference (classifier or causal LM)."""
+
+    def __init__(self, model_dir: str | Path):
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+        self.dir = Path(model_dir)
+        self.meta = read_json(self.dir / META_FILE)
+        self.is_classifier = self.meta["task_type"] == "classification"
+        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        auto = AutoModelForSequenceClassification if self.is_classifier else AutoModelForCausalLM
+        self.model = auto.from_pretrained(self.dir).to(best_device()).eval()
+
+    def num_params(self) -> int:
+        return count_params(self.model)
+
+    def disk_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.dir.rglob("*") if f.is_file())
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], batch_size: int = 16, max_new_tokens: int = 64) -> list[str]:
+        outputs: list[str] = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            if self.is_classifier:
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.model.device)
+                ids = self.model(**enc).logits.argmax(-1).tolist()
+                outputs += [self.model.config.id2label[i] for i in ids]
+            else:
+                prompts = [
+                    self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(self.meta["instruction"], t)}], add_generation_prompt=True, tokenize=False)
+                    for t in batch
+                ]
+                enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+                out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                outputs += [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
+        return outputs
+
+    def latency_ms(self, texts: list[str], limit: int = 32) -> float:
+        """Mean wall time of one request (batch of one), as an application calling it would see."""
+        sample = texts[:limit]
+        if not sample:
+            return 0.0
+        self.predict(sample[:1])  # warm-up
+        started = time.perf_counter()
+        for text in sample:
+            self.predict([text])
+        return (time.perf_counter() - started) * 1000 / len(sample)

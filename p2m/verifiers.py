@@ -1,0 +1,105 @@
+"""Weak verifiers: each scores one candidate in [0, 1], from a different source of evidence.
+
+Pure functions over teacher replies, log-probabilities and embeddings, so they are tested without
+models. Sources that err differently (the intended label, the teacher's votes and probabilities,
+embedding similarity, format rules) are what lets their combination beat each one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from difflib import SequenceMatcher
+
+from p2m.dedup import normalize
+
+
+def label_from_reply(reply: str, labels: list[str]) -> str | None:
+    """The label a free-text reply names: an exact match, else the label mentioned first."""
+    norm = normalize(reply)
+    by_norm = {normalize(label): label for label in labels}
+    if norm in by_norm:
+        return by_norm[norm]
+    positions = [(m.start(), label) for key, label in by_norm.items() if (m := re.search(rf"\b{re.escape(key)}\b", norm))]
+    return min(positions)[1] if positions else None
+
+
+def label_probs_from_logprobs(top_logprobs: list[dict[str, float]], labels: list[str]) -> dict[str, float] | None:
+    """Label distribution from the first answer token's top log-probabilities.
+
+    A token counts for a label when, lower-cased and stripped, it is a non-empty prefix of the label
+    (so "Pos" and " positive" both count for "positive"). None when no top token matches any label.
+    """
+    if not top_logprobs:
+        return None
+    mass = {label: 0.0 for label in labels}
+    for token, logprob in top_logprobs[0].items():
+        piece = token.strip().lower()
+        matches = [label for label in labels if piece and label.lower().startswith(piece)]
+        for label in matches:
+            mass[label] += math.exp(logprob) / len(matches)
+    total = sum(mass.values())
+    return {label: value / total for label, value in mass.items()} if total > 0 else None
+
+
+def vote_share(votes: list[str | None], target: str) -> float:
+    return sum(v == target for v in votes) / len(votes) if votes else 0.0
+
+
+def degenerate(text: str, min_words: int = 1) -> bool:
+    """Empty, too short, a leftover instruction, or mostly one repeated word."""
+    words = text.split()
+    if len(words) < min_words or not text.strip():
+        return True
+    if re.match(r"^(task|write|input|output|example)\b", text.strip(), re.I):
+        return True
+    return len(words) >= 6 and len(set(w.lower() for w in words)) / len(words) < 0.3
+
+
+def shape(text: str) -> str:
+    """The surface form of an answer: digits -> 9, letters -> a, runs collapsed ("2021-03-03" -> "9-9-9")."""
+    return re.sub(r"(.)\1+", r"\1", re.sub(r"[A-Za-z]", "a", re.sub(r"\d", "9", text.strip())))
+
+
+def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> float:
+    """1 for a non-empty answer with the shape of the examples' outputs, partial credit by shape
+    similarity; 0 for an echo of the input or a copy of an example's output for another input (what
+    a weak teacher does when it cannot solve the task). With no examples, any other answer passes."""
+    if not answer.strip() or normalize(answer) == normalize(source):
+        return 0.0
+    if any(normalize(answer) == normalize(out) and normalize(source) != normalize(inp) for inp, out in examples):
+        return 0.0
+    if not examples:
+        return 1.0
+    return max(SequenceMatcher(None, shape(answer), shape(out)).ratio() for _, out in examples)
+
+
+def agreement(reference: str, others: list[str]) -> float:
+    """Self-consistency: the share of sampled answers equal to the reference after normalization."""
+    return sum(normalize(o) == normalize(reference) for o in others) / len(others) if others else 0.0
+
+
+def calibrate(distributions: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Divide each label's probability by its mean over all items, then renormalize.
+
+    A weak teacher leans towards some labels whatever the input (SmolLM2 says "positive" to most
+    reviews); dividing by the verifier's own average removes that prior without any gold labels
+    (contextual calibration, Zhao et al. 2021).
+    """
+    if not distributions:
+        return []
+    labels = list(distributions[0])
+    marginal = {l: sum(d[l] for d in distributions) / len(distributions) for l in labels}
+    out = []
+    for dist in distributions:
+        scaled = {l: dist[l] / marginal[l] if marginal[l] > 0 else 0.0 for l in labels}
+        total = sum(scaled.values())
+        out.append({l: v / total for l, v in scaled.items()} if total > 0 else dict(dist))
+    return out
+
+
+def aggregate(scores: dict[str, float], weights: dict[str, float] | None = None) -> float:
+    """Weighted mean of verifier scores (each in [0, 1]); missing weights count 1."""
+    weights = weights or {}
+    total = sum(weights.get(name, 1.0) for name in scores)
+    return sum(value * weights.get(name, 1.0) for name, value in scores.items()) / total if total else 0.0

@@ -1,0 +1,46 @@
+"""Prompt files. Each `NAME.txt` holds a system message, a line `---`, then the user message; `$name`
+placeholders are filled with `string.Template`, so JSON braces in prompts need no escaping."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from string import Template
+
+_DIR = Path(__file__).parent
+
+
+@cache
+def _read(name: str) -> tuple[str, str]:
+    text = (_DIR / f"{name}.txt").read_text()
+    system, _, user = text.partition("\n---\n")
+    return system.strip(), user.strip()
+
+
+def render(name: str, **values) -> tuple[str, str]:
+    """(system, user) for prompt NAME with its placeholders filled; a missing value is a KeyError."""
+    system, user = _read(name)
+    return Template(system).substitute(values), Template(user).substitute(values)
+
+
+def chat(name: str, shots: list[tuple[str, str]] = (), **values) -> tuple[tuple[str, str], ...]:
+    """Messages for prompt NAME: its system message, few-shot (user, assistant) turns, then its user
+    message. Small chat models follow examples given as earlier turns far better than inline ones."""
+    system, user = render(name, **values)
+    messages = [("system", system)] if system else []
+    for shot_user, shot_assistant in shots:
+        messages += [("user", shot_user), ("assistant", shot_assistant)]
+    return tuple(messages + [("user", user)])
+
+
+def digest(names: tuple[str, ...]) -> str:
+    """Hash of the named prompt files, so editing a prompt invalidates the stages that use it."""
+    text = "".join((_DIR / f"{name}.txt").read_text() for name in names)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def lines(name: str) -> list[str]:
+    """A list file (one item per line, # comments), e.g. the diversity attributes."""
+    text = (_DIR / f"{name}.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -1,0 +1,47 @@
+"""The `p2m` command as a user runs it: bad input gives one line on stderr, no traceback, exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def p2m(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "p2m", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", ""], "task description is empty"),
+    (["run", "   "], "task description is empty"),
+    (["run", "Classify x as a or b", "--examples", "/no/such/file.jsonl"], "cannot read examples file"),
+    (["run", "Classify x as a or b", "--student", "nobody/no-such-model"], "unknown student model"),
+    (["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"], "cannot reach the teacher server"),
+    (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
+])
+def test_user_errors_are_one_line(args, message):
+    result = p2m(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("p2m: error:") and message in lines[0], result.stderr
+
+
+def test_unparseable_examples_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    result = p2m("run", "Classify x as a or b", "--examples", str(bad))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "examples file" in result.stderr
+
+
+def test_help_lists_the_commands_and_options():
+    assert "run" in p2m("--help").stdout and "parse" in p2m("--help").stdout
+    assert "--teacher-base-url" in p2m("run", "--help").stdout
+
+
+def test_parse_prints_the_spec_as_json():
+    import json
+
+    result = p2m("parse", "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing")
+    spec = json.loads(result.stdout)
+    assert spec["task_type"] == "classification" and spec["labels"] == ["billing", "bug"]

@@ -1,0 +1,59 @@
+"""The cached, accounted teacher layer: cache, ledger, budget and retries (fake backend: pure logic)."""
+
+import pytest
+
+from fakes import FakeBackend
+from p2m.errors import BudgetExceeded, TeacherUnavailable
+from p2m.llm import CallCache, ChatRequest, Teacher
+
+
+def request(text: str, **params) -> ChatRequest:
+    return ChatRequest(messages=(("user", text),), **params)
+
+
+def test_second_identical_call_is_a_cache_hit(tmp_path):
+    backend = FakeBackend()
+    teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"))
+    first = teacher.chat([request("a"), request("b")])
+    again = Teacher(backend, CallCache(tmp_path / "c.sqlite")).chat([request("a"), request("b")])
+    assert [r.text for r in again] == [r.text for r in first]
+    assert backend.calls == 2 and all(r.cached for r in again)
+
+
+def test_seed_and_parameters_are_part_of_the_key(tmp_path):
+    backend = FakeBackend()
+    teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"))
+    teacher.chat([request("a", seed=1), request("a", seed=2), request("a", temperature=0.5)])
+    assert backend.calls == 3
+
+
+def test_ledger_counts_tokens_cost_and_hits_per_stage(tmp_path):
+    teacher = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"))
+    teacher.stage = "synthesize"
+    teacher.chat([request("a"), request("b")])
+    teacher.chat([request("a")])
+    ledger = teacher.ledger
+    assert (ledger.calls, ledger.cache_hits, ledger.prompt_tokens, ledger.completion_tokens) == (2, 1, 20, 10)
+    assert ledger.cost_usd == pytest.approx((20 * 1.0 + 10 * 2.0) / 1e6)
+    assert ledger.by_stage["synthesize"]["calls"] == 2
+
+
+def test_budget_stops_before_exceeding_and_keeps_finished_calls(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+    teacher = Teacher(FakeBackend(), cache, max_calls=3)
+    with pytest.raises(BudgetExceeded, match="budget"):
+        teacher.chat([request(str(i)) for i in range(5)], batch_size=2)
+    assert teacher.ledger.calls == 2  # the first batch finished and is cached
+    assert cache.get(CallCache.key(teacher.backend, request("0"))) is not None
+
+
+def test_transient_failures_are_retried_with_backoff(tmp_path):
+    backend = FakeBackend(replies=["ok"], failures=2)
+    teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"), retries=3, backoff_s=0.001)
+    assert teacher.ask(request("x")).text == "ok"
+
+
+def test_persistent_failure_is_a_clear_error(tmp_path):
+    teacher = Teacher(FakeBackend(failures=10), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001)
+    with pytest.raises(TeacherUnavailable, match="failed after 3 tries"):
+        teacher.ask(request("x"))

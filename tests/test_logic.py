@@ -1,0 +1,104 @@
+"""Pure logic: spec reading, verifiers, dedup and leakage guard, metrics."""
+
+import pytest
+
+from p2m import metrics
+from p2m.dedup import dedupe
+from p2m.spec import SpecError, TaskSpec, heuristic_spec
+from p2m.stages.synthesize import clean_generated
+from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
+                           label_probs_from_logprobs, shape)
+
+
+@pytest.mark.parametrize("task, expected", [
+    ("Classify movie reviews as positive or negative", {"task_type": "classification", "labels": ["positive", "negative"], "input_description": "movie reviews"}),
+    ("Classify customer emails into billing, bug, feature request; here are 3 examples", {"labels": ["billing", "bug", "feature request"]}),
+    ("Tag tickets.\nLabels: billing, bug, other\nInput: I was charged twice\nOutput: billing",
+     {"task_type": "classification", "labels": ["billing", "bug", "other"], "examples": [{"input": "I was charged twice", "output": "billing"}]}),
+    ("Convert dates like 'March 3, 2021' to ISO format 2021-03-03",
+     {"task_type": "generation", "input_description": "dates", "examples": [{"input": "March 3, 2021", "output": "2021-03-03"}]}),
+    ("Solve grade school math word problems", {"task_type": "math"}),
+])
+def test_heuristic_spec_reads_obvious_shapes(task, expected):
+    spec = heuristic_spec(task)
+    assert {k: spec.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"instruction": "", "task_type": "generation"}, "instruction"),
+    ({"instruction": "x", "task_type": "poetry"}, "task_type"),
+    ({"instruction": "x", "task_type": "classification", "labels": ["a"]}, "two"),
+    ({"instruction": "x", "task_type": "classification", "labels": ["a", "b"], "examples": [{"input": "i", "output": "c"}]}, "not in"),
+    ([1, 2], "object"),
+])
+def test_spec_validation_names_the_bad_field(data, message):
+    with pytest.raises(SpecError, match=message):
+        TaskSpec.from_dict(data)
+
+
+def test_label_from_reply():
+    labels = ["positive", "negative", "feature request"]
+    assert label_from_reply("Negative.", labels) == "negative"
+    assert label_from_reply("I think it is a feature request, not a bug", labels) == "feature request"
+    assert label_from_reply("This review is positive, not negative", labels) == "positive"
+    assert label_from_reply("no idea", labels) is None
+
+
+def test_label_probs_from_first_token_logprobs():
+    probs = label_probs_from_logprobs([{"Pos": -0.1, " negative": -2.0, "The": -0.5}], ["positive", "negative"])
+    assert probs["positive"] > 0.8 and pytest.approx(sum(probs.values())) == 1
+    assert label_probs_from_logprobs([{"The": -0.1}], ["positive", "negative"]) is None
+
+
+def test_calibration_removes_a_constant_label_prior():
+    skewed = [{"a": 0.9, "b": 0.1}, {"a": 0.7, "b": 0.3}]
+    calibrated = calibrate(skewed)
+    assert calibrated[0]["a"] > 0.5 and calibrated[1]["b"] > 0.5  # relative evidence survives, prior goes
+
+
+def test_aggregate_weights():
+    assert aggregate({"x": 1.0, "y": 0.0}) == 0.5
+    assert aggregate({"x": 1.0, "y": 0.0}, {"y": 3.0}) == 0.25
+
+
+def test_format_score_and_shape():
+    examples = [("March 3, 2021", "2021-03-03")]
+    assert shape("2021-03-03") == "9-9-9"
+    assert format_score("2019-06-12", "June 12, 2019", examples) == 1.0
+    assert format_score("June 12, 2019", "June 12, 2019", examples) == 0.0  # echo of the input
+    assert format_score("2021-03-03", "So there.", examples) == 0.0  # copy of the example's output
+    assert 0 < format_score("12 June 2019", "June 12, 2019", examples) < 1
+
+
+def test_self_consistency_and_degenerate():
+    assert agreement("2021-03-03", ["2021-03-03 ", "2021-03-04"]) == 0.5
+    assert degenerate("Write only the movie reviews:")
+    assert degenerate("") and degenerate("ok", min_words=2)
+    assert degenerate("good good good good good good good")
+    assert not degenerate("A warm and funny film.")
+
+
+def test_clean_generated_strips_preamble_and_quotes():
+    assert clean_generated('Here is a review:\n"Great film, loved it."') == "Great film, loved it."
+    assert clean_generated("Review: Dull.\n\nLabel: negative") == "Dull."
+
+
+def test_dedupe_drops_near_duplicates_and_user_example_leaks():
+    texts = ["The film was great fun.", "The film was great fun!", "A slow, dull film.", "I was charged twice"]
+    assert dedupe(texts, exclude=["i was charged twice."]) == [0, 2]
+
+
+def test_metrics_known_cases():
+    labels = ["a", "b"]
+    assert metrics.macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"], labels) == pytest.approx((2 / 3 + 0.8) / 2)
+    scores = metrics.score("classification", ["a", "b"], ["a", "a"], labels)
+    assert scores["accuracy"] == 0.5 and scores["n"] == 2
+    text = metrics.score("generation", ["2021-03-03", "x"], ["2021-03-03", "2021-01-01"], [])
+    assert text["exact_match"] == 0.5 and text["chrf"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_bootstrap_ci_contains_the_mean_and_narrows_with_data():
+    small = metrics.bootstrap_ci([1.0, 0.0] * 5)
+    large = metrics.bootstrap_ci([1.0, 0.0] * 200)
+    assert small[0] <= 0.5 <= small[1] and large[0] <= 0.5 <= large[1]
+    assert large[1] - large[0] < small[1] - small[0]

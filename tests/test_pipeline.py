@@ -1,0 +1,101 @@
+"""The whole pipeline on real models: embedded teacher, MiniLM and SmolLM2 training, re-runs and
+resume, and the openai backend (llama.cpp server) driving synthesis and verification."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+from p2m import Pipeline, RunConfig
+from p2m.errors import BudgetExceeded
+from p2m.files import read_json, read_jsonl
+from p2m.progress import Progress
+
+MOVIES = "Classify movie reviews as positive or negative"
+DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
+
+
+class RecordingProgress(Progress):
+    def __init__(self):
+        self.finished = {}
+
+    def stage_finished(self, name, skipped, seconds):
+        self.finished[name] = skipped
+
+
+@pytest.fixture(scope="module")
+def movie_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("movies")
+    examples = [{"input": "A joyless, plodding mess.", "output": "negative"}, {"input": "Warm, funny and wise.", "output": "positive"}]
+    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out))
+    report = Pipeline(config).run()
+    return config, out, report
+
+
+def test_classification_run_writes_every_artifact(movie_run):
+    _, out, report = movie_run
+    for path in ("spec.json", "student.json", "data/train.jsonl", "data/test.jsonl", "report.md", "ledger.json", "model/config.json"):
+        assert (out / path).exists(), path
+    for side in ("teacher", "student"):
+        assert {"metrics", "params", "latency_ms"} <= set(report[side])
+        assert "accuracy" in report[side]["metrics"]["all"]
+    assert report["task"] == MOVIES
+    train, test = read_jsonl(out / "data/train.jsonl"), read_jsonl(out / "data/test.jsonl")
+    assert train and all("scores" in row for row in train)
+    assert {"A joyless, plodding mess.", "Warm, funny and wise."} <= {row["input"] for row in test}
+    assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
+    assert set(model.config.id2label.values()) == {"positive", "negative"}
+
+
+def test_rerun_makes_zero_teacher_calls_and_skips_every_stage(movie_run):
+    config, out, report = movie_run
+    progress = RecordingProgress()
+    again = Pipeline(config, progress).run()
+    assert all(progress.finished.values()) and len(progress.finished) == 7
+    assert read_json(out / "ledger.json")["this_invocation"]["calls"] == 0
+    assert again == report
+
+
+def test_changed_option_reruns_only_downstream_stages(movie_run, tmp_path):
+    config, out, _ = movie_run
+    progress = RecordingProgress()
+    Pipeline(RunConfig(**{**config.to_dict(), "epochs": 1}), progress).run()
+    assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
+    assert read_json(out / "ledger.json")["this_invocation"]["calls"] == 0
+
+
+def test_budget_stop_keeps_work_and_the_next_run_resumes(tmp_path):
+    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), max_teacher_calls=4, seed=7)
+    with pytest.raises(BudgetExceeded):
+        Pipeline(config).run()
+    config.max_teacher_calls = None
+    pipeline = Pipeline(config)
+    pipeline.run(until="synthesize")
+    assert pipeline.teacher.ledger.cache_hits >= 4  # the calls made before the stop were not made again
+    assert len(read_jsonl(tmp_path / "data/candidates.jsonl")) == 6
+
+
+def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "p2m", "run", DATES, "--num-examples", "12", "--votes", "1", "--keep-threshold", "0.3",
+         "--out", str(tmp_path), "--yes", "--quiet", "--json"],
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["spec"]["task_type"] == "generation"
+    assert "exact_match" in report["student"]["metrics"]["all"] and "chrf" in report["student"]["metrics"]["all"]
+    assert report["training"]["steps"] >= 1
+    AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+
+
+def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_server, tmp_path):
+    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), teacher_base_url=llama_server)
+    pipeline = Pipeline(config)
+    pipeline.run(until="verify")
+    assert pipeline.teacher.identity == "openai:smollm2"
+    assert read_json(tmp_path / "data/verify_summary.json")["candidates"] == 6
+    assert pipeline.teacher.ledger.calls > 0

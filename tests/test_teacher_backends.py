@@ -1,0 +1,57 @@
+"""Both real teacher backends: local transformers (embedded SmolLM2) and the openai client against a
+real llama.cpp server on loopback."""
+
+import pytest
+
+from p2m.config import RunConfig
+from p2m.errors import TeacherUnavailable
+from p2m.llm import CallCache, ChatRequest, Teacher
+from p2m.llm_local import LocalBackend
+from p2m.llm_openai import OpenAIBackend
+from p2m.pipeline import build_teacher
+
+QUESTION = (("system", "Reply with one word."), ("user", "Is 'a wonderful, moving film' positive or negative?"))
+
+
+def test_local_backend_batches_keep_request_order_and_greedy_is_deterministic():
+    backend = LocalBackend(batch_size=2)
+    requests = [ChatRequest(QUESTION, max_tokens=4), ChatRequest((("user", "Say hi."),), max_tokens=4),
+                ChatRequest(QUESTION, max_tokens=4, temperature=0.9, seed=3)]
+    first = backend.generate(requests)
+    again = backend.generate(requests[:1])
+    assert first[0].text == again[0].text and first[0].text
+    assert all(r.completion_tokens > 0 and r.prompt_tokens > 0 for r in first)
+
+
+def test_local_backend_returns_top_logprobs():
+    response = LocalBackend().generate([ChatRequest(QUESTION, max_tokens=2, top_logprobs=5)])[0]
+    assert len(response.top_logprobs) >= 1 and len(response.top_logprobs[0]) == 5
+    assert all(v <= 0 for v in response.top_logprobs[0].values())
+
+
+def test_openai_backend_against_a_real_server(llama_server, tmp_path):
+    teacher = build_teacher(RunConfig(task="x", teacher_base_url=llama_server))
+    assert teacher.identity == "openai:smollm2"  # asked the server which model it serves
+    teacher.cache = CallCache(tmp_path / "c.sqlite")
+    response = teacher.ask(ChatRequest(QUESTION, max_tokens=4, top_logprobs=3))
+    assert response.text and response.completion_tokens > 0 and response.top_logprobs
+    assert teacher.ask(ChatRequest(QUESTION, max_tokens=4, top_logprobs=3)).cached
+    assert teacher.ledger.calls == 1 and teacher.ledger.cache_hits == 1
+
+
+def test_openai_backend_json_schema_output(llama_server):
+    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}}, "required": ["label"]}
+    backend = OpenAIBackend(base_url=llama_server)
+    reply = backend.generate([ChatRequest(QUESTION, max_tokens=20, json_schema=schema)])[0].text
+    import json
+
+    assert json.loads(reply)["label"] in ("positive", "negative")
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    with pytest.raises(TeacherUnavailable, match="cannot reach"):
+        OpenAIBackend(base_url="http://127.0.0.1:9/v1")
+    backend = OpenAIBackend(model="m", base_url="http://127.0.0.1:9/v1")  # model given: fails on the call
+    teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"), retries=1, backoff_s=0.01)
+    with pytest.raises(TeacherUnavailable, match="failed after 2 tries"):
+        teacher.ask(ChatRequest(QUESTION))
