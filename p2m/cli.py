@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import sqlite3
 import sys
 import warnings
 
@@ -119,7 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("p2m: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.OperationalError) as error:
+        if not _disk_full(error):
+            raise
+        print("p2m: error: disk full; free some space and run the same command again to resume", file=sys.stderr)
+        return 2
     return 0
+
+
+def _disk_full(error: Exception) -> bool:
+    return getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in str(error)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,9 @@ leaves a half-written output that a later run could mistake for a finished one."
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from pathlib import Path
-
-from p2m.errors import P2MError
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -17,11 +14,8 @@ def _write_text(path: Path, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
-    except OSError as error:
+    finally:
         tmp.unlink(missing_ok=True)
-        if error.errno == errno.ENOSPC:
-            raise P2MError(f"disk full while writing {path}; free space and run again to resume") from None
-        raise
 
 
 def write_json(path: Path, data) -> None:

@@ -153,20 +153,25 @@ class Teacher:
                 hit.cached = True
                 results[i] = hit
                 self.ledger.record(self.stage, hit, self.backend.price_per_mtok)
-        for start in range(0, len(missing), batch_size):
-            batch = missing[start : start + batch_size]
-            if self.max_calls is not None and self.ledger.calls + len(batch) > self.max_calls:
-                raise BudgetExceeded(
-                    f"teacher call budget reached ({self.ledger.calls} of {self.max_calls} calls); "
-                    "finished work is kept, raise --max-teacher-calls and run again to continue"
-                )
+        if self.max_calls is not None and len(missing) > self.max_calls - self.ledger.calls:
+            affordable = missing[: max(self.max_calls - self.ledger.calls, 0)]
+            self._call(requests, keys, affordable, results, batch_size)  # spend what is left, cached
+            raise BudgetExceeded(
+                f"teacher call budget reached ({self.ledger.calls} of {self.max_calls} calls); "
+                "finished work is kept, raise --max-teacher-calls and run again to continue"
+            )
+        self._call(requests, keys, missing, results, batch_size)
+        return results  # type: ignore[return-value]
+
+    def _call(self, requests, keys, indices: list[int], results: list, batch_size: int) -> None:
+        for start in range(0, len(indices), batch_size):
+            batch = indices[start : start + batch_size]
             for i, response in zip(batch, self._generate_with_retries([requests[i] for i in batch])):
                 self.cache.put(keys[i], response)
                 self.ledger.record(self.stage, response, self.backend.price_per_mtok)
                 results[i] = response
             if self.on_ledger:
                 self.on_ledger(self.ledger)
-        return results  # type: ignore[return-value]
 
     def ask(self, request: ChatRequest) -> ChatResponse:
         return self.chat([request])[0]

@@ -31,6 +31,7 @@ class OpenAIBackend:
         self.model = model or (self._first_served_model() if base_url else DEFAULT_MODEL)
         self.price_per_mtok = PRICES.get(self.model)
         self.concurrency = concurrency
+        self._schema_dialect: str | None = None  # learnt on the first JSON-schema request
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url}
@@ -58,18 +59,11 @@ class OpenAIBackend:
         }
         if request.top_logprobs:
             params.update(logprobs=True, top_logprobs=request.top_logprobs)
-        if request.json_schema:
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": request.json_schema},
-            }
         started = time.perf_counter()
-        try:
-            completion = self._client.chat.completions.create(**params)
-        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as error:
-            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
-        except openai.APIStatusError as error:
-            raise TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}") from None
+        if request.json_schema:
+            completion = self._create_with_schema(params, request.json_schema)
+        else:
+            completion = self._create(params)
         latency_ms = (time.perf_counter() - started) * 1000
         choice = completion.choices[0]
         usage = completion.usage
@@ -83,3 +77,39 @@ class OpenAIBackend:
             latency_ms=latency_ms,
             top_logprobs=logprobs,
         )
+
+    def _create(self, params: dict):
+        try:
+            return self._client.chat.completions.create(**params)
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as error:
+            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
+        except openai.APIStatusError as error:
+            raise TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}") from None
+
+    def _create_with_schema(self, params: dict, schema: dict):
+        """Servers differ in how they take a JSON schema: OpenAI and vLLM use `json_schema`, llama.cpp's
+        Python server `json_object` with a `schema`, some none at all (the prompt still asks for JSON).
+        Try them in that order once; remember the first the server accepts."""
+        if self._schema_dialect is not None:
+            return self._create({**params, **_response_format(self._schema_dialect, schema)})
+        for dialect in SCHEMA_DIALECTS:
+            try:
+                completion = self._client.chat.completions.create(**params, **_response_format(dialect, schema))
+            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError):
+                continue  # llama.cpp's server answers an unknown response_format with a 500
+            except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as error:
+                raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
+            self._schema_dialect = dialect
+            return completion
+        raise TeacherUnavailable(f"teacher {self.model} at {self.base_url} rejects every request for JSON output")
+
+
+SCHEMA_DIALECTS = ("json_schema", "json_object", "none")
+
+
+def _response_format(dialect: str, schema: dict) -> dict:
+    if dialect == "json_schema":
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}}
+    if dialect == "json_object":
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    return {}

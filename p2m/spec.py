@@ -84,6 +84,7 @@ def _unique(items: list[str]) -> list[str]:
 
 _CLASSIFY = re.compile(r"\b(classif\w*|categori[sz]\w*|label\w*|tag|detect|identify whether|is it|sentiment|intent)\b", re.I)
 _EXTRACT = re.compile(r"\b(extract\w*|find the span|answer .* from the (passage|context))\b", re.I)
+_GENERATE = re.compile(r"\b(convert\w*|translat\w*|rewrit\w*|summari[sz]\w*|generat\w*|paraphras\w*|normali[sz]\w*|write)\b", re.I)
 _MATH = re.compile(r"\b(math\w*|arithmetic|word problems?|solve|calculate|compute)\b", re.I)
 _LABELS_LINE = re.compile(r"^\s*(?:labels?|classes|categories)\s*[:=]\s*(.+)$", re.I | re.M)
 _AS_LIST = re.compile(r"\b(?:as|into|between|to one of|either)\s+(?:either\s+)?(.+?)(?:[.;:\n]|$)", re.I)
@@ -99,7 +100,8 @@ def _split_list(text: str) -> list[str]:
 
 
 def heuristic_spec(task: str) -> dict:
-    """A best-effort spec from the description's surface form; fields it cannot read are left out."""
+    """A best-effort spec from the description's surface form; fields it cannot read with confidence
+    are left out, so the teacher's reading fills them."""
     out: dict = {}
     pairs = _PAIR.findall(task)
     body = _PAIR.sub("", task).strip()
@@ -118,7 +120,7 @@ def heuristic_spec(task: str) -> dict:
         out["task_type"] = "extraction"
     elif _MATH.search(body):
         out["task_type"] = "math"
-    elif not _CLASSIFY.search(first_sentence):
+    elif _GENERATE.search(first_sentence):
         out["task_type"] = "generation"
     if m := _SUBJECT.search(first_sentence):
         out["input_description"] = re.sub(r"\s+like\s+.*$", "", m.group(1)).strip()

@@ -24,13 +24,14 @@ def render(name: str, **values) -> tuple[str, str]:
     return Template(system).substitute(values), Template(user).substitute(values)
 
 
-def chat(name: str, shots: list[tuple[str, str]] = (), **values) -> tuple[tuple[str, str], ...]:
-    """Messages for prompt NAME: its system message, few-shot (user, assistant) turns, then its user
-    message. Small chat models follow examples given as earlier turns far better than inline ones."""
+def chat(name: str, shots: list[tuple[dict, str]] = (), **values) -> tuple[tuple[str, str], ...]:
+    """Messages for prompt NAME: its system message, few-shot turns, then its user message. Each shot
+    is (values that differ for that shot, the assistant's answer); its user turn is the same template.
+    Small chat models follow examples given as earlier turns far better than inline ones."""
     system, user = render(name, **values)
     messages = [("system", system)] if system else []
-    for shot_user, shot_assistant in shots:
-        messages += [("user", shot_user), ("assistant", shot_assistant)]
+    for shot_values, answer in shots:
+        messages += [("user", render(name, **{**values, **shot_values})[1]), ("assistant", answer)]
     return tuple(messages + [("user", user)])
 
 

@@ -45,3 +45,25 @@ def test_parse_prints_the_spec_as_json():
     result = p2m("parse", "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing")
     spec = json.loads(result.stdout)
     assert spec["task_type"] == "classification" and spec["labels"] == ["billing", "bug"]
+
+
+def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
+    import json
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
+         "--out", str(tmp_path), "--yes", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    stages = tmp_path / "stages.json"
+    deadline = time.time() + 600
+    while not (stages.exists() and "retrieve" in stages.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # inside synthesis now
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr and "interrupted; finished work is kept" in stderr
+    assert {"parse", "retrieve"} <= set(json.loads(stages.read_text()))

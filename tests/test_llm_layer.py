@@ -43,8 +43,9 @@ def test_budget_stops_before_exceeding_and_keeps_finished_calls(tmp_path):
     teacher = Teacher(FakeBackend(), cache, max_calls=3)
     with pytest.raises(BudgetExceeded, match="budget"):
         teacher.chat([request(str(i)) for i in range(5)], batch_size=2)
-    assert teacher.ledger.calls == 2  # the first batch finished and is cached
-    assert cache.get(CallCache.key(teacher.backend, request("0"))) is not None
+    assert teacher.ledger.calls == 3  # the budget was spent, and what it bought is cached
+    assert cache.get(CallCache.key(teacher.backend, request("2"))) is not None
+    assert cache.get(CallCache.key(teacher.backend, request("3"))) is None
 
 
 def test_transient_failures_are_retried_with_backoff(tmp_path):

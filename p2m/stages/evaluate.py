@@ -59,8 +59,9 @@ class Evaluate(Stage):
             "n": len(rows),
             "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
                         "params": backend.num_params() if hasattr(backend, "num_params") else None,
-                        "latency_ms": round(teacher_latency, 2)},
+                        "latency_ms": round(teacher_latency, 2),
+                        "latency_basis": "per request as measured when made (local backend: batch time / batch size)"},
             "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
                         "params": student.num_params(), "disk_bytes": student.disk_bytes(),
-                        "latency_ms": round(student_latency, 2)},
+                        "latency_ms": round(student_latency, 2), "latency_basis": "one request at a time"},
         })

@@ -28,7 +28,7 @@ def render_markdown(report: dict) -> str:
     for role, side in (("teacher", teacher), ("student", student)):
         params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "unknown"
         lines.append(f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |")
-    lines += ["", "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
+    lines += ["", f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.", "", "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
               "which favour the teacher by construction):", ""]
     for source in [s for s in student["metrics"] if s != "all"]:
         lines.append(f"- {source}: teacher {headline(teacher['metrics'][source])}; "

@@ -45,8 +45,7 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int) -> list[tuple[dict
             examples = [e for e in spec.examples if e.output == label]
         else:
             name, values, examples = "generate_input", common, spec.examples
-        shot_request = prompts.render(name, style="", **values)[1]
-        shots = [(shot_request, e.input) for e in examples[:3]]
+        shots = [({"style": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=96, seed=seed * 100_003 + i)
         out.append((meta, request))

@@ -33,9 +33,11 @@ CLASSIFICATION_WEIGHTS = {"intended": 1.0, "teacher_vote": 0.5, "teacher_prob": 
 
 def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
     """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
-    shots = [(e.input, e.output) for e in spec.examples[:4] if e.output]
+    shots = [({"input": e.input}, e.output) for e in spec.examples[:4] if e.output]
     if spec.task_type == "classification":
-        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels), input=text)
+        choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
+        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels),
+                                label_choices=choices, input=text)
         max_tokens = 6
     else:
         messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
