@@ -7,7 +7,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, Spinn
 from rich.prompt import Confirm
 from rich.table import Table
 
-from p2m.metrics import headline
 from p2m.progress import Progress
 
 
@@ -60,15 +59,22 @@ def confirm(console: Console, pipeline) -> bool:
 
 
 def summary_table(report: dict) -> Table:
-    table = Table(title=f"p2m: {report['task']}", caption=f"report: {report['paths']['report']}  model: {report['paths']['model']}")
-    for column in ("", "model", f"metric on {report['n_test']} held-out items (95% CI)", "params", "ms/example"):
-        table.add_column(column)
+    """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed, size, cost."""
+    main = "accuracy" if "accuracy" in report["student"]["metrics"]["all"] else "exact_match"
+    second = "macro_f1" if main == "accuracy" else "chrf"
+    ledger = report["ledger"]
+    caption = (f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
+               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\nreport: {report['paths']['report']}")
+    table = Table(title=f"p2m: {report['task']}", caption=caption)
+    table.add_column("")
+    table.add_column("model", no_wrap=True)
+    for column in (f"{main} [95% CI]", second, "params", "ms/item"):
+        table.add_column(column, overflow="fold")
     for role in ("teacher", "student"):
         side = report[role]
-        params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "?"
-        table.add_row(role, side["model"], headline(side["metrics"]["all"]), params, f"{side['latency_ms']:.1f}")
-    ledger = report["ledger"]
-    table.add_section()
-    table.add_row("teacher calls", f"{ledger['calls']} live, {ledger['cache_hits']} cached",
-                  f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens", "", "")
+        scores = side["metrics"]["all"]
+        low, high = scores[f"{main}_ci95"]
+        params = f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?"
+        table.add_row(role, side["model"].split("/")[-1].split(":")[-1], f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
+                      f"{scores[second]:.2f}", params, f"{side['latency_ms']:.0f}")
     return table
