@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 import warnings
+from pathlib import Path
 
 from p2m.config import RunConfig, load_examples
 from p2m.errors import P2MError
@@ -66,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
 
+    evaluate = commands.add_parser("eval", help="teacher vs student of a finished run, on its held-out set or a test file",
+                                   description="Score a run's teacher and student on the same items, with 95% CIs.")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--test", metavar="FILE", help="a JSONL or CSV test file (default: the run's held-out set)")
+    evaluate.add_argument("--input-field", metavar="F", help="input column of the test file (default input, else text)")
+    evaluate.add_argument("--label-field", metavar="L", help="gold column (default output, else label); labels match case-insensitively")
+    evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N test rows")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
     parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
     _add_run_options(parse)
     return parser
@@ -110,11 +120,34 @@ def command_run(args: argparse.Namespace) -> None:
         console.print(summary_table(report))
 
 
+def command_eval(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from p2m.cli_progress import RichProgress, evaluation_table
+    from p2m.files import read_json
+    from p2m.pipeline import Pipeline
+    from p2m.progress import Progress
+
+    console = Console(stderr=True)
+    if args.test:
+        pipeline = Pipeline.open(args.run_dir, Progress() if args.json else RichProgress(console))
+        result = pipeline.evaluate(args.test, args.input_field, args.label_field, args.limit)
+    else:
+        held_out = Path(args.run_dir) / "eval" / "metrics.json"
+        if not held_out.exists():
+            raise P2MError(f"{args.run_dir} has no evaluation yet; finish it with p2m run, or pass --test FILE")
+        result = read_json(held_out)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        console.print(evaluation_table(result, args.test or "held-out set"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     try:
-        {"run": command_run, "parse": command_parse}[args.command](args)
+        {"run": command_run, "parse": command_parse, "eval": command_eval}[args.command](args)
     except P2MError as error:
         print(f"p2m: error: {error}", file=sys.stderr)
         return 2

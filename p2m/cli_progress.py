@@ -58,23 +58,35 @@ def confirm(console: Console, pipeline) -> bool:
     return Confirm.ask("Proceed?", default=True, console=console)
 
 
-def summary_table(report: dict) -> Table:
-    """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed, size, cost."""
-    main = "accuracy" if "accuracy" in report["student"]["metrics"]["all"] else "exact_match"
+def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> Table:
+    """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed and size."""
+    main = "accuracy" if "accuracy" in student["metrics"]["all"] else "exact_match"
     second = "macro_f1" if main == "accuracy" else "chrf"
-    ledger = report["ledger"]
-    caption = (f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
-               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\nreport: {report['paths']['report']}")
-    table = Table(title=f"p2m: {report['task']}", caption=caption)
+    table = Table(title=title, caption=caption)
     table.add_column("")
     table.add_column("model", no_wrap=True)
     for column in (f"{main} [95% CI]", second, "params", "ms/item"):
         table.add_column(column, overflow="fold")
-    for role in ("teacher", "student"):
-        side = report[role]
+    for role, side in (("teacher", teacher), ("student", student)):
         scores = side["metrics"]["all"]
         low, high = scores[f"{main}_ci95"]
         params = f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?"
         table.add_row(role, side["model"].split("/")[-1].split(":")[-1], f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
                       f"{scores[second]:.2f}", params, f"{side['latency_ms']:.0f}")
     return table
+
+
+def summary_table(report: dict) -> Table:
+    ledger = report["ledger"]
+    caption = (f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
+               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\nreport: {report['paths']['report']}")
+    return comparison_table(f"p2m: {report['task']}", report["teacher"], report["student"], caption)
+
+
+def evaluation_table(result: dict, source: str) -> Table:
+    diff = result.get("student_minus_teacher")
+    caption = f"n={result['n']} items"
+    if diff:
+        low, high = diff["ci95"]
+        caption += f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
+    return comparison_table(f"p2m eval: {source}", result["teacher"], result["student"], caption)

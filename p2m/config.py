@@ -62,29 +62,34 @@ def slugify(text: str, limit: int = 48) -> str:
     return slug[:limit].rstrip("-") or "run"
 
 
-def load_examples(path: str | Path) -> list[dict]:
-    """Read user examples from JSONL or CSV with columns input/output (or text/label)."""
+def load_pairs(path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples") -> list[dict]:
+    """(input, output) pairs from a JSONL or CSV file. Fields default to input/output, else text/label."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise P2MError(f"cannot read examples file {path}: {getattr(error, 'strerror', None) or error}") from None
-    rows: list[dict] = []
+        raise P2MError(f"cannot read {kind} file {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
         if path.suffix.lower() == ".csv":
             rows = list(csv.DictReader(text.splitlines()))
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except (json.JSONDecodeError, csv.Error) as error:
-        raise P2MError(f"cannot parse examples file {path}: {error} (expected JSONL or CSV)") from None
-    examples = []
+        raise P2MError(f"cannot parse {kind} file {path}: {error} (expected JSONL or CSV)") from None
+    pairs = []
     for number, row in enumerate(rows, 1):
         row = row if isinstance(row, dict) else {}
-        source = row.get("input", row.get("text"))
-        target = row.get("output", row.get("label"))
+        source = row.get(input_field) if input_field else row.get("input", row.get("text"))
+        target = row.get(output_field) if output_field else row.get("output", row.get("label"))
         if source is None or target is None:
-            raise P2MError(f"{path}: example {number} needs 'input' and 'output' (or 'text' and 'label')")
-        examples.append({"input": str(source), "output": str(target)})
-    if not examples:
-        raise P2MError(f"examples file {path} holds no examples")
-    return examples
+            wanted = f"'{input_field or 'input'}' and '{output_field or 'output'}'"
+            raise P2MError(f"{path}: row {number} needs {wanted}; it has {sorted(row)}")
+        pairs.append({"input": str(source), "output": str(target)})
+    if not pairs:
+        raise P2MError(f"{kind} file {path} holds no rows")
+    return pairs
+
+
+def load_examples(path: str | Path) -> list[dict]:
+    """User examples: JSONL or CSV with input/output (or text/label) fields."""
+    return load_pairs(path)

@@ -38,6 +38,15 @@ def bootstrap_ci(items: list[float], samples: int = 1000, seed: int = 0) -> tupl
     return (round(means[int(0.025 * samples)], 4), round(means[int(0.975 * samples) - 1], 4))
 
 
+def paired_difference(a: list[float], b: list[float], samples: int = 1000, seed: int = 0) -> dict:
+    """Mean of a - b over the same items, with a paired bootstrap 95% interval (items resampled
+    together, so item difficulty cancels out)."""
+    if not a:
+        return {"mean": 0.0, "ci95": (0.0, 0.0)}
+    diffs = [x - y for x, y in zip(a, b)]
+    return {"mean": round(sum(diffs) / len(diffs), 4), "ci95": bootstrap_ci(diffs, samples, seed)}
+
+
 def score(task_type: str, predictions: list[str], golds: list[str], labels: list[str]) -> dict:
     """The metrics of a task type: classification -> accuracy, macro-F1; text -> exact match, chrF++."""
     if not golds:

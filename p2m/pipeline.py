@@ -16,6 +16,7 @@ from pathlib import Path
 
 from p2m import prompts
 from p2m.config import RunConfig
+from p2m.errors import P2MError
 from p2m.embedded import cache_dir
 from p2m.files import read_json, write_json
 from p2m.llm import CallCache, ChatRequest, ChatResponse, Ledger, Teacher
@@ -113,6 +114,28 @@ class Pipeline:
         self.teacher = build_teacher(config)
         self.teacher.on_ledger = self._save_ledger
         self.ctx = RunContext(self.run_dir, config, self.teacher, progress or Progress())
+
+    @classmethod
+    def open(cls, run_dir: str | Path, progress: Progress | None = None) -> "Pipeline":
+        """The pipeline of an existing run directory, with the options it was last run with."""
+        path = Path(run_dir)
+        if not (path / "config.json").exists():
+            raise P2MError(f"{run_dir} is not a p2m run directory (it has no config.json)")
+        return cls(RunConfig(**{**read_json(path / "config.json"), "out": str(path)}), progress)
+
+    def evaluate(self, test_file: str | Path, input_field: str | None = None, label_field: str | None = None,
+                 limit: int | None = None) -> dict:
+        """Teacher and student of this run on a real test file (results in eval/<file stem>/)."""
+        from p2m.stages.evaluate import evaluate_file
+
+        if not (self.run_dir / "model" / "p2m.json").exists():
+            raise P2MError(f"{self.run_dir} has no trained student yet; finish it with p2m run first")
+        self.teacher.stage = "eval"
+        try:
+            return evaluate_file(self.ctx, test_file, input_field, label_field, limit)
+        finally:
+            self._close_ledger()
+            self.ctx.progress.close()
 
     def _save_ledger(self, ledger: Ledger) -> None:
         path = self.run_dir / "ledger.json"

@@ -17,6 +17,7 @@ def p2m(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     (["run", "Classify x as a or b", "--student", "nobody/no-such-model"], "unknown student model"),
     (["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"], "cannot reach the teacher server"),
     (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
+    (["eval", "/no/such/run", "--test", "x.jsonl"], "not a p2m run directory"),
 ])
 def test_user_errors_are_one_line(args, message):
     result = p2m(*args)

@@ -102,3 +102,8 @@ def test_bootstrap_ci_contains_the_mean_and_narrows_with_data():
     large = metrics.bootstrap_ci([1.0, 0.0] * 200)
     assert small[0] <= 0.5 <= small[1] and large[0] <= 0.5 <= large[1]
     assert large[1] - large[0] < small[1] - small[0]
+
+
+def test_paired_difference():
+    result = metrics.paired_difference([1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0])
+    assert result["mean"] == 0.5 and result["ci95"][0] <= 0.5 <= result["ci95"][1]

@@ -99,3 +99,39 @@ def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_serve
     assert pipeline.teacher.identity == "openai:smollm2"
     assert read_json(tmp_path / "data/verify_summary.json")["candidates"] == 6
     assert pipeline.teacher.ledger.calls > 0
+
+
+def test_eval_on_a_test_file_matches_labels_case_insensitively(movie_run, tmp_path):
+    _, out, _ = movie_run
+    test_file = tmp_path / "reviews.jsonl"
+    rows = [{"text": "An utterly charming film.", "label_text": "Positive"}, {"text": "Tedious and empty.", "label_text": "NEGATIVE"}]
+    test_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = Pipeline.open(out).evaluate(test_file, input_field="text", label_field="label_text")
+    assert result["n"] == 2 and "accuracy" in result["student"]["metrics"]["all"]
+    assert result["student_minus_teacher"]["metric"] == "accuracy"
+    golds = [row["gold"] for row in read_jsonl(out / "eval" / "reviews" / "predictions.jsonl")]
+    assert golds == ["positive", "negative"]
+
+
+def test_eval_rejects_labels_the_run_does_not_know(movie_run, tmp_path):
+    from p2m.errors import P2MError
+
+    _, out, _ = movie_run
+    test_file = tmp_path / "bad.jsonl"
+    test_file.write_text(json.dumps({"input": "Fine.", "output": "neutral"}) + "\n")
+    with pytest.raises(P2MError, match="'neutral' .* not one of the run's labels"):
+        Pipeline.open(out).evaluate(test_file)
+
+
+def test_eval_cli_on_real_sst2_rows(movie_run):
+    from conftest import SHARED_DATA
+
+    sst2 = SHARED_DATA / "sst2" / "test.jsonl"
+    if not sst2.exists():
+        pytest.skip("../shared/data/sst2 is not beside this checkout")
+    _, out, _ = movie_run
+    result = subprocess.run([sys.executable, "-m", "p2m", "eval", str(out), "--test", str(sst2), "--label-field", "label_text",
+                             "--limit", "12", "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["n"] == 12 and {"teacher", "student"} <= set(report)

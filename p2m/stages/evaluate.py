@@ -1,12 +1,17 @@
-"""Evaluate: teacher and student on the same held-out items (eval/metrics.json, eval/predictions.jsonl).
+"""Evaluate: teacher and student on the same items (eval/metrics.json, eval/predictions.jsonl).
 
-Metrics are reported over all test items and per source: `user` items carry the user's own answers
+The stage scores the run's held-out items, per source: `user` items carry the user's own answers
 (gold); `synthetic` items carry verified teacher labels, which favour the teacher by construction.
+`evaluate_file` (`p2m eval RUN --test FILE`) scores the same way on a real test file.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from p2m import metrics
+from p2m.config import load_pairs
+from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.pipeline import RunContext, Stage
 from p2m.stages.verify import teacher_requests
@@ -34,6 +39,62 @@ def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
     return result
 
 
+def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
+    """Teacher and student on `rows` ({id, input, output, source}); writes metrics and predictions."""
+    spec = ctx.spec()
+    texts = [r["input"] for r in rows]
+    teacher_answers, teacher_latency = teacher_predictions(ctx, spec, texts)
+    ctx.progress.task("student on the test set", total=None)
+    student = Student(ctx.path("model"))
+    student_answers = student.predict(texts)
+    ctx.progress.task("measuring student latency", total=None)
+    student_latency = student.latency_ms(texts)
+    backend = ctx.teacher.backend
+    golds = [r["output"] for r in rows]
+    write_jsonl(out_dir / "predictions.jsonl", [
+        {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
+        for r, t, s in zip(rows, teacher_answers, student_answers)
+    ])
+    result = {
+        "n": len(rows),
+        "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
+                    "params": backend.num_params() if hasattr(backend, "num_params") else None,
+                    "latency_ms": round(teacher_latency, 2),
+                    "latency_basis": "per request as measured when made (local backend: batch time / batch size)"},
+        "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
+                    "params": student.num_params(), "disk_bytes": student.disk_bytes(),
+                    "latency_ms": round(student_latency, 2), "latency_basis": "one request at a time"},
+        "student_minus_teacher": {
+            "metric": "accuracy" if spec.task_type == "classification" else "exact_match",
+            **metrics.paired_difference(metrics.accuracy_items(student_answers, golds), metrics.accuracy_items(teacher_answers, golds)),
+        },
+    }
+    write_json(out_dir / "metrics.json", result)
+    return result
+
+
+def match_labels(rows: list[dict], labels: list[str], source: str) -> None:
+    """Map gold labels onto the run's label names case-insensitively ("Positive" -> "positive")."""
+    by_lower = {label.lower(): label for label in labels}
+    for row in rows:
+        gold = row["output"].strip().lower()
+        if gold not in by_lower:
+            raise P2MError(f"label {row['output']!r} in {source} is not one of the run's labels: {', '.join(labels)}; "
+                           "choose the field with --label-field")
+        row["output"] = by_lower[gold]
+
+
+def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = None,
+                  label_field: str | None = None, limit: int | None = None) -> dict:
+    """Teacher and student on a real test file; results in eval/<file stem>/."""
+    rows = load_pairs(path, input_field, label_field, kind="test")[:limit]
+    spec = ctx.spec()
+    if spec.task_type == "classification":
+        match_labels(rows, spec.labels, str(path))
+    rows = [{"id": f"test-{i}", "source": "test_file", **row} for i, row in enumerate(rows)]
+    return evaluate_rows(ctx, rows, ctx.path(f"eval/{Path(path).stem}"))
+
+
 class Evaluate(Stage):
     name = "evaluate"
     uses_teacher = True
@@ -41,27 +102,4 @@ class Evaluate(Stage):
     outputs = ("eval/metrics.json", "eval/predictions.jsonl")
 
     def run(self, ctx: RunContext) -> None:
-        spec = ctx.spec()
-        rows = read_jsonl(ctx.path("data/test.jsonl"))
-        texts = [r["input"] for r in rows]
-        teacher_answers, teacher_latency = teacher_predictions(ctx, spec, texts)
-        ctx.progress.task("student on the test set", total=None)
-        student = Student(ctx.path("model"))
-        student_answers = student.predict(texts)
-        ctx.progress.task("measuring student latency", total=None)
-        student_latency = student.latency_ms(texts)
-        backend = ctx.teacher.backend
-        write_jsonl(ctx.path("eval/predictions.jsonl"), [
-            {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
-            for r, t, s in zip(rows, teacher_answers, student_answers)
-        ])
-        write_json(ctx.path("eval/metrics.json"), {
-            "n": len(rows),
-            "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
-                        "params": backend.num_params() if hasattr(backend, "num_params") else None,
-                        "latency_ms": round(teacher_latency, 2),
-                        "latency_basis": "per request as measured when made (local backend: batch time / batch size)"},
-            "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
-                        "params": student.num_params(), "disk_bytes": student.disk_bytes(),
-                        "latency_ms": round(student_latency, 2), "latency_basis": "one request at a time"},
-        })
+        evaluate_rows(ctx, read_jsonl(ctx.path("data/test.jsonl")), ctx.path("eval"))
