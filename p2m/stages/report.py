@@ -28,8 +28,14 @@ def render_markdown(report: dict) -> str:
     for role, side in (("teacher", teacher), ("student", student)):
         params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "unknown"
         lines.append(f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |")
-    lines += ["", f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.", "", "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
-              "which favour the teacher by construction):", ""]
+    lines += [
+        "",
+        f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.",
+        "",
+        "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
+        "which favour the teacher by construction):",
+        "",
+    ]
     for source in [s for s in student["metrics"] if s != "all"]:
         lines.append(f"- {source}: teacher {headline(teacher['metrics'][source])}; "
                      f"student {headline(student['metrics'][source])} (n={student['metrics'][source]['n']})")
@@ -42,6 +48,9 @@ def render_markdown(report: dict) -> str:
         f"- Removed: {data['removed'] or 'none'}",
         f"- Mean verifier scores of kept examples: {data['mean_scores']}",
         "",
+    ]
+    lines += _verifier_section(data)
+    lines += [
         "## Training",
         "",
         f"- {report['training']['examples']} examples, {report['training']['epochs']} epochs, "
@@ -57,6 +66,19 @@ def render_markdown(report: dict) -> str:
     if spec.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in spec["warnings"]]
     return "\n".join(lines) + "\n"
+
+
+def _verifier_section(data: dict) -> list[str]:
+    """Per-verifier accuracy as the label model estimates it (no gold used), and pairwise agreement."""
+    if not data.get("estimated_accuracy"):
+        return []
+    names = list(data["estimated_accuracy"])
+    lines = ["### Verifiers", "", "| verifier | estimated accuracy | " + " | ".join(f"agrees with {n}" for n in names) + " |",
+             "|---" * (len(names) + 2) + "|"]
+    for name in names:
+        cells = " | ".join("-" if v is None else f"{v:.2f}" for v in data["agreement"][name].values())
+        lines.append(f"| {name} | {data['estimated_accuracy'][name]:.2f} | {cells} |")
+    return lines + [""]
 
 
 def total_ledger(run_dir, current: Ledger) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from p2m import prompts
+from p2m import label_model, prompts
 from p2m.dedup import dedupe, normalize
 from p2m.embeddings import Embedder
 from p2m.files import read_jsonl, write_json, write_jsonl
@@ -48,22 +48,51 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
     return [greedy, *sampled]
 
 
-def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder) -> None:
+def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
+                            intended: list[str] | None = None) -> dict[str, list[dict[str, float]]]:
+    """Each verifier's label distribution for each text, calibrated against its own label prior."""
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
     prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
     votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
-    sources = {
-        "intended": [{l: float(l == row["intended_label"]) for l in labels} for row in rows],
-        "teacher_vote": calibrate([{l: v.count(l) / len(v) for l in labels} for v in votes]),
-        "teacher_prob": calibrate([label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]),
-        "embedding": calibrate(embedder.label_probs([r["input"] for r in rows], prototypes)),
-    }
+    sources = {"intended": [{l: float(l == want) for l in labels} for want in intended]} if intended else {}
+    sources["teacher_vote"] = calibrate([{l: v.count(l) / len(v) for l in labels} for v in votes])
+    sources["teacher_prob"] = calibrate([label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies])
+    sources["embedding"] = calibrate(embedder.label_probs(texts, prototypes))
+    return sources
+
+
+def hard_votes(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> list[list[int | None]]:
+    """Each verifier's argmax label index per item; None (abstain) where its distribution is flat."""
+    def vote(dist: dict[str, float]) -> int | None:
+        values = [dist[l] for l in labels]
+        return None if max(values) - min(values) < 1e-9 else values.index(max(values))
+    return [[vote(dists[i]) for dists in sources.values()] for i in range(len(next(iter(sources.values()))))]
+
+
+def ensembles(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> tuple[list[dict], list[dict], dict]:
+    """(a) naive mean of the distributions (with CLASSIFICATION_WEIGHTS) and (b) the Dawid-Skene
+    posterior over the verifiers' votes; plus each verifier's estimated accuracy and their agreement."""
+    n = len(next(iter(sources.values())))
+    naive = [{l: aggregate({name: dists[i][l] for name, dists in sources.items()}, CLASSIFICATION_WEIGHTS) for l in labels} for i in range(n)]
+    votes = hard_votes(sources, labels)
+    model = label_model.fit(votes, len(labels))
+    weighted = [dict(zip(labels, row.tolist())) for row in model.posteriors]
+    diagnostics = {"estimated_accuracy": {name: round(a, 4) for name, a in zip(sources, model.accuracies())},
+                   "agreement": label_model.agreement_matrix(votes, list(sources))}
+    return naive, weighted, diagnostics
+
+
+def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder) -> dict:
+    """Target = argmax of the label model's posterior; score = its probability. Returns diagnostics."""
+    labels = spec.labels
+    sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows])
+    naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
-        ensemble = {l: aggregate({name: dists[i][l] for name, dists in sources.items()}, CLASSIFICATION_WEIGHTS) for l in labels}
-        target = max(labels, key=ensemble.get)
-        row.update(output=target, teacher_label=votes[i][0], score=round(ensemble[target], 4),
-                   scores={name: round(dists[i][target], 4) for name, dists in sources.items()})
+        target = max(labels, key=weighted[i].get)
+        row.update(output=target, teacher_label=label_from_reply(replies[i][0].text, labels), score=round(weighted[i][target], 4),
+                   score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()})
+    return diagnostics
 
 
 def score_generation(spec: TaskSpec, rows: list[dict], replies: list[list]) -> None:
@@ -94,6 +123,7 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
+    version = 2  # label-model ensemble
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer")
@@ -119,10 +149,11 @@ class Verify(Stage):
         responses = ctx.chat(requests, "verifying with the teacher")
         replies = [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
         if spec.task_type == "classification":
-            ctx.progress.task("scoring with embeddings", total=None)
-            score_classification(spec, rows, replies, Embedder())
+            ctx.progress.task("scoring with embeddings and the label model", total=None)
+            diagnostics = score_classification(spec, rows, replies, Embedder()) if rows else {}
         else:
             score_generation(spec, rows, replies)
+            diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
 
         for row in rows:
@@ -144,5 +175,6 @@ class Verify(Stage):
             "removed": dict(Counter(r["rejected"] for r in rejected)),
             "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},
             "train_label_counts": dict(Counter(r["output"] for r in train)) if spec.task_type == "classification" else None,
+            **diagnostics,
         })
         ctx.progress.log(f"verify: kept {len(rows)} of {len(candidates)} candidates; train {len(train)}, test {len(test)}")
