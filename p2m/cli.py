@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N test rows")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    serve = commands.add_parser("serve", help="serve a run's student as an OpenAI-compatible API",
+                                description="POST /v1/chat/completions (the last user message is the input), "
+                                            "GET /v1/models, and POST /v1/classify for classifiers.")
+    serve.add_argument("run_dir", metavar="RUN_DIR")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
+
     parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
     _add_run_options(parse)
     return parser
@@ -143,11 +150,22 @@ def command_eval(args: argparse.Namespace) -> None:
         console.print(evaluation_table(result, args.test or "held-out set"))
 
 
+def command_serve(args: argparse.Namespace) -> None:
+    from p2m.serve import make_server
+
+    server = make_server(args.run_dir, args.host, args.port)
+    print(f"p2m: serving {args.run_dir} at http://{args.host}:{server.server_port}/v1 (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     try:
-        {"run": command_run, "parse": command_parse, "eval": command_eval}[args.command](args)
+        {"run": command_run, "parse": command_parse, "eval": command_eval, "serve": command_serve}[args.command](args)
     except P2MError as error:
         print(f"p2m: error: {error}", file=sys.stderr)
         return 2

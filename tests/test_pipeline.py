@@ -135,3 +135,30 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["n"] == 12 and {"teacher", "student"} <= set(report)
+
+
+def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
+    import threading
+    import urllib.request
+
+    import openai
+
+    from p2m.serve import make_server
+
+    _, out, _ = movie_run
+    server = make_server(out, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_port}/v1"
+    try:
+        client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+        model = client.models.list().data[0].id
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "A delightful, moving film."}])
+        assert reply.choices[0].message.content in ("positive", "negative")
+        assert reply.usage.prompt_tokens > 0
+        request = urllib.request.Request(f"{base_url}/classify", data=json.dumps({"input": ["Awful.", "Lovely."]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        labels = json.loads(urllib.request.urlopen(request, timeout=30).read())["labels"]
+        assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
+    finally:
+        server.shutdown()
+        server.server_close()
