@@ -1,5 +1,6 @@
-"""Prompt files. Each `NAME.txt` holds a system message, a line `---`, then the user message; `$name`
-placeholders are filled with `string.Template`, so JSON braces in prompts need no escaping."""
+"""Prompt files. Each chat prompt `NAME.txt` holds a system message, a line `---`, then the user message;
+other templates (the model card) are filled whole. `$name` placeholders are filled with
+`string.Template`, so JSON braces in prompts need no escaping."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def chat(name: str, shots: list[tuple[dict, str]] = (), **values) -> tuple[tuple
     for shot_values, answer in shots:
         messages += [("user", render(name, **{**values, **shot_values})[1]), ("assistant", answer)]
     return tuple(messages + [("user", user)])
+
+
+def fill(name: str, **values) -> str:
+    """A whole-file template that is not a chat prompt (e.g. the model card)."""
+    return Template((_DIR / f"{name}.txt").read_text()).substitute(values)
 
 
 def digest(names: tuple[str, ...]) -> str:

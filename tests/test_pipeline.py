@@ -36,7 +36,8 @@ def movie_run(tmp_path_factory):
 
 def test_classification_run_writes_every_artifact(movie_run):
     _, out, report = movie_run
-    for path in ("spec.json", "student.json", "data/train.jsonl", "data/test.jsonl", "report.md", "ledger.json", "model/config.json"):
+    for path in ("spec.json", "student.json", "data/train.jsonl", "data/test.jsonl", "report.md", "ledger.json", "model/config.json",
+                 "model/README.md"):
         assert (out / path).exists(), path
     for side in ("teacher", "student"):
         assert {"metrics", "params", "latency_ms"} <= set(report[side])
@@ -48,6 +49,10 @@ def test_classification_run_writes_every_artifact(movie_run):
     assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage
     model = AutoModelForSequenceClassification.from_pretrained(out / "model")
     assert set(model.config.id2label.values()) == {"positive", "negative"}
+    from transformers import pipeline
+
+    assert pipeline("text-classification", model=str(out / "model"))("A fine film.")[0]["label"] in ("positive", "negative")
+    assert "Classify movie reviews" in (out / "model" / "README.md").read_text()
 
 
 def test_rerun_makes_zero_teacher_calls_and_skips_every_stage(movie_run):

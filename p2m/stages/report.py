@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from p2m import prompts
 from p2m.files import read_json, write_json, write_text
 from p2m.llm import Ledger
 from p2m.metrics import headline
@@ -92,9 +93,33 @@ def total_ledger(run_dir, current: Ledger) -> dict:
     return total
 
 
+USAGE = {
+    True: "```python\nfrom transformers import pipeline\nclassify = pipeline(\"text-classification\", model=\"MODEL_DIR\")\nclassify(\"your text\")\n```",
+    False: "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"your input\"])\n```",
+}
+
+
+def render_model_card(report: dict) -> str:
+    """model/README.md: what the model is, how it was made and measured, and its limits."""
+    spec, data, training = report["spec"], report["data"], report["training"]
+    classifier = spec["task_type"] == "classification"
+    values = dict(
+        title=f"p2m student: {spec['instruction']}", task=report["task"], task_type=spec["task_type"],
+        labels_line=f" ({', '.join(spec['labels'])})" if classifier else "",
+        pipeline_tag="text-classification" if classifier else "text-generation",
+        base_model=training["base_model"], teacher=report["teacher"]["model"],
+        candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
+        epochs=training["epochs"], steps=training["steps"], loss=training["train_loss"],
+        teacher_metric=headline(report["teacher"]["metrics"]["all"]), student_metric=headline(report["student"]["metrics"]["all"]),
+        usage=USAGE[classifier].replace("MODEL_DIR", report["paths"]["model"]),
+    )
+    return prompts.fill("model_card", **values)
+
+
 class Report(Stage):
     name = "report"
-    outputs = ("report.json", "report.md")
+    outputs = ("report.json", "report.md", "model/README.md")
+    prompt_files = ("model_card",)
 
     def run(self, ctx: RunContext) -> None:
         evaluation = read_json(ctx.path("eval/metrics.json"))
@@ -111,3 +136,4 @@ class Report(Stage):
         }
         write_json(ctx.path("report.json"), report)
         write_text(ctx.path("report.md"), render_markdown(report))
+        write_text(ctx.path("model/README.md"), render_model_card(report))
