@@ -53,6 +53,7 @@ class RunContext:
     config: RunConfig
     teacher: Teacher
     progress: Progress = field(default_factory=Progress)
+    fingerprint: str = ""  # of the stage running now: lets a stage tell its own partial work from stale work
 
     def path(self, relative: str) -> Path:
         return self.run_dir / relative
@@ -158,6 +159,7 @@ class Pipeline:
                 else:
                     self.ctx.progress.stage_started(stage.name)
                     self.teacher.stage = stage.name
+                    self.ctx.fingerprint = fingerprint
                     started = time.perf_counter()
                     stage.run(self.ctx)
                     seconds = round(time.perf_counter() - started, 2)

@@ -167,3 +167,32 @@ def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class InterruptTraining(Progress):
+    """Presses Ctrl-C (raises KeyboardInterrupt) after `after` training steps."""
+
+    def __init__(self, after: int):
+        self.after, self.training, self.steps = after, False, 0
+
+    def task(self, description, total):
+        self.training = description == "training"
+
+    def advance(self, n=1, **info):
+        if self.training and n:
+            self.steps += n
+            if self.steps >= self.after:
+                raise KeyboardInterrupt
+
+
+def test_training_killed_half_way_resumes_from_its_last_checkpoint(movie_run, tmp_path):
+    config, _, _ = movie_run
+    config = RunConfig(**{**config.to_dict(), "out": str(tmp_path), "num_examples": 8})  # teacher calls cached
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(config, InterruptTraining(after=5)).run()
+    assert list((tmp_path / "train" / "work").glob("checkpoint-*"))
+    Pipeline(config).run()
+    metrics = read_json(tmp_path / "train" / "metrics.json")
+    assert metrics["resumed_from"] and int(metrics["resumed_from"].split("-")[1]) >= 2
+    assert metrics["steps"] == metrics["epochs"] * -(-metrics["examples"] // 16)  # all planned steps done
+    assert not (tmp_path / "train" / "work").exists()

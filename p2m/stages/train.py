@@ -7,8 +7,10 @@ bf16 where the card supports it, else CPU.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
+from pathlib import Path
 
 from transformers import PrinterCallback, TrainerCallback
 
@@ -47,7 +49,8 @@ def default_epochs(n_examples: int, task_type: str) -> float:
     return 10 if n_examples < 100 else 5 if n_examples < 1000 else 3
 
 
-def common_args(ctx: RunContext, epochs: float, batch_size: int, learning_rate: float) -> dict:
+def common_args(ctx: RunContext, n_examples: int, epochs: float, batch_size: int, learning_rate: float) -> dict:
+    total_steps = math.ceil(math.ceil(n_examples / batch_size) * epochs)
     return dict(
         output_dir=str(ctx.path("train/work")),
         num_train_epochs=epochs,
@@ -56,7 +59,9 @@ def common_args(ctx: RunContext, epochs: float, batch_size: int, learning_rate: 
         warmup_steps=0.1,
         weight_decay=0.01,
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="steps",  # a few checkpoints per run, so an interrupted run resumes
+        save_steps=max(1, total_steps // 4),
+        save_total_limit=1,
         report_to=[],
         seed=ctx.config.seed,
         bf16=use_bf16(),
@@ -75,7 +80,7 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     )
     data = Dataset.from_list([{"text": r["input"], "label": label2id[r["output"]]} for r in rows])
     data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
-    args = TrainingArguments(**common_args(ctx, epochs, batch_size=16, learning_rate=1e-4))
+    args = TrainingArguments(**common_args(ctx, len(rows), epochs, batch_size=16, learning_rate=1e-4))
     trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=[ProgressCallback(ctx.progress)])
     return trainer, tokenizer
@@ -95,9 +100,23 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
          "completion": [{"role": "assistant", "content": r["output"]}]}
         for r in rows
     ])
-    args = SFTConfig(**common_args(ctx, epochs, batch_size=8, learning_rate=5e-5), max_length=256, completion_only_loss=True)
+    args = SFTConfig(**common_args(ctx, len(rows), epochs, batch_size=8, learning_rate=5e-5), max_length=256, completion_only_loss=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[ProgressCallback(ctx.progress)])
     return trainer, tokenizer
+
+
+def resumable_checkpoint(ctx: RunContext) -> str | None:
+    """The last checkpoint of an interrupted training with the same inputs; stale work is cleared."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    work = ctx.path("train/work")
+    marker = work / "fingerprint"
+    if marker.exists() and marker.read_text() == ctx.fingerprint:
+        return get_last_checkpoint(str(work))
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    marker.write_text(ctx.fingerprint)
+    return None
 
 
 class Train(Stage):
@@ -115,10 +134,13 @@ class Train(Stage):
         epochs = ctx.config.epochs or default_epochs(len(rows), spec.task_type)
         ctx.progress.task(f"loading {student}", total=None)
         build = train_classifier if spec.task_type == "classification" else train_generator
+        checkpoint = resumable_checkpoint(ctx)
         trainer, tokenizer = build(ctx, spec, resolve_model(student), rows, epochs)
         trainer.remove_callback(PrinterCallback)  # losses go to our progress sink, not stdout
+        if checkpoint:
+            ctx.progress.log(f"train: resuming from {Path(checkpoint).name}")
         started = time.perf_counter()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.perf_counter() - started
         model_dir = ctx.path("model")
         shutil.rmtree(model_dir, ignore_errors=True)
@@ -130,6 +152,7 @@ class Train(Stage):
         write_json(ctx.path("train/metrics.json"), {
             "base_model": student, "examples": len(rows), "epochs": epochs, "steps": result.global_step,
             "train_loss": round(result.training_loss, 4), "seconds": round(seconds, 2),
-            "samples_per_s": round(len(rows) * epochs / seconds, 2), "loss_curve": losses,
+            "resumed_from": Path(checkpoint).name if checkpoint else None,
+            "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2), "loss_curve": losses,
             "device": str(trainer.args.device), "bf16": trainer.args.bf16,
         })
