@@ -85,7 +85,7 @@ def summary_table(report: dict) -> Table:
 
 def evaluation_table(result: dict, source: str) -> Table:
     diff = result.get("student_minus_teacher")
-    caption = f"n={result['n']} items"
+    caption = f"n={result['n']} items; {result['leakage']['test_items_near_a_training_input']} near a training input"
     if diff:
         low, high = diff["ci95"]
         caption += f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"

@@ -27,6 +27,12 @@ def is_near(text: str, others: list[set[str]], threshold: float) -> bool:
     return any(jaccard(grams, other) >= threshold for other in others)
 
 
+def overlap(test_texts: list[str], train_texts: list[str], threshold: float = 0.8) -> list[int]:
+    """Indices of test texts that are near-duplicates of some training text (train/test leakage)."""
+    train = [shingles(t) for t in train_texts]
+    return [i for i, text in enumerate(test_texts) if is_near(text, train, threshold)]
+
+
 def dedupe(texts: list[str], threshold: float = 0.8, exclude: list[str] = ()) -> list[int]:
     """Indices of texts to keep: first of each near-duplicate group, none close to an `exclude` text
     (user examples and test items, which must never leak into training)."""

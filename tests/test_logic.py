@@ -3,7 +3,7 @@
 import pytest
 
 from p2m import metrics
-from p2m.dedup import dedupe
+from p2m.dedup import dedupe, overlap
 from p2m.spec import SpecError, TaskSpec, heuristic_spec
 from p2m.stages.synthesize import clean_generated
 from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
@@ -107,3 +107,8 @@ def test_bootstrap_ci_contains_the_mean_and_narrows_with_data():
 def test_paired_difference():
     result = metrics.paired_difference([1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0])
     assert result["mean"] == 0.5 and result["ci95"][0] <= 0.5 <= result["ci95"][1]
+
+
+def test_overlap_finds_test_items_that_leak_from_training():
+    train = ["The film was great fun.", "A slow, dull film."]
+    assert overlap(["the film was great fun!", "Something else entirely.", "A slow dull film"], train) == [0, 2]

@@ -47,6 +47,7 @@ def test_classification_run_writes_every_artifact(movie_run):
     assert train and all("scores" in row for row in train)
     assert {"A joyless, plodding mess.", "Warm, funny and wise."} <= {row["input"] for row in test}
     assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage
+    assert report["leakage"]["test_items_near_a_training_input"] == 0
     model = AutoModelForSequenceClassification.from_pretrained(out / "model")
     assert set(model.config.id2label.values()) == {"positive", "negative"}
     from transformers import pipeline
@@ -114,6 +115,7 @@ def test_eval_on_a_test_file_matches_labels_case_insensitively(movie_run, tmp_pa
     result = Pipeline.open(out).evaluate(test_file, input_field="text", label_field="label_text")
     assert result["n"] == 2 and "accuracy" in result["student"]["metrics"]["all"]
     assert result["student_minus_teacher"]["metric"] == "accuracy"
+    assert result["leakage"]["test_items_near_a_training_input"] == 0
     golds = [row["gold"] for row in read_jsonl(out / "eval" / "reviews" / "predictions.jsonl")]
     assert golds == ["positive", "negative"]
 

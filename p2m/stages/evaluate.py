@@ -11,6 +11,7 @@ from pathlib import Path
 
 from p2m import metrics
 from p2m.config import load_pairs
+from p2m.dedup import overlap
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.pipeline import RunContext, Stage
@@ -55,8 +56,12 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
         {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
         for r, t, s in zip(rows, teacher_answers, student_answers)
     ])
+    train_inputs = [r["input"] for r in read_jsonl(ctx.path("data/train.jsonl"))]
+    leaked = overlap(texts, train_inputs)
     result = {
         "n": len(rows),
+        "leakage": {"test_items_near_a_training_input": len(leaked), "ids": [rows[i]["id"] for i in leaked][:20],
+                    "method": "character 4-gram Jaccard >= 0.8"},
         "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
                     "params": backend.num_params() if hasattr(backend, "num_params") else None,
                     "latency_ms": round(teacher_latency, 2),
@@ -97,6 +102,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
+    version = 2  # leakage check
     uses_teacher = True
     prompt_files = ("classify", "answer")
     outputs = ("eval/metrics.json", "eval/predictions.jsonl")

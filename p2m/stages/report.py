@@ -47,6 +47,7 @@ def render_markdown(report: dict) -> str:
         f"- Candidates generated: {data['candidates']}; kept after verification: {data['kept']} "
         f"(train {data['train']}, test {data['test']})",
         f"- Removed: {data['removed'] or 'none'}",
+        f"- Test items near a training input (leakage check): {report['leakage']['test_items_near_a_training_input']}",
         f"- Mean verifier scores of kept examples: {data['mean_scores']}",
         "",
     ]
@@ -129,6 +130,7 @@ class Report(Stage):
             "teacher": evaluation["teacher"],
             "student": evaluation["student"],
             "n_test": evaluation["n"],
+            "leakage": evaluation["leakage"],
             "data": read_json(ctx.path("data/verify_summary.json")),
             "training": read_json(ctx.path("train/metrics.json")),
             "ledger": total_ledger(ctx.run_dir, ctx.teacher.ledger),
