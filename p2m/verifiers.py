@@ -42,10 +42,6 @@ def label_probs_from_logprobs(top_logprobs: list[dict[str, float]], labels: list
     return {label: value / total for label, value in mass.items()} if total > 0 else None
 
 
-def vote_share(votes: list[str | None], target: str) -> float:
-    return sum(v == target for v in votes) / len(votes) if votes else 0.0
-
-
 def degenerate(text: str, min_words: int = 1) -> bool:
     """Empty, too short, a leftover instruction, or mostly one repeated word."""
     words = text.split()
