@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from p2m.config import RunConfig, load_examples
+from p2m.config import METHODS, RunConfig, load_examples
 from p2m.errors import P2MError
 
 EPILOG = """examples:
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--votes", type=int, default=defaults.votes, help="sampled teacher answers per example for verification (default %(default)s)")
     run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
     run.add_argument("--epochs", type=float, default=defaults.epochs, help="training epochs; 0 = from data size")
+    run.add_argument("--method", choices=METHODS, default=defaults.method,
+                     help="sft: hard targets; soft-kd (classification): the teacher's label distribution as soft targets")
     run.add_argument("--max-teacher-calls", type=int, metavar="N", help="stop cleanly after N live teacher calls")
     run.add_argument("--seed", type=int, default=defaults.seed)
     run.add_argument("--out", metavar="DIR", help="run directory (default runs/<task slug>)")

@@ -11,6 +11,9 @@ from pathlib import Path
 from p2m.errors import P2MError
 
 
+METHODS = ("sft", "soft-kd")
+
+
 @dataclass
 class RunConfig:
     task: str
@@ -36,6 +39,13 @@ class RunConfig:
     """Share of verified synthetic examples held out for evaluation (user examples are always held out)."""
     epochs: float = 0
     """Training epochs; 0 picks a default from the data size."""
+    method: str = "sft"
+    """'sft': hard targets selected by the verifiers. 'soft-kd' (classification): the teacher's
+    calibrated label distribution as soft targets, KL at `kd_temperature` mixed with CE by `kd_alpha`."""
+    kd_alpha: float = 0.5
+    """soft-kd: weight of the KL term (1 - kd_alpha goes to cross-entropy on the hard target)."""
+    kd_temperature: float = 2.0
+    """soft-kd: temperature applied to the student's logits and the teacher's distribution."""
     seed: int = 0
     max_teacher_calls: int | None = None
     """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
@@ -47,6 +57,8 @@ class RunConfig:
                            'p2m run "Classify movie reviews as positive or negative"')
         if self.num_examples < 1 or self.votes < 0:
             raise P2MError("--num-examples must be at least 1 and --votes at least 0")
+        if self.method not in METHODS:
+            raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
             raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
 

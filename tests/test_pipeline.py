@@ -198,3 +198,13 @@ def test_training_killed_half_way_resumes_from_its_last_checkpoint(movie_run, tm
     assert metrics["resumed_from"] and int(metrics["resumed_from"].split("-")[1]) >= 2
     assert metrics["steps"] == metrics["epochs"] * -(-metrics["examples"] // 16)  # all planned steps done
     assert not (tmp_path / "train" / "work").exists()
+
+
+def test_soft_kd_trains_on_the_teachers_label_distribution(movie_run, tmp_path):
+    config, out, _ = movie_run
+    progress = RecordingProgress()
+    report = Pipeline(RunConfig(**{**config.to_dict(), "method": "soft-kd"}), progress).run()
+    assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
+    assert report["training"]["method"] == "soft-kd" and report["training"]["train_loss"] > 0
+    row = read_jsonl(out / "data" / "train.jsonl")[0]
+    assert sum(row["teacher_distribution"].values()) == pytest.approx(1, abs=1e-3)

@@ -69,6 +69,28 @@ def common_args(ctx: RunContext, n_examples: int, epochs: float, batch_size: int
     )
 
 
+def soft_target_trainer(alpha: float, temperature: float):
+    """A `Trainer` whose loss mixes CE on the hard target with KL to the teacher's label distribution
+    (Hinton et al. 2015): alpha * T^2 * KL(teacher^(1/T) || student(logits / T)) + (1 - alpha) * CE.
+    The teacher distribution is sharpened or flattened by the same temperature, renormalized."""
+    import torch.nn.functional as F
+    from transformers import Trainer
+
+    class SoftTargetTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            soft = inputs.pop("soft_targets")
+            outputs = model(**inputs)
+            logits = outputs.logits
+            ce = F.cross_entropy(logits, inputs["labels"])
+            target = soft.clamp_min(1e-8) ** (1 / temperature)
+            target = target / target.sum(-1, keepdim=True)
+            kl = F.kl_div(F.log_softmax(logits / temperature, -1), target, reduction="batchmean") * temperature**2
+            loss = alpha * kl + (1 - alpha) * ce
+            return (loss, outputs) if return_outputs else loss
+
+    return SoftTargetTrainer
+
+
 def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], epochs: float):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
@@ -78,11 +100,17 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)), label2id=label2id
     )
-    data = Dataset.from_list([{"text": r["input"], "label": label2id[r["output"]]} for r in rows])
+    soft = ctx.config.method == "soft-kd"
+    data = Dataset.from_list([
+        {"text": r["input"], "label": label2id[r["output"]],
+         **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {})}
+        for r in rows
+    ])
     data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
-    args = TrainingArguments(**common_args(ctx, len(rows), epochs, batch_size=16, learning_rate=1e-4))
-    trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[ProgressCallback(ctx.progress)])
+    args = TrainingArguments(**common_args(ctx, len(rows), epochs, batch_size=16, learning_rate=1e-4), remove_unused_columns=not soft)
+    trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
+    trainer = trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                            data_collator=DataCollatorWithPadding(tokenizer), callbacks=[ProgressCallback(ctx.progress)])
     return trainer, tokenizer
 
 
@@ -121,7 +149,7 @@ def resumable_checkpoint(ctx: RunContext) -> str | None:
 
 class Train(Stage):
     name = "train"
-    config_fields = ("epochs", "seed")
+    config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature")
     outputs = ("model/p2m.json", "train/metrics.json")
 
     def run(self, ctx: RunContext) -> None:
@@ -131,6 +159,8 @@ class Train(Stage):
         if not rows:
             raise P2MError("no synthetic example passed verification, so there is nothing to train on; "
                            "raise --num-examples or lower --keep-threshold")
+        if ctx.config.method == "soft-kd" and spec.task_type != "classification":
+            raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft")
         epochs = ctx.config.epochs or default_epochs(len(rows), spec.task_type)
         ctx.progress.task(f"loading {student}", total=None)
         build = train_classifier if spec.task_type == "classification" else train_generator
@@ -152,7 +182,7 @@ class Train(Stage):
         write_json(ctx.path("train/metrics.json"), {
             "base_model": student, "examples": len(rows), "epochs": epochs, "steps": result.global_step,
             "train_loss": round(result.training_loss, 4), "seconds": round(seconds, 2),
-            "resumed_from": Path(checkpoint).name if checkpoint else None,
+            "resumed_from": Path(checkpoint).name if checkpoint else None, "method": ctx.config.method,
             "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2), "loss_curve": losses,
             "device": str(trainer.args.device), "bf16": trainer.args.bf16,
         })

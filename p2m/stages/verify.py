@@ -91,7 +91,8 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
         row.update(output=target, teacher_label=label_from_reply(replies[i][0].text, labels), score=round(weighted[i][target], 4),
-                   score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()})
+                   score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
+                   teacher_distribution={l: round(p, 4) for l, p in sources["teacher_prob"][i].items()})
     return diagnostics
 
 
@@ -123,7 +124,7 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
-    version = 2  # label-model ensemble
+    version = 3  # label-model ensemble; teacher distribution kept for soft-kd
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer")
