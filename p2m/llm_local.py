@@ -7,7 +7,9 @@ The model is loaded on the first cache miss, so a fully cached re-run never pays
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from itertools import groupby
 from typing import Sequence
 
@@ -41,6 +43,18 @@ class LocalBackend:
         return self._model, self._tokenizer
 
     def num_params(self) -> int:
+        """Counted from the checkpoint's safetensors headers (shapes only) when the model is not loaded,
+        so evaluating a fully cached run never loads the teacher just to count it."""
+        if self._model is None:
+            files = sorted(Path(resolve_model(self.model)).glob("*.safetensors"))
+            if files:
+                from safetensors import safe_open
+
+                total = 0
+                for file in files:
+                    with safe_open(str(file), "pt") as handle:
+                        total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+                return total
         return count_params(self._load()[0])
 
     def describe(self) -> dict:
