@@ -9,14 +9,12 @@ and the spec records a warning.
 
 from __future__ import annotations
 
-import json
-import re
-
 from p2m import prompts
 from p2m.files import write_json
-from p2m.llm import ChatRequest, Teacher
+from p2m.llm import Teacher
 from p2m.pipeline import RunContext, Stage
 from p2m.spec import SpecError, TaskSpec, heuristic_spec
+from p2m.structured import ask_json
 
 SPEC_SCHEMA = {
     "type": "object",
@@ -35,33 +33,15 @@ SPEC_SCHEMA = {
 }
 
 
-def extract_json(text: str) -> dict:
-    """The first JSON object in a reply (models wrap JSON in prose or code fences)."""
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
-        raise SpecError("no JSON object in the reply")
-    try:
-        return json.loads(match.group(0))
-    except json.JSONDecodeError as error:
-        raise SpecError(f"invalid JSON: {error.msg} at character {error.pos}") from None
-
-
-def ask_teacher_for_spec(teacher: Teacher, task: str, repairs: int = 2) -> tuple[dict | None, list[str]]:
+def ask_teacher_for_spec(teacher: Teacher, task: str) -> tuple[dict | None, list[str]]:
     """The teacher's spec as a validated dict (or None), and the errors met on the way."""
     system, user = prompts.render("parse_task", task=task)
-    messages = (("system", system), ("user", user))
-    errors: list[str] = []
-    for attempt in range(repairs + 1):
-        reply = teacher.ask(ChatRequest(messages=messages, max_tokens=400, seed=attempt, json_schema=SPEC_SCHEMA)).text
-        try:
-            data = extract_json(reply)
-            TaskSpec.from_dict(data)
-            return data, errors
-        except SpecError as error:
-            errors.append(str(error))
-            fix_system, fix_user = prompts.render("repair_json", error=str(error), reply=reply[:1500])
-            messages = messages + (("assistant", reply), ("user", fix_user))
-    return None, errors
+
+    def validate(data: dict) -> dict:
+        TaskSpec.from_dict(data)
+        return data
+
+    return ask_json(teacher, (("system", system), ("user", user)), SPEC_SCHEMA, validate)
 
 
 def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> tuple[TaskSpec, list[str]]:
