@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Run the whole pipeline; re-running resumes and re-uses finished stages.")
     _add_run_options(run)
     run.add_argument("--student", default=defaults.student, help="'auto' (BM25 over the student registry), a model id, or a local directory")
+    run.add_argument("--max-params", type=parse_count, metavar="N", help="largest student 'auto' may pick, e.g. 150M")
+    run.add_argument("--catalog", action="append", default=[], metavar="FILE", help="extra catalog snapshot (JSONL) to search; repeatable")
+    run.add_argument("--datasets", action="append", default=[], metavar="SRC",
+                     help="real data to train on too: a Hub dataset id, a local file/folder, or 'auto'; repeatable")
+    run.add_argument("--dataset-rows", type=int, default=defaults.dataset_rows, metavar="N", help="rows per dataset (default %(default)s)")
     run.add_argument("--num-examples", type=int, default=defaults.num_examples, metavar="N", help="synthetic examples to generate (default %(default)s)")
     run.add_argument("--votes", type=int, default=defaults.votes, help="sampled teacher answers per example for verification (default %(default)s)")
     run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
@@ -84,6 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("run_dir", metavar="RUN_DIR")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
+
+    retrieve = commands.add_parser("retrieve", help="search the catalog for student models or datasets",
+                                   description="BM25 over Hub metadata with constraints; answers offline from the cached catalog.")
+    retrieve.add_argument("kind", choices=("models", "datasets"))
+    retrieve.add_argument("task", help="the task, in plain words")
+    retrieve.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                          help="catalog snapshot to search besides the registry and cache (JSONL; see README); repeatable")
+    retrieve.add_argument("--top-k", type=int, default=5, metavar="K")
+    retrieve.add_argument("--max-params", type=parse_count, metavar="N", help="e.g. 150M or 1B")
+    retrieve.add_argument("--license", action="append", default=[], metavar="L", help="allowed licence, e.g. apache-2.0; repeatable")
+    retrieve.add_argument("--trainable", action="store_true", help="only architectures p2m trains today")
+    retrieve.add_argument("--json", action="store_true", help="print a JSON array, best first")
+
+    catalog = commands.add_parser("catalog", help="refresh the cached snapshot of the Hub catalog (needs network)")
+    catalog.add_argument("action", choices=("refresh",))
+    catalog.add_argument("--kind", choices=("models", "datasets", "both"), default="both")
+    catalog.add_argument("--limit", type=int, default=500, metavar="N", help="models per pipeline tag, or datasets (x6) (default %(default)s)")
 
     parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
     _add_run_options(parse)
@@ -152,6 +174,43 @@ def command_eval(args: argparse.Namespace) -> None:
         console.print(evaluation_table(result, args.test or "held-out set"))
 
 
+def command_retrieve(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from p2m.cli_progress import retrieval_table
+    from p2m.retrieval.search import Constraints
+    from p2m.retrieval.students import catalog_index, constraints_for, query_for, spec_from_text
+
+    if not args.task.strip():
+        raise P2MError("the task description is empty")
+    spec = spec_from_text(args.task)
+    kind = args.kind.rstrip("s")
+    constraints = (constraints_for(spec, args.max_params, args.license, trainable_only=args.trainable) if kind == "model"
+                   else Constraints(task_type=spec.task_type))
+    hits = catalog_index(kind, tuple(args.catalog)).search(query_for(spec), constraints, args.top_k)
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
+    else:
+        Console().print(retrieval_table(hits, f"{args.kind} for a {spec.task_type} task"))
+
+
+def command_catalog(args: argparse.Namespace) -> None:
+    from p2m.retrieval.hub import refresh
+
+    for kind in ("model", "dataset") if args.kind == "both" else (args.kind.rstrip("s"),):
+        rows, path = refresh(kind, args.limit if kind == "model" else args.limit * 6)
+        print(f"p2m: {rows} {kind}s from the Hub written to {path}", file=sys.stderr)
+
+
+def parse_count(text: str) -> int:
+    """'150M', '1.5B', '20000' -> an integer."""
+    scale = {"k": 1e3, "m": 1e6, "b": 1e9}.get(text[-1:].lower(), 1)
+    try:
+        return int(float(text[:-1] if scale != 1 else text) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 150M, 1B)") from None
+
+
 def command_serve(args: argparse.Namespace) -> None:
     from p2m.serve import make_server
 
@@ -165,9 +224,12 @@ def command_serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries()
+    if args.command not in ("retrieve", "catalog"):  # those answer without loading any model library
+        _quiet_libraries()
     try:
-        {"run": command_run, "parse": command_parse, "eval": command_eval, "serve": command_serve}[args.command](args)
+        commands = {"run": command_run, "parse": command_parse, "eval": command_eval, "serve": command_serve,
+                    "retrieve": command_retrieve, "catalog": command_catalog}
+        commands[args.command](args)
     except P2MError as error:
         print(f"p2m: error: {error}", file=sys.stderr)
         return 2

@@ -90,3 +90,20 @@ def evaluation_table(result: dict, source: str) -> Table:
         low, high = diff["ci95"]
         caption += f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
     return comparison_table(f"p2m eval: {source}", result["teacher"], result["student"], caption)
+
+
+def retrieval_table(hits: list, title: str) -> Table:
+    """Search results, best first; under each id, why it is there."""
+    table = Table(title=title, show_lines=True)
+    table.add_column("#", no_wrap=True)
+    table.add_column("id and why", ratio=1, overflow="fold")
+    for column in ("score", "arch", "params", "licence", "downloads"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("score", "params", "downloads") else "left")
+    for rank, hit in enumerate(hits, 1):
+        why = f"{hit.why}; matched {', '.join(hit.matched_terms) or 'nothing'}; {'; '.join(hit.constraints_passed)}"
+        table.add_row(str(rank), f"[bold]{hit.id}[/]\n[dim]{why}[/]", f"{hit.score:.2f}", hit.arch,
+                      f"{hit.params / 1e6:.0f}M" if hit.params else "", hit.license,
+                      f"{hit.downloads:,}" if hit.downloads is not None else "")
+    if not hits:
+        table.caption = "nothing passes the constraints; try without --max-params/--license, or add --catalog FILE"
+    return table

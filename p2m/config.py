@@ -29,6 +29,14 @@ class RunConfig:
     """OpenAI-compatible server (vLLM, llama.cpp server, Ollama); its key, if any, from OPENAI_API_KEY."""
     student: str = "auto"
     """'auto' (BM25 retrieval over the student registry), a registry id, or a local model directory."""
+    max_params: int | None = None
+    """Largest student (parameters) 'auto' may pick; default: no limit."""
+    catalog: list[str] = field(default_factory=list)
+    """Extra model/dataset catalog snapshots (JSONL) to search, besides p2m's registry and cache."""
+    datasets: list[str] = field(default_factory=list)
+    """Real data to train on as well: Hub dataset ids, local files/folders, or 'auto' (best matches)."""
+    dataset_rows: int = 500
+    """At most this many rows from each dataset (its training split only)."""
     num_examples: int = 96
     """Synthetic examples to generate before verification."""
     votes: int = 3
@@ -55,8 +63,8 @@ class RunConfig:
         if not self.task.strip():
             raise P2MError('the task description is empty; say what the model should do, e.g. '
                            'p2m run "Classify movie reviews as positive or negative"')
-        if self.num_examples < 1 or self.votes < 0:
-            raise P2MError("--num-examples must be at least 1 and --votes at least 0")
+        if self.num_examples < 1 or self.votes < 0 or self.dataset_rows < 0:
+            raise P2MError("--num-examples must be at least 1, --votes and --dataset-rows at least 0")
         if self.method not in METHODS:
             raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:

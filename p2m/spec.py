@@ -82,7 +82,7 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
-_CLASSIFY = re.compile(r"\b(classif\w*|categori[sz]\w*|label\w*|tag|detect|identify whether|is it|sentiment|intent)\b", re.I)
+_CLASSIFY = re.compile(r"\b(classif\w*|categori[sz]\w*|label\w*|tag|detect|identify|decide (?:whether|if)|tell whether|is it|sentiment|intent)\b", re.I)
 _EXTRACT = re.compile(r"\b(extract\w*|find the span|answer .* from the (passage|context))\b", re.I)
 _GENERATE = re.compile(r"\b(convert\w*|translat\w*|rewrit\w*|summari[sz]\w*|generat\w*|paraphras\w*|normali[sz]\w*|write)\b", re.I)
 _MATH = re.compile(r"\b(math\w*|arithmetic|word problems?|solve|calculate|compute)\b", re.I)
@@ -129,3 +129,8 @@ def heuristic_spec(task: str) -> dict:
     if pairs:
         out["examples"] = [{"input": i.strip(" '\""), "output": o.strip(" '\"")} for i, o in pairs]
     return out
+
+
+def looks_like_classification(text: str) -> bool:
+    """Words that name a labelling task ('classify', 'sentiment', 'intent'), labels listed or not."""
+    return bool(_CLASSIFY.search(text))

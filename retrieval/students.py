@@ -1,55 +1,41 @@
-"""Choose the student model: BM25 (rank-bm25) over a registry of models fit to be students.
+"""Choose the student model: the catalog search (`search.Index`) with the task as the query.
 
-The registry (`students.json`) is written by the project from published facts (parameters, licence,
-architecture, tasks). A model is a candidate only if p2m can train it for the task's type (an encoder
-for classification, a causal LM for text output) and, offline, only if its weights are on this
-machine (the embedded packages, the Hugging Face cache, or a local directory).
+The query is the parsed task plus, in a run, a hypothetical model card the teacher writes for it
+(HyDE: a card-shaped query matches card-shaped documents better than an instruction does).
+`--student auto` takes the best model p2m can train for the task; offline, only one whose weights
+are on this machine. An explicit `--student` is checked before any teacher call is spent.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from rank_bm25 import BM25Okapi
-
+from p2m import prompts
 from p2m.embedded import EMBEDDED_PATHS, embedded_installed
 from p2m.errors import P2MError
-from p2m.spec import TaskSpec
-
-# What p2m can train today, per task type.
-TRAINABLE_ARCH = {"classification": "encoder", "generation": "causal", "extraction": "causal", "math": "causal"}
+from p2m.llm import ChatRequest, Teacher
+from p2m.retrieval.catalog import load_catalog, registry, snapshot_path
+from p2m.retrieval.search import TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
+from p2m.spec import TaskSpec, heuristic_spec, looks_like_classification
 
 
 @dataclass
 class StudentChoice:
     id: str
     arch: str
-    score: float = 0.0
     available: bool = False
-    matched_terms: list[str] = field(default_factory=list)
     why: str = ""
+    hit: dict = field(default_factory=dict)  # the search result that chose it, with its explanation
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"id": self.id, "arch": self.arch, "available": self.available, "why": self.why, **({"search": self.hit} if self.hit else {})}
 
 
-@cache
-def registry() -> list[dict]:
-    return json.loads((Path(__file__).with_name("students.json")).read_text())
-
-
-def tokenize(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def _document(entry: dict) -> list[str]:
-    fields = [entry["id"].replace("/", " "), entry["arch"], " ".join(entry["tasks"]), entry["description"]]
-    return tokenize(" ".join(fields))
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
 def is_available(model_id: str) -> bool:
@@ -63,36 +49,48 @@ def is_available(model_id: str) -> bool:
     return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
 
 
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+@cache
+def _index(kind: str, files: tuple[str, ...], snapshot_mtime: float) -> Index:
+    return Index(load_catalog(kind, list(files)))
 
 
-def rank_students(spec: TaskSpec, max_params: int | None = None, top_k: int = 5) -> list[StudentChoice]:
-    """Compatible registry models, best first: available ones before the rest, then by BM25 score."""
-    entries = registry()
-    bm25 = BM25Okapi([_document(e) for e in entries])
-    query = tokenize(f"{spec.instruction} {spec.task_type} {spec.input_description} {spec.output_format}")
-    scores = bm25.get_scores(query)
-    wanted = TRAINABLE_ARCH[spec.task_type]
-    choices = []
-    for entry, score in zip(entries, scores):
-        if entry["arch"] != wanted or (max_params and entry["params"] > max_params):
-            continue
-        document = set(_document(entry))
-        available = is_available(entry["id"])
-        choices.append(
-            StudentChoice(
-                id=entry["id"],
-                arch=entry["arch"],
-                score=round(float(score), 3),
-                available=available,
-                matched_terms=sorted(set(query) & document),
-                why=f"{entry['arch']} fits {spec.task_type}; {entry['params'] / 1e6:.0f}M params; "
-                f"{entry['license']}; {'weights on this machine' if available else 'needs a download'}",
-            )
-        )
-    choices.sort(key=lambda c: (c.available, c.score), reverse=True)
-    return choices[:top_k]
+def catalog_index(kind: str = "model", files: tuple[str, ...] = ()) -> Index:
+    """The index over the current catalog, rebuilt only when its files or the cached snapshot change."""
+    cached = snapshot_path(kind)
+    return _index(kind, tuple(str(Path(f).resolve()) for f in files), cached.stat().st_mtime if cached.exists() else 0.0)
+
+
+def spec_from_text(task: str) -> TaskSpec:
+    """A spec for retrieval without a teacher: the deterministic reading of the description."""
+    read = heuristic_spec(task)
+    task_type = read.get("task_type") or ("classification" if looks_like_classification(task) else "generation")
+    return TaskSpec(instruction=task.strip(), task_type=task_type, labels=read.get("labels", []) if task_type == "classification" else [],
+                    input_description=read.get("input_description", "input"))
+
+
+def query_for(spec: TaskSpec, card: str = "") -> str:
+    """The task's words, the language codes it names (ids and tags use codes: opus-mt-zh-en), and the
+    card. No generic task words ('text classification'): the architecture constraint already says
+    that, and as query terms they pull in popular models of the right type but the wrong task."""
+    return " ".join([spec.instruction, spec.input_description, spec.output_format, " ".join(spec.labels),
+                     " ".join(task_languages(spec.instruction)), card])
+
+
+def hypothetical_card(teacher: Teacher, spec: TaskSpec) -> str:
+    """HyDE: the model card a model that does this task would have, written by the teacher."""
+    messages = prompts.chat("hypothetical_model_card", instruction=spec.instruction, task_type=spec.task_type)
+    return teacher.ask(ChatRequest(messages, max_tokens=120)).text.strip()
+
+
+def constraints_for(spec: TaskSpec, max_params: int | None = None, licenses: list[str] = (), **flags) -> Constraints:
+    return Constraints(task_type=spec.task_type, max_params=max_params, licenses=list(licenses),
+                       languages=task_languages(spec.instruction) or ["en"], **flags)
+
+
+def rank_students(spec: TaskSpec, constraints: Constraints | None = None, catalog_files: tuple[str, ...] = (),
+                  top_k: int = 5, card: str = "") -> list[Hit]:
+    index = catalog_index("model", catalog_files)
+    return index.search(query_for(spec, card), constraints or constraints_for(spec), top_k)
 
 
 def find_student(name: str) -> StudentChoice:
@@ -100,9 +98,9 @@ def find_student(name: str) -> StudentChoice:
     name fails here, before any teacher call is spent."""
     if (Path(name) / "config.json").exists():
         return StudentChoice(id=str(Path(name).resolve()), arch="", available=True, why="local directory given by --student")
-    known = {e["id"]: e for e in registry()}
+    known = {e.id: e for e in registry()}
     if name in known:
-        return StudentChoice(id=name, arch=known[name]["arch"], available=is_available(name), why="given by --student")
+        return StudentChoice(id=name, arch=known[name].arch, available=is_available(name), why="given by --student")
     if is_available(name):
         return StudentChoice(id=name, arch="", available=True, why="given by --student (Hugging Face cache)")
     if not offline() and _exists_on_hub(name):
@@ -113,14 +111,18 @@ def find_student(name: str) -> StudentChoice:
     )
 
 
-def resolve_student(name: str, spec: TaskSpec) -> StudentChoice:
+def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, catalog_files: tuple[str, ...] = (),
+                    card: str = "") -> StudentChoice:
     """The student for `--student NAME` ('auto' or as in `find_student`), checked against the task."""
     wanted = TRAINABLE_ARCH[spec.task_type]
     if name == "auto":
-        ranked = [c for c in rank_students(spec) if c.available or not offline()]
-        if not ranked:
-            raise P2MError(f"no {wanted} student is available offline; pip install 'p2m[embedded]' or pass --student PATH")
-        return ranked[0]
+        constraints = constraints_for(spec, max_params, trainable_only=True, local_only=offline())
+        hits = rank_students(spec, constraints, catalog_files, top_k=1, card=card)
+        if not hits:
+            raise P2MError(f"no {wanted} student passes the constraints{' offline' if offline() else ''}; "
+                           "pip install 'p2m[embedded]', raise --max-params, or pass --student PATH")
+        hit = hits[0]
+        return StudentChoice(id=hit.id, arch=wanted, available=hit.local or is_available(hit.id), why=hit.why, hit=hit.to_dict())
     choice = find_student(name)
     if choice.arch and choice.arch != wanted:
         raise P2MError(f"student {name} ({choice.arch}) cannot be trained for {spec.task_type}: that needs a model of kind '{wanted}'")

@@ -57,6 +57,8 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
         [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
          "--out", str(tmp_path), "--yes", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job inherits SIGINT ignored, and Python keeps that; a terminal's Ctrl-C is not ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     stages = tmp_path / "stages.json"
     deadline = time.time() + 600

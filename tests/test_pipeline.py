@@ -17,6 +17,10 @@ MOVIES = "Classify movie reviews as positive or negative"
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
 
 
+REAL_REVIEWS = [("An absolute delight from start to finish.", "positive"), ("Tedious, shallow and badly acted.", "negative"),
+                ("The best film I have seen this year.", "positive"), ("I walked out after an hour.", "negative")]
+
+
 class RecordingProgress(Progress):
     def __init__(self):
         self.finished = {}
@@ -29,9 +33,11 @@ class RecordingProgress(Progress):
 def movie_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("movies")
     examples = [{"input": "A joyless, plodding mess.", "output": "negative"}, {"input": "Warm, funny and wise.", "output": "positive"}]
-    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out))
+    real = out / "real_reviews.jsonl"  # a real local dataset file: its rows join training
+    real.write_text("".join(json.dumps({"review": r, "sentiment": s}) + "\n" for r, s in REAL_REVIEWS))
+    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out / "run"), datasets=[str(real)])
     report = Pipeline(config).run()
-    return config, out, report
+    return config, out / "run", report
 
 
 def test_classification_run_writes_every_artifact(movie_run):
@@ -44,6 +50,9 @@ def test_classification_run_writes_every_artifact(movie_run):
         assert "accuracy" in report[side]["metrics"]["all"]
     assert report["task"] == MOVIES
     train, test = read_jsonl(out / "data/train.jsonl"), read_jsonl(out / "data/test.jsonl")
+    real = [row for row in train if row["source"].startswith("dataset:")]
+    assert sorted((r["input"], r["output"]) for r in real) == sorted(REAL_REVIEWS)  # columns mapped by the real teacher
+    assert not any(row["source"].startswith("dataset:") for row in test)
     assert train and all("scores" in row for row in train)
     assert {"A joyless, plodding mess.", "Warm, funny and wise."} <= {row["input"] for row in test}
     assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage

@@ -1,20 +1,48 @@
-"""Retrieve: pick the student model (student.json) with BM25 over the student registry."""
+"""Retrieve: pick the student (student.json) and gather real rows from datasets (data/retrieved.jsonl).
+
+The student search runs over the model catalog (registry, cached Hub snapshot, --catalog files, local
+models) with the task and the teacher's hypothetical model card as the query. Dataset rows come from
+`--datasets` sources ('auto' = the best matches in the dataset catalog); they join the training data,
+marked by source, and seed the generator's few-shot examples.
+"""
 
 from __future__ import annotations
 
-from p2m.files import write_json
+from p2m.files import write_json, write_jsonl
 from p2m.pipeline import RunContext, Stage
-from p2m.retrieval.students import rank_students, resolve_student
+from p2m.retrieval.dataset_rows import collect
+from p2m.retrieval.search import Constraints
+from p2m.retrieval.students import (catalog_index, constraints_for, hypothetical_card, offline, query_for, rank_students,
+                                    resolve_student)
+
+AUTO_DATASETS = 2
 
 
 class Retrieve(Stage):
     name = "retrieve"
-    config_fields = ("student",)
-    outputs = ("student.json",)
+    version = 2  # catalog search with HyDE; dataset rows
+    config_fields = ("student", "max_params", "catalog", "datasets", "dataset_rows")
+    uses_teacher = True
+    prompt_files = ("hypothetical_model_card", "map_columns", "repair_json")
+    outputs = ("student.json", "data/retrieved.jsonl")
 
     def run(self, ctx: RunContext) -> None:
-        spec = ctx.spec()
-        chosen = resolve_student(ctx.config.student, spec)
-        candidates = [c.to_dict() for c in rank_students(spec)]
+        config, spec = ctx.config, ctx.spec()
+        ctx.progress.task("searching the model catalog", total=None)
+        card = hypothetical_card(ctx.teacher, spec) if config.student == "auto" else ""
+        catalog = tuple(config.catalog)
+        chosen = resolve_student(config.student, spec, config.max_params, catalog, card)
+        candidates = rank_students(spec, constraints_for(spec, config.max_params), catalog, top_k=10, card=card)
         ctx.progress.log(f"student: {chosen.id} ({chosen.why})")
-        write_json(ctx.path("student.json"), {"chosen": chosen.to_dict(), "candidates": candidates})
+        write_json(ctx.path("student.json"), {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates],
+                                              "hypothetical_card": card})
+
+        sources = list(config.datasets)
+        if "auto" in sources:
+            hits = catalog_index("dataset", catalog).search(query_for(spec, card), Constraints(task_type=spec.task_type), AUTO_DATASETS)
+            sources = [s for s in sources if s != "auto"] + [h.id for h in hits]
+        if sources:
+            ctx.progress.task("loading dataset rows", total=None)
+        rows, report = collect(sources, ctx.teacher, spec, config.dataset_rows, offline(), ctx.progress.log)
+        write_jsonl(ctx.path("data/retrieved.jsonl"), rows)
+        write_json(ctx.path("data/datasets.json"), report)

@@ -12,10 +12,10 @@ import random
 import re
 
 from p2m import prompts
-from p2m.files import write_jsonl
+from p2m.files import read_jsonl, write_jsonl
 from p2m.llm import ChatRequest
 from p2m.pipeline import RunContext, Stage
-from p2m.spec import TaskSpec
+from p2m.spec import Example, TaskSpec
 
 TEMPERATURES = (0.7, 0.85, 1.0)
 _PREFIX = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n]|\w+(?: \w+)?:\s)", re.I)
@@ -28,12 +28,14 @@ def clean_generated(text: str) -> str:
     return text[:600]
 
 
-def candidate_requests(spec: TaskSpec, count: int, seed: int) -> list[tuple[dict, ChatRequest]]:
-    """(metadata, request) for each candidate index; deterministic in (spec, index, seed)."""
+def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[dict] = ()) -> list[tuple[dict, ChatRequest]]:
+    """(metadata, request) for each candidate index; deterministic in (spec, index, seed). Rows from
+    real datasets seed the few-shot examples where the user gave fewer than three."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
     styles = [""] if short_inputs else prompts.lines("styles")
     common = dict(instruction=spec.instruction, input_description=spec.input_description)
+    seeds = spec.examples + [Example(r["input"], r["output"]) for r in real_rows[: max(0, 3 - len(spec.examples)) * 4]]
     out = []
     for i in range(count):
         style = random.Random(f"{seed}-{i}").choice(styles)
@@ -42,9 +44,9 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int) -> list[tuple[dict
             label = spec.labels[i % len(spec.labels)]
             meta["intended_label"] = label
             name, values = "generate_input_for_label", dict(common, label=label)
-            examples = [e for e in spec.examples if e.output == label]
+            examples = [e for e in seeds if e.output == label]
         else:
-            name, values, examples = "generate_input", common, spec.examples
+            name, values, examples = "generate_input", common, seeds
         shots = [({"style": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=96, seed=seed * 100_003 + i)
@@ -61,7 +63,7 @@ class Synthesize(Stage):
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
-        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed)
+        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path("data/retrieved.jsonl")))
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
             {**meta, "input": clean_generated(response.text), "raw": response.text}

@@ -98,7 +98,8 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     label2id = {label: i for i, label in enumerate(spec.labels)}
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)), label2id=label2id
+        base, num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)), label2id=label2id,
+        ignore_mismatched_sizes=True,  # a retrieved student may come with another task's head
     )
     soft = ctx.config.method == "soft-kd"
     data = Dataset.from_list([

@@ -107,6 +107,13 @@ def score_generation(spec: TaskSpec, rows: list[dict], replies: list[list]) -> N
         row.update(output=target, score=round(aggregate(scores), 4), scores={k: round(v, 4) for k, v in scores.items()})
 
 
+def real_row(row: dict, spec: TaskSpec) -> dict:
+    """A dataset row in the shape of a verified one: its label is given, so it is scored 1 and its
+    'teacher distribution' (for soft-kd) is one-hot."""
+    extra = {"teacher_distribution": {l: float(l == row["output"]) for l in spec.labels}} if spec.task_type == "classification" else {}
+    return {**row, "score": 1.0, "scores": {}, **extra}
+
+
 def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> tuple[list[dict], list[dict]]:
     """Held-out share per label (classification) or overall; deterministic in the seed."""
     rng = random.Random(seed)
@@ -124,7 +131,7 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
-    version = 3  # label-model ensemble; teacher distribution kept for soft-kd
+    version = 4  # real dataset rows join training
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer")
@@ -140,10 +147,12 @@ class Verify(Stage):
             rejected.extend({**row, "rejected": reason} for i, row in enumerate(rows) if i not in kept)
             return [row for i, row in enumerate(rows) if i in kept]
 
-        user_inputs = [e.input for e in spec.examples]
+        real = [real_row(r, spec) for r in read_jsonl(ctx.path("data/retrieved.jsonl"))]
+        # The generator sees user examples and real rows as few-shot seeds and sometimes copies one.
+        known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
         min_words = 2 if spec.task_type == "classification" else 1
         rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
-        rows = drop(rows, dedupe([r["input"] for r in rows], exclude=user_inputs), "duplicate or user-example leak")
+        rows = drop(rows, dedupe([r["input"] for r in rows], exclude=known_inputs), "duplicate or copy of a given example")
 
         per_row = 1 + ctx.config.votes
         requests = [q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)]
@@ -161,6 +170,7 @@ class Verify(Stage):
             row["source"] = "synthetic"
             row.pop("raw", None)
         train, test = split(rows, ctx.config.test_fraction, ctx.config.seed, spec.task_type == "classification")
+        train += real  # real rows train only: the held-out set measures the task as the user stated it
         test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
         test_inputs = {normalize(r["input"]) for r in test}
         train = [r for r in train if normalize(r["input"]) not in test_inputs]  # leakage guard, belt and braces
@@ -171,6 +181,7 @@ class Verify(Stage):
         write_json(ctx.path("data/verify_summary.json"), {
             "candidates": len(candidates),
             "kept": len(rows),
+            "real_rows": len(real),
             "train": len(train),
             "test": len(test),
             "removed": dict(Counter(r["rejected"] for r in rejected)),
