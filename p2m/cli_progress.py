@@ -50,11 +50,9 @@ class RichProgress(Progress):
 
 def confirm(console: Console, pipeline) -> bool:
     """Show the planned teacher spend and ask before making calls."""
-    config = pipeline.config
-    calls = 3 + config.num_examples * (2 + config.votes)
-    price = pipeline.teacher.backend.price_per_mtok
-    cost = f"about ${calls * (400 * price[0] + 60 * price[1]) / 1e6:.3f}" if price else "no charge known"
-    console.print(f"Teacher {pipeline.teacher.identity}: up to ~{calls} calls ({cost}); cached calls are free.")
+    spend = pipeline.estimate()
+    cost = f"about ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge known"
+    console.print(f"Teacher {pipeline.teacher.identity}: up to ~{spend['calls']} calls ({cost}); cached calls are free.")
     return Confirm.ask("Proceed?", default=True, console=console)
 
 

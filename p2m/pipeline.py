@@ -45,6 +45,15 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls)
 
 
+def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None) -> dict:
+    """Teacher calls, tokens and cost a run may need at most, before anything is spent (cached calls
+    are free): parse and HyDE, one generation per example, 1 + votes answers per example."""
+    calls = 3 + config.num_examples * (2 + config.votes)
+    prompt_tokens, completion_tokens = calls * 400, calls * 60
+    cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None
+    return {"calls": calls, "tokens": prompt_tokens + completion_tokens, "cost_usd": cost}
+
+
 @dataclass
 class RunContext:
     """What a stage can see: the run dir, the options, the teacher and where to report progress."""
@@ -137,6 +146,16 @@ class Pipeline:
         finally:
             self._close_ledger()
             self.ctx.progress.close()
+
+    def estimate(self) -> dict:
+        return estimate_spend(self.config, self.teacher.backend.price_per_mtok)
+
+    def replace_spec(self, spec: TaskSpec) -> None:
+        """Use an edited spec (the TUI's spec screen): stages after parse run again with it."""
+        write_json(self.run_dir / "spec.json", {**spec.to_dict(), "warnings": []})
+        state_path = self.run_dir / "stages.json"
+        state = read_json(state_path) if state_path.exists() else {}
+        write_json(state_path, {name: value for name, value in state.items() if name == "parse"})
 
     def _save_ledger(self, ledger: Ledger) -> None:
         path = self.run_dir / "ledger.json"

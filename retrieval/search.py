@@ -145,10 +145,12 @@ class Index:
         self.entries = entries
         self.documents = [document(e) for e in entries]
         self.vocabularies = [set(d) for d in self.documents]
-        self.bm25 = BM25Okapi(self.documents)
+        self.bm25 = BM25Okapi(self.documents) if entries else None  # rank-bm25 cannot index nothing
         self.spam = bulk_namespaces(entries)
 
     def search(self, query: str, constraints: Constraints, top_k: int = 5) -> list[Hit]:
+        if self.bm25 is None:
+            return []
         terms = tokenize(query)
         scores = self.bm25.get_scores(terms)
         wanted = set(terms)

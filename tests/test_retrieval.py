@@ -179,3 +179,7 @@ def test_snapshot_rows_in_p2m_format_round_trip(tmp_path):
     write_snapshot(tmp_path / "s.jsonl", [original], "test")
     (loaded,) = read_snapshot(tmp_path / "s.jsonl")
     assert (loaded.arch, loaded.license, loaded.datasets, loaded.downloads) == ("encoder", "mit", ["imdb"], 5)
+
+
+def test_an_empty_catalog_finds_nothing():
+    assert Index([]).search("anything", Constraints()) == []
