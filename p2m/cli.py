@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--kind", choices=("models", "datasets", "both"), default="both")
     catalog.add_argument("--limit", type=int, default=500, metavar="N", help="models per pipeline tag, or datasets (x6) (default %(default)s)")
 
+    tui = commands.add_parser("tui", help="the interactive wizard (Textual), for a new run or to reopen RUN_DIR",
+                              description="Task, spec, model & data, plan, run, results; F1 lists the keys.")
+    tui.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="an existing run directory to reopen (resume or view results)")
+
     parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
     _add_run_options(parse)
     return parser
@@ -202,6 +206,14 @@ def command_catalog(args: argparse.Namespace) -> None:
         print(f"p2m: {rows} {kind}s from the Hub written to {path}", file=sys.stderr)
 
 
+def command_tui(args: argparse.Namespace) -> None:
+    from p2m.tui.app import main as tui_main
+
+    if args.run_dir and Path(args.run_dir).exists() and not (Path(args.run_dir) / "config.json").exists():
+        raise P2MError(f"{args.run_dir} is not a p2m run directory (it has no config.json)")
+    tui_main(args.run_dir)
+
+
 def parse_count(text: str) -> int:
     """'150M', '1.5B', '20000' -> an integer."""
     scale = {"k": 1e3, "m": 1e6, "b": 1e9}.get(text[-1:].lower(), 1)
@@ -228,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         commands = {"run": command_run, "parse": command_parse, "eval": command_eval, "serve": command_serve,
-                    "retrieve": command_retrieve, "catalog": command_catalog}
+                    "retrieve": command_retrieve, "catalog": command_catalog, "tui": command_tui}
         commands[args.command](args)
     except P2MError as error:
         print(f"p2m: error: {error}", file=sys.stderr)

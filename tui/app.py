@@ -1,0 +1,93 @@
+"""`p2m tui`: a Textual wizard over the same `Pipeline` the CLI and the Python API drive.
+
+Screens, in order: Task -> Spec -> Model & data -> Plan -> Run -> Results. The app holds the run's
+`RunConfig`; each screen edits part of it. Pipeline work (parsing, the run) happens in worker threads,
+so the UI never blocks; user errors arrive as notifications with the CLI's one-line messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Markdown
+
+from p2m.config import RunConfig
+from p2m.errors import P2MError
+from p2m.files import read_json
+
+HELP = """\
+# p2m: keys
+
+| key | does |
+|---|---|
+| `ctrl+n` | next screen (or the screen's main action) |
+| `escape` | previous screen |
+| `tab` / `shift+tab` | move between fields and buttons |
+| `enter` | press the focused button, submit a field |
+| `ctrl+q` | quit (a running pipeline is cancelled; finished work is kept) |
+| `f1` or `?` | this help (`?` where no text field has the focus) |
+
+Screens: **Task** (what the model should do, and examples), **Spec** (the parsed task, editable),
+**Model & data** (student and datasets), **Plan** (teacher, size, budget and the estimate), **Run**
+(live progress, cancel), **Results** (teacher vs student, samples, try it). `p2m tui RUN_DIR`
+reopens a run where it stopped.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(HELP)
+            yield Footer()
+
+
+class P2MApp(App):
+    """The wizard. `run_dir`: open an existing run (at Results if it finished, else at Run)."""
+
+    CSS_PATH = "p2m.tcss"
+    TITLE = "p2m"
+    SUB_TITLE = "prompt to model"
+    BINDINGS = [Binding("f1,question_mark", "help", "help", key_display="f1 ?"), Binding("ctrl+q", "quit", "quit", priority=True)]
+
+    def __init__(self, run_dir: str | None = None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.config = RunConfig(task="", out=run_dir)
+        self.pipeline = None  # the Pipeline of the run being planned or run; built once the task is known
+
+    def on_mount(self) -> None:
+        from p2m.tui.running import ResultsScreen, RunScreen
+        from p2m.tui.wizard import TaskScreen
+
+        path = Path(self.run_dir) if self.run_dir else None
+        if path and (path / "config.json").exists():
+            self.config = RunConfig(**{**read_json(path / "config.json"), "out": str(path)})
+            finished = (path / "report.json").exists()
+            self.push_screen(ResultsScreen() if finished else RunScreen())
+        else:
+            self.push_screen(TaskScreen())
+
+    def build_pipeline(self, progress=None):
+        """A fresh Pipeline for the current config; errors become notifications (None returned)."""
+        from p2m.pipeline import Pipeline
+
+        try:
+            self.config.check()
+            self.pipeline = Pipeline(self.config, progress)
+        except P2MError as error:
+            self.notify(str(error), severity="error", timeout=8)
+            return None
+        return self.pipeline
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+def main(run_dir: str | None = None) -> None:
+    P2MApp(run_dir).run()

@@ -1,0 +1,341 @@
+"""The planning screens: Task, Spec, Model & data, Plan. Each edits part of the app's RunConfig."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
+
+from p2m.config import METHODS, load_examples
+from p2m.errors import P2MError
+from p2m.files import read_json
+from p2m.spec import TASK_TYPES, SpecError, TaskSpec
+
+STEPS = ("Task", "Spec", "Model & data", "Plan", "Run", "Results")
+
+
+class WizardScreen(Screen):
+    """A step of the wizard: a title line with the step, `ctrl+n` onwards, `escape` back."""
+
+    STEP = 0
+    BINDINGS = [Binding("ctrl+n", "next", "next"), Binding("escape", "back", "back")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        steps = "  ".join(f"[b reverse] {n} [/]" if i == self.STEP else f"[dim]{n}[/]" for i, n in enumerate(STEPS))
+        yield Static(steps, id="steps")
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    @on(Button.Pressed, "#next")
+    def _next_button(self) -> None:
+        self.action_next()
+
+    def fail(self, error: Exception) -> None:
+        self.app.notify(str(error), severity="error", timeout=8)
+
+
+class TaskScreen(WizardScreen):
+    STEP = 0
+
+    def body(self) -> ComposeResult:
+        yield Label("What should the model do? Plain words; labels and Input:/Output: pairs are read from it.")
+        yield TextArea(self.app.config.task, id="task")
+        yield Label("Examples (optional): an input and its output, then Add (enter); select a row to edit it.")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="example input", id="example-input")
+            yield Input(placeholder="output / label", id="example-output")
+            yield Button("Add", id="add")
+            yield Button("Delete", id="delete")
+        table = DataTable(id="examples", cursor_type="row")
+        table.add_columns("input", "output")
+        yield table
+        with Horizontal(classes="row"):
+            yield Input(placeholder="import examples from a JSONL or CSV file", id="import-path")
+            yield Button("Import", id="import")
+        yield Button("Next: parse the task ▸", id="next", variant="primary")
+
+    def on_mount(self) -> None:
+        for example in self.app.config.examples:
+            self.query_one("#examples", DataTable).add_row(example["input"], example["output"])
+        self.query_one("#task", TextArea).focus()
+
+    @on(Button.Pressed, "#add")
+    @on(Input.Submitted, "#example-output")
+    def add_example(self) -> None:
+        source, target = self.query_one("#example-input", Input), self.query_one("#example-output", Input)
+        if source.value.strip():
+            self.query_one("#examples", DataTable).add_row(source.value.strip(), target.value.strip())
+            source.value = target.value = ""
+            source.focus()
+
+    @on(Button.Pressed, "#delete")
+    def delete_example(self) -> None:
+        table = self.query_one("#examples", DataTable)
+        if table.row_count:
+            table.remove_row(table.coordinate_to_cell_key(table.cursor_coordinate).row_key)
+
+    @on(DataTable.RowSelected, "#examples")
+    def edit_example(self, event: DataTable.RowSelected) -> None:
+        """Editing = taking the row out into the fields; Add puts it back."""
+        source, target = event.data_table.get_row(event.row_key)
+        event.data_table.remove_row(event.row_key)
+        self.query_one("#example-input", Input).value, self.query_one("#example-output", Input).value = source, target
+
+    @on(Button.Pressed, "#import")
+    @on(Input.Submitted, "#import-path")
+    def import_examples(self) -> None:
+        path = self.query_one("#import-path", Input).value.strip()
+        try:
+            rows = load_examples(path)
+        except P2MError as error:
+            return self.fail(error)
+        for row in rows:
+            self.query_one("#examples", DataTable).add_row(row["input"], row["output"])
+        self.app.notify(f"imported {len(rows)} examples from {path}")
+
+    def action_next(self) -> None:
+        table = self.query_one("#examples", DataTable)
+        self.app.config.task = self.query_one("#task", TextArea).text.strip()
+        self.app.config.examples = [{"input": i, "output": o} for i, o in (table.get_row_at(r) for r in range(table.row_count))]
+        if self.app.build_pipeline() is not None:
+            self.app.push_screen(SpecScreen())
+
+
+class SpecScreen(WizardScreen):
+    STEP = 1
+
+    def body(self) -> ComposeResult:
+        yield Static("Reading the task with the teacher…", id="status")
+        yield Label("Instruction")
+        yield Input(id="instruction")
+        with Horizontal(classes="row"):
+            with Vertical():
+                yield Label("Task type")
+                yield Select([(t, t) for t in TASK_TYPES], id="task-type", allow_blank=False)
+            with Vertical():
+                yield Label("Labels (comma-separated; classification)")
+                yield Input(id="labels")
+        with Horizontal(classes="row"):
+            with Vertical():
+                yield Label("One input is")
+                yield Input(id="input-description")
+            with Vertical():
+                yield Label("One output is")
+                yield Input(id="output-format")
+        yield Static("", id="warnings")
+        with Horizontal(classes="row"):
+            yield Button("Re-parse", id="reparse")
+            yield Button("Next: model & data ▸", id="next", variant="primary")
+
+    def on_mount(self) -> None:
+        self.parse(again=False)
+
+    @work(thread=True, exclusive=True, group="parse")
+    def parse(self, again: bool) -> None:
+        pipeline = self.app.pipeline
+        try:
+            if again:
+                (pipeline.run_dir / "spec.json").unlink(missing_ok=True)
+            pipeline.run(until="parse")
+            self.app.call_from_thread(self.show, read_json(pipeline.run_dir / "spec.json"))
+        except P2MError as error:
+            self.app.call_from_thread(self.fail, error)
+
+    def show(self, spec: dict) -> None:
+        self.parsed = spec
+        self.query_one("#instruction", Input).value = spec["instruction"]
+        self.query_one("#task-type", Select).value = spec["task_type"]
+        self.query_one("#labels", Input).value = ", ".join(spec["labels"])
+        self.query_one("#input-description", Input).value = spec["input_description"]
+        self.query_one("#output-format", Input).value = spec["output_format"]
+        warnings = spec.get("warnings") or []
+        self.query_one("#warnings", Static).update("\n".join(f"[yellow]⚠ {w}[/]" for w in warnings) or "[green]parsed without warnings[/]")
+        self.query_one("#status", Static).update(f"Parsed; {len(spec['examples'])} examples. Edit anything, then ctrl+n.")
+
+    @on(Button.Pressed, "#reparse")
+    def reparse(self) -> None:
+        self.query_one("#status", Static).update("Reading the task with the teacher…")
+        self.parse(again=True)
+
+    def action_next(self) -> None:
+        if not hasattr(self, "parsed"):
+            return self.app.notify("still parsing; a moment")
+        edited = {**self.parsed, "instruction": self.query_one("#instruction", Input).value,
+                  "task_type": self.query_one("#task-type", Select).value,
+                  "labels": [l.strip() for l in self.query_one("#labels", Input).value.split(",") if l.strip()],
+                  "input_description": self.query_one("#input-description", Input).value,
+                  "output_format": self.query_one("#output-format", Input).value}
+        try:
+            spec = TaskSpec.from_dict(edited)
+        except SpecError as error:
+            return self.fail(error)
+        if spec.to_dict() != TaskSpec.from_dict(self.parsed).to_dict():
+            self.app.pipeline.replace_spec(spec)
+        self.app.spec = spec
+        self.app.push_screen(ModelScreen())
+
+
+class ModelScreen(WizardScreen):
+    STEP = 2
+
+    def body(self) -> ComposeResult:
+        yield Label("Student candidates (BM25 over the model catalog, with constraints); select one, or type an id or path.")
+        students = DataTable(id="students", cursor_type="row")
+        students.add_columns("id", "arch", "params", "licence", "local")
+        yield students
+        yield Static("", id="why")
+        yield Input(value=self.app.config.student, placeholder="auto, a Hub id, or a local model directory", id="student")
+        yield Label("Datasets to train on as well (comma-separated Hub ids or local files; optional)")
+        with Horizontal(classes="row"):
+            yield Input(value=", ".join(self.app.config.datasets), placeholder="e.g. ./reviews.csv, imdb", id="datasets")
+            yield Button("Preview", id="preview")
+        yield Static("", id="dataset-hits")
+        preview = DataTable(id="preview-rows")
+        preview.add_columns("input", "output")
+        yield preview
+        yield Button("Next: plan ▸", id="next", variant="primary")
+
+    def on_mount(self) -> None:
+        self.search()
+
+    @work(thread=True, group="search")
+    def search(self) -> None:
+        from p2m.retrieval.search import Constraints
+        from p2m.retrieval.students import catalog_index, constraints_for, offline, query_for, rank_students
+
+        spec, config = self.app.spec, self.app.config
+        constraints = constraints_for(spec, config.max_params, local_only=offline())  # offline: only what can be used
+        hits = rank_students(spec, constraints, tuple(config.catalog), top_k=8)
+        datasets = catalog_index("dataset", tuple(config.catalog)).search(query_for(spec), Constraints(task_type=spec.task_type), 5)
+        self.app.call_from_thread(self.show, hits, datasets)
+
+    def show(self, hits: list, datasets: list) -> None:
+        table = self.query_one("#students", DataTable)
+        self.hits = {hit.id: hit for hit in hits}
+        for hit in hits:
+            table.add_row(hit.id, hit.arch, f"{hit.params / 1e6:.0f}M" if hit.params else "?", hit.license or "?",
+                          "yes" if hit.local else "no", key=hit.id)
+        text = "; ".join(f"{h.id} ({', '.join(h.matched_terms)})" for h in datasets)
+        self.query_one("#dataset-hits", Static).update(f"[dim]catalog datasets: {text or 'none in the catalog (p2m catalog refresh)'}[/]")
+
+    @on(DataTable.RowHighlighted, "#students")
+    def explain(self, event: DataTable.RowHighlighted) -> None:
+        hit = self.hits[str(event.row_key.value)]
+        self.query_one("#why", Static).update(f"[dim]{hit.id}: {hit.why}; matched {', '.join(hit.matched_terms) or 'nothing'}; "
+                                              f"{'; '.join(hit.constraints_passed)}[/]")
+
+    @on(DataTable.RowSelected, "#students")
+    def pick(self, event: DataTable.RowSelected) -> None:
+        self.query_one("#student", Input).value = str(event.row_key.value)
+
+    @on(Button.Pressed, "#preview")
+    def preview(self) -> None:
+        sources = [s.strip() for s in self.query_one("#datasets", Input).value.split(",") if s.strip()]
+        if sources:
+            self.load_preview(sources[0])
+
+    @work(thread=True, group="preview")
+    def load_preview(self, source: str) -> None:
+        from p2m.retrieval.dataset_rows import guess_mapping, load_train_split, to_rows
+        from p2m.retrieval.students import offline
+
+        try:
+            dataset = load_train_split(source, offline())
+            mapping = guess_mapping(dataset, self.app.spec)
+            if mapping is None:
+                raise P2MError(f"{source}: columns {dataset.column_names}; the teacher will map them during the run")
+            rows = to_rows(dataset, mapping, self.app.spec, source, limit=5)
+        except P2MError as error:
+            return self.app.call_from_thread(self.fail, error)
+        self.app.call_from_thread(self.show_preview, rows, f"{mapping.input_column} → {mapping.output_column}")
+
+    def show_preview(self, rows: list[dict], mapping: str) -> None:
+        table = self.query_one("#preview-rows", DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(row["input"][:80], row["output"][:40])
+        self.app.notify(f"column mapping preview: {mapping}")
+
+    def action_next(self) -> None:
+        self.app.config.student = self.query_one("#student", Input).value.strip() or "auto"
+        self.app.config.datasets = [s.strip() for s in self.query_one("#datasets", Input).value.split(",") if s.strip()]
+        self.app.push_screen(PlanScreen())
+
+
+class PlanScreen(WizardScreen):
+    STEP = 3
+    TEACHERS = ("embedded", "openai", "server")
+
+    def body(self) -> ComposeResult:
+        config = self.app.config
+        yield Label("Teacher")
+        with RadioSet(id="teacher"):
+            yield RadioButton("embedded SmolLM2-135M-Instruct, on this machine", value=not config.teacher_base_url)
+            yield RadioButton("OpenAI (key from OPENAI_API_KEY)")
+            yield RadioButton("OpenAI-compatible server (vLLM, llama.cpp, Ollama)", value=bool(config.teacher_base_url))
+        with Horizontal(classes="row"):
+            yield Input(placeholder="model name (optional)", id="teacher-model")
+            yield Input(value=config.teacher_base_url or "", placeholder="server URL (http://host:port/v1)", id="base-url")
+        with Horizontal(classes="row"):
+            for field, label in (("num_examples", "examples"), ("votes", "votes"), ("max_teacher_calls", "max teacher calls")):
+                with Vertical():
+                    yield Label(label)
+                    yield Input(str(getattr(config, field) or ""), id=field.replace("_", "-"), type="integer")
+            with Vertical():
+                yield Label("method")
+                yield Select([(m, m) for m in METHODS], value=config.method, allow_blank=False, id="method")
+        yield Static("", id="estimate")
+        yield Button("Start the run ▸", id="next", variant="success")
+
+    def on_mount(self) -> None:
+        self.update_estimate()
+        self.query_one("#num-examples", Input).focus()
+
+    def read(self) -> None:
+        """The form's values into the app's config."""
+        config = self.app.config
+        choice = self.TEACHERS[self.query_one("#teacher", RadioSet).pressed_index]
+        model = self.query_one("#teacher-model", Input).value.strip()
+        config.teacher = model or ("embedded" if choice == "embedded" else "auto")
+        config.teacher_base_url = self.query_one("#base-url", Input).value.strip() or None if choice == "server" else None
+        for field in ("num_examples", "votes", "max_teacher_calls"):
+            value = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
+            setattr(config, field, int(value) if value else None if field == "max_teacher_calls" else getattr(config, field))
+        config.method = self.query_one("#method", Select).value
+
+    @on(Input.Changed)
+    @on(RadioSet.Changed)
+    @on(Select.Changed)
+    def update_estimate(self) -> None:
+        from p2m.llm_openai import DEFAULT_MODEL, PRICES
+        from p2m.pipeline import estimate_spend
+
+        self.read()
+        config = self.app.config
+        price = PRICES.get(config.teacher if config.teacher not in ("auto", "embedded") else DEFAULT_MODEL) \
+            if config.teacher != "embedded" and not config.teacher_base_url else None
+        spend = estimate_spend(config, price)
+        cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
+        budget = f"; stops cleanly after {config.max_teacher_calls} calls" if config.max_teacher_calls else ""
+        self.query_one("#estimate", Static).update(
+            f"Estimate before anything is spent: up to [b]{spend['calls']}[/] teacher calls, ~{spend['tokens']:,} tokens, "
+            f"{cost}{budget}. Cached calls are free.")
+
+    def action_next(self) -> None:
+        from p2m.tui.running import RunScreen
+
+        self.read()
+        if self.app.build_pipeline() is not None:
+            self.app.push_screen(RunScreen(start=True))
