@@ -4,7 +4,7 @@ Sources, in the order they are merged (a later source fills fields an earlier on
 1. p2m's student registry (`students.json`, written by the project from published facts);
 2. the snapshot of the live Hub that `p2m catalog refresh` writes to the p2m cache;
 3. JSONL snapshot files given with `--catalog FILE`;
-4. models on this machine (the embedded packages, the Hugging Face cache), marked `local`.
+4. what is on this machine (the embedded models, the Hugging Face cache's models and datasets), marked `local`.
 
 Retrieval itself never touches the network: offline it answers from what is on disk, at once.
 
@@ -201,9 +201,10 @@ def registry() -> tuple[CatalogEntry, ...]:
     return tuple(entry_from_row({**row, "curated": True}, "model", "registry") for row in rows)
 
 
-def local_models() -> list[CatalogEntry]:
-    """The embedded models and every model in the Hugging Face cache."""
-    entries = [CatalogEntry(id=model_id, local=True, sources=["embedded"]) for model_id in EMBEDDED_PATHS if embedded_installed(model_id)]
+def local_entries(kind: str = "model") -> list[CatalogEntry]:
+    """What is on this machine: the embedded models, and the Hugging Face cache's models or datasets."""
+    entries = [CatalogEntry(id=model_id, local=True, sources=["embedded"])
+               for model_id in EMBEDDED_PATHS if kind == "model" and embedded_installed(model_id)]
     try:
         from huggingface_hub import scan_cache_dir
 
@@ -211,9 +212,9 @@ def local_models() -> list[CatalogEntry]:
     except Exception:  # no cache dir yet, or an unreadable one: nothing local
         repos = []
     for repo in repos:
-        if repo.repo_type == "model":
-            entries.append(CatalogEntry(id=repo.repo_id, local=True, size_bytes=repo.size_on_disk, sources=["hf-cache"],
-                                        arch=infer_arch("", [], repo.repo_id)))
+        if repo.repo_type == kind:
+            entries.append(CatalogEntry(id=repo.repo_id, kind=kind, local=True, size_bytes=repo.size_on_disk, sources=["hf-cache"],
+                                        arch=infer_arch("", [], repo.repo_id) if kind == "model" else ""))
     return entries
 
 
@@ -226,7 +227,7 @@ def load_catalog(kind: str = "model", files: list[str | Path] = (), use_cache: b
         [CatalogEntry(**asdict(e)) for e in registry()] if kind == "model" else [],
         read_snapshot(cached, kind) if use_cache and cached.exists() else [],
         *[read_snapshot(f, kind) for f in files],
-        local_models() if kind == "model" and use_local else [],
+        local_entries(kind) if use_local else [],
     ]
     for group in groups:
         for entry in group:

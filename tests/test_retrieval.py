@@ -183,3 +183,18 @@ def test_snapshot_rows_in_p2m_format_round_trip(tmp_path):
 
 def test_an_empty_catalog_finds_nothing():
     assert Index([]).search("anything", Constraints()) == []
+
+
+def test_datasets_in_the_hugging_face_cache_join_the_dataset_catalog(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    repo = tmp_path / "datasets--someone--movie-reviews"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "b1").write_text("text,label\nGreat.,positive\n")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "snapshots" / "abc" / "reviews.csv").symlink_to(repo / "blobs" / "b1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    local = {e.id: e for e in load_catalog("dataset", use_cache=False)}
+    assert local["someone/movie-reviews"].local and local["someone/movie-reviews"].kind == "dataset"
