@@ -186,7 +186,9 @@ def test_an_empty_catalog_finds_nothing():
 
 
 def test_datasets_in_the_hugging_face_cache_join_the_dataset_catalog(tmp_path, monkeypatch):
-    from huggingface_hub import constants
+    import functools
+
+    import huggingface_hub
 
     repo = tmp_path / "datasets--someone--movie-reviews"
     (repo / "blobs").mkdir(parents=True)
@@ -195,6 +197,7 @@ def test_datasets_in_the_hugging_face_cache_join_the_dataset_catalog(tmp_path, m
     (repo / "refs" / "main").write_text("abc")
     (repo / "snapshots" / "abc").mkdir(parents=True)
     (repo / "snapshots" / "abc" / "reviews.csv").symlink_to(repo / "blobs" / "b1")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    # The real cache scanner, pointed at this directory (the cache path is fixed when the library loads).
+    monkeypatch.setattr(huggingface_hub, "scan_cache_dir", functools.partial(huggingface_hub.scan_cache_dir, cache_dir=tmp_path))
     local = {e.id: e for e in load_catalog("dataset", use_cache=False)}
     assert local["someone/movie-reviews"].local and local["someone/movie-reviews"].kind == "dataset"
