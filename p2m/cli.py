@@ -182,16 +182,16 @@ def command_retrieve(args: argparse.Namespace) -> None:
     from rich.console import Console
 
     from p2m.cli_progress import retrieval_table
-    from p2m.retrieval.search import Constraints
-    from p2m.retrieval.students import catalog_index, constraints_for, query_for, spec_from_text
+    from p2m.retrieval.students import constraints_for, rank_datasets, rank_students, spec_from_text
 
     if not args.task.strip():
         raise P2MError("the task description is empty")
     spec = spec_from_text(args.task)
-    kind = args.kind.rstrip("s")
-    constraints = (constraints_for(spec, args.max_params, args.license, trainable_only=args.trainable) if kind == "model"
-                   else Constraints(task_type=spec.task_type))
-    hits = catalog_index(kind, tuple(args.catalog)).search(query_for(spec), constraints, args.top_k)
+    if args.kind == "models":
+        constraints = constraints_for(spec, args.max_params, args.license, trainable_only=args.trainable)
+        hits = rank_students(spec, constraints, tuple(args.catalog), args.top_k)
+    else:
+        hits = rank_datasets(spec, tuple(args.catalog), args.top_k)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
     else:

@@ -88,33 +88,24 @@ class Constraints:
     local_only: bool = False  # offline: weights must be on this machine
 
 
-def check(entry: CatalogEntry, c: Constraints, spam: set[str]) -> tuple[list[str], str | None]:
-    """(constraints passed, the first one failed or None)."""
-    passed = []
+def check(entry: CatalogEntry, c: Constraints, spam: set[str]) -> list[str] | None:
+    """The constraints `entry` passes, in words (for its explanation), or None if it fails one."""
     wanted = (TRAINABLE_ARCH[c.task_type],) if c.trainable_only else COMPATIBLE_ARCH[c.task_type]
-    if entry.arch not in wanted:
-        return passed, f"architecture {entry.arch or 'unknown'} does not fit {c.task_type} (needs {'/'.join(wanted)})"
-    passed.append(f"{entry.arch} fits {c.task_type}")
-    if entry.id.split("/")[0] in spam and not entry.curated:
-        return passed, "bulk-upload namespace (many models, none downloaded)"
-    if entry.downloads == 0 and not entry.local:
-        return passed, "zero downloads"
     params = entry.estimated_params()
-    if c.max_params and params and params > c.max_params:
-        return passed, f"{params / 1e6:.0f}M params > {c.max_params / 1e6:.0f}M"
+    if (entry.arch not in wanted or (entry.id.split("/")[0] in spam and not entry.curated)
+            or (entry.downloads == 0 and not entry.local) or (c.max_params and params and params > c.max_params)
+            or (c.licenses and entry.license not in c.licenses)
+            or (c.languages and entry.languages and not ({*c.languages, "multilingual"} & set(entry.languages)))
+            or (c.local_only and not entry.local)):
+        return None
+    passed = [f"{entry.arch} fits {c.task_type}"]
     if c.max_params:
         passed.append(f"size {'%.0fM params' % (params / 1e6) if params else 'unknown'} within {c.max_params / 1e6:.0f}M")
-    if c.licenses and entry.license not in c.licenses:
-        return passed, f"licence {entry.license or 'unknown'} not in {', '.join(c.licenses)}"
     if c.licenses:
         passed.append(f"licence {entry.license}")
-    if c.languages and entry.languages and not ({*c.languages, "multilingual"} & set(entry.languages)):
-        return passed, f"languages {','.join(entry.languages[:4])} miss {','.join(c.languages)}"
     if c.languages:
         passed.append(f"language {'/'.join(entry.languages[:3]) or 'unstated'}")
-    if c.local_only and not entry.local:
-        return passed, "offline and not on this machine"
-    return passed, None
+    return passed
 
 
 @dataclass
@@ -157,10 +148,10 @@ class Index:
         candidates = []
         for i in sorted(range(len(scores)), key=scores.__getitem__, reverse=True):
             entry = self.entries[i]
-            passed, failed = check(entry, constraints, self.spam) if entry.kind == "model" else dataset_check(entry)
+            passed = check(entry, constraints, self.spam) if entry.kind == "model" else dataset_check(entry)
             # Matching any term, not a positive score: in a small catalog a term in every document has
             # a negative Okapi IDF.
-            if failed is None and (wanted & self.vocabularies[i] or entry.local or entry.curated):
+            if passed is not None and (wanted & self.vocabularies[i] or entry.local or entry.curated):
                 candidates.append((i, float(scores[i]), passed))
             if len(candidates) >= max(top_k * 20, 100):
                 break  # the rest score lower on BM25 than any popularity bonus can make up
@@ -186,10 +177,6 @@ class Index:
                    trainable=trainable, columns=entry.columns)
 
 
-def dataset_check(entry: CatalogEntry) -> tuple[list[str], str | None]:
-    if entry.gated:
-        return [], "gated: needs accepting its terms on the Hub"
-    if entry.downloads == 0:
-        return [], "zero downloads"
-    return ["not gated"], None
-
+def dataset_check(entry: CatalogEntry) -> list[str] | None:
+    """Gated datasets need accepting terms on the Hub; unused ones are noise."""
+    return None if entry.gated or entry.downloads == 0 else ["not gated"]

@@ -93,6 +93,10 @@ def rank_students(spec: TaskSpec, constraints: Constraints | None = None, catalo
     return index.search(query_for(spec, card), constraints or constraints_for(spec), top_k)
 
 
+def rank_datasets(spec: TaskSpec, catalog_files: tuple[str, ...] = (), top_k: int = 5, card: str = "") -> list[Hit]:
+    return catalog_index("dataset", catalog_files).search(query_for(spec, card), Constraints(task_type=spec.task_type), top_k)
+
+
 def find_student(name: str) -> StudentChoice:
     """Where the student `name` (a registry id, a Hub id or a local directory) comes from; an unknown
     name fails here, before any teacher call is spent."""

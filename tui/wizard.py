@@ -212,13 +212,12 @@ class ModelScreen(WizardScreen):
 
     @work(thread=True, group="search")
     def search(self) -> None:
-        from p2m.retrieval.search import Constraints
-        from p2m.retrieval.students import catalog_index, constraints_for, offline, query_for, rank_students
+        from p2m.retrieval.students import constraints_for, offline, rank_datasets, rank_students
 
         spec, config = self.app.spec, self.app.config
         constraints = constraints_for(spec, config.max_params, local_only=offline())  # offline: only what can be used
         hits = rank_students(spec, constraints, tuple(config.catalog), top_k=8)
-        datasets = catalog_index("dataset", tuple(config.catalog)).search(query_for(spec), Constraints(task_type=spec.task_type), 5)
+        datasets = rank_datasets(spec, tuple(config.catalog))
         self.app.call_from_thread(self.show, hits, datasets)
 
     def show(self, hits: list, datasets: list) -> None:

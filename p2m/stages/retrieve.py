@@ -11,9 +11,7 @@ from __future__ import annotations
 from p2m.files import write_json, write_jsonl
 from p2m.pipeline import RunContext, Stage
 from p2m.retrieval.dataset_rows import collect
-from p2m.retrieval.search import Constraints
-from p2m.retrieval.students import (catalog_index, constraints_for, hypothetical_card, offline, query_for, rank_students,
-                                    resolve_student)
+from p2m.retrieval.students import constraints_for, hypothetical_card, offline, rank_datasets, rank_students, resolve_student
 
 AUTO_DATASETS = 2
 
@@ -39,7 +37,7 @@ class Retrieve(Stage):
 
         sources = list(config.datasets)
         if "auto" in sources:
-            hits = catalog_index("dataset", catalog).search(query_for(spec, card), Constraints(task_type=spec.task_type), AUTO_DATASETS)
+            hits = rank_datasets(spec, catalog, AUTO_DATASETS, card)
             sources = [s for s in sources if s != "auto"] + [h.id for h in hits]
         if sources:
             ctx.progress.task("loading dataset rows", total=None)
