@@ -33,7 +33,14 @@ async def wait_for(pilot, condition, timeout: float = 900) -> None:
 
 
 def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector).render())
+    """The widget's rendered text; "" while the screen has not composed it yet."""
+    found = app.screen.query(selector)
+    return str(found.first().render()) if found else ""
+
+
+def rows_of(app, selector: str) -> int:
+    found = app.screen.query(selector)
+    return found.first().row_count if found else 0
 
 
 async def fill(pilot, selector: str, value: str) -> None:
@@ -63,14 +70,14 @@ async def walk_to_plan(pilot, shots: Path) -> None:
     app.save_screenshot("2-spec.svg", str(shots))
     await pilot.press("ctrl+n")
 
-    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and app.screen.query_one("#students").row_count > 0)
+    await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and rows_of(app, "#students") > 0)
     table = app.screen.query_one("#students")
     assert table.get_row_at(0)[0] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "weights on this machine" in text_of(app, "#why")
     app.save_screenshot("3-model.svg", str(shots))
     await pilot.press("ctrl+n")
 
-    await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen) and text_of(app, "#estimate"))
     await fill(pilot, "#num-examples", "6")
     await fill(pilot, "#votes", "1")
     assert "up to 21 teacher calls" in text_of(app, "#estimate")
@@ -89,7 +96,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and "calls" in text_of(app, "#ledger"))
             await wait_for(pilot, lambda: "done" in text_of(app, "#note-synthesize"))
             app.save_screenshot("5-run.svg", str(shots))
-            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.query_one("#comparison").row_count)
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and rows_of(app, "#comparison"))
             assert app.screen.query_one("#comparison").row_count == 2
             assert "accuracy" in str(app.screen.query_one("#comparison").ordered_columns[2].label)
             assert "report.md" in text_of(app, "#paths")
@@ -125,7 +132,7 @@ def test_cancel_keeps_finished_stages_and_reopening_resumes(tmp_path):
             await pilot.press("ctrl+n")
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and "done" in text_of(app, "#note-retrieve"))
             await pilot.click("#cancel")
-            await wait_for(pilot, lambda: not app.screen.query_one("#start").disabled)
+            await wait_for(pilot, lambda: app.screen.query("#start") and not app.screen.query_one("#start").disabled)
             log = " ".join(line.text for line in app.screen.query_one("#log").lines)
             assert "cancelled; finished work is kept" in log
 
