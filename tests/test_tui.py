@@ -115,7 +115,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
     async def reopen():
         app = P2MApp(str(tmp_path / "run"))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
+            await wait_for(pilot, lambda: rows_of(app, "#comparison"))
             assert isinstance(app.screen, ResultsScreen)  # a finished run reopens at Results
 
     asyncio.run(reopen())
@@ -145,7 +145,8 @@ def test_cancel_keeps_finished_stages_and_reopening_resumes(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             assert isinstance(app.screen, RunScreen)  # an unfinished run reopens at Run
             await pilot.click("#start")
-            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+            # Fully composed before the test leaves: Textual's Header errors if torn down mid-mount.
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and rows_of(app, "#comparison"))
             run_screen = app.screen_stack[-2]
             assert "up to date" in str(run_screen.query_one("#note-parse").render())  # finished stages skipped
 
