@@ -3,10 +3,13 @@
     python benchmarks/verifiers.py --limit 100
 
 Real inputs (SST-2 and TREC-coarse train texts from ../shared/data), labelled by the embedded teacher
-and the other verifiers exactly as the verify stage does; gold labels are used only to score. Prints
-one JSON object (last line): accuracy of teacher greedy, majority of the k+1 teacher answers, each
-verifier, the naive mean and the label-model (Dawid-Skene) ensemble, plus the label model's
-estimated accuracies (which never saw gold).
+and the other verifiers exactly as the verify stage does; gold labels are used only to score. The pool
+verifier compares each input with label-conditioned inputs the teacher wrote for this task (--pool per
+label), as a run's synthesize stage does. Prints one JSON object (last line) per task: accuracy of
+teacher greedy, majority of the k+1 teacher answers, each verifier, the naive mean, the weighted pool
+and the distilled verifier (a MiniLM cross-encoder trained on the weighted pool's scores, 2-fold
+cross-fitted so it never scores an input it trained on), its Selection@1 agreement with the ensemble
+and with majority vote, and the time ratio of scoring with it vs with the teacher-based ensemble.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import random
 import time
 from pathlib import Path
 
+from p2m.distilled_verifier import DistilledVerifier
 from p2m.embedded import cache_dir
 from p2m.embeddings import Embedder
 from p2m.llm import CallCache, Teacher
 from p2m.llm_local import LocalBackend
 from p2m.spec import TaskSpec
-from p2m.stages.verify import classification_evidence, ensembles, teacher_requests
+from p2m.stages.synthesize import candidate_requests, clean_generated
+from p2m.stages.verify import channel_requests, classification_evidence, ensembles, teacher_requests
 from p2m.verifiers import label_from_reply
-
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TASKS = {
     "sst2": dict(file="sst2/train.jsonl", gold="label_text", names={"positive": "positive", "negative": "negative"},
@@ -42,16 +46,40 @@ def accuracy(predictions: list[str | None], gold: list[str]) -> float:
     return round(sum(p == g for p, g in zip(predictions, gold)) / len(gold), 4)
 
 
-def run_task(name: str, task: dict, limit: int, votes: int, teacher: Teacher, embedder: Embedder) -> dict:
+def distilled_predictions(spec: TaskSpec, texts: list[str], weighted: list[dict]) -> tuple[list[str], float]:
+    """2-fold cross-fitted cross-encoder predictions and the seconds it spent scoring (not training)."""
+    labels, query = spec.labels, [f"{spec.instruction}\n{t}" for t in texts]
+    folds = [list(range(0, len(texts), 2)), list(range(1, len(texts), 2))]
+    predictions: list[str | None] = [None] * len(texts)
+    scoring_s = 0.0
+    for train, held_out in (folds, folds[::-1]):
+        verifier = DistilledVerifier()
+        verifier.fit([query[i] for i in train for _ in labels], [l for _ in train for l in labels],
+                     [weighted[i][l] for i in train for l in labels])
+        started = time.perf_counter()
+        scores = verifier.score([query[i] for i in held_out for _ in labels], [l for _ in held_out for l in labels])
+        scoring_s += time.perf_counter() - started
+        for n, i in enumerate(held_out):
+            row = scores[n * len(labels) : (n + 1) * len(labels)]
+            predictions[i] = labels[row.index(max(row))]
+    return predictions, scoring_s
+
+
+def run_task(task: dict, limit: int, pool_per_label: int, votes: int, teacher: Teacher, embedder: Embedder) -> dict:
+    spec = task["spec"]
+    planned = candidate_requests(spec, pool_per_label * len(spec.labels), seed=0)
+    pool = [(clean_generated(r.text), meta["intended_label"]) for (meta, _), r in zip(planned, teacher.chat([q for _, q in planned]))]
     rows = [json.loads(line) for line in (DATA / task["file"]).read_text().splitlines()]
     rows = random.Random(0).sample(rows, min(limit, len(rows)))
     texts, gold = [r["text"] for r in rows], [task["names"][r[task["gold"]]] for r in rows]
-    spec = task["spec"]
-    requests = [q for text in texts for q in teacher_requests(spec, text, votes)]
-    responses = teacher.chat(requests)
+    responses = teacher.chat([q for text in texts for q in teacher_requests(spec, text, votes)])
     replies = [responses[i : i + votes + 1] for i in range(0, len(responses), votes + 1)]
-    sources = classification_evidence(spec, texts, replies, embedder)
+    started = time.perf_counter()
+    sources = classification_evidence(spec, texts, replies, embedder, pool=pool, score=teacher.score)
     naive, weighted, diagnostics = ensembles(sources, spec.labels)
+    local_s = time.perf_counter() - started  # embeddings and label model (channel scores come cached)
+    teacher_ms = sum(r.latency_ms for r in responses) + sum(teacher.cache.get(CallCache.key(teacher.backend, q)).latency_ms for q in channel_requests(spec, texts))
+    distilled, distilled_s = distilled_predictions(spec, texts, weighted)
 
     def argmax(dists):
         return [max(d, key=d.get) for d in dists]
@@ -61,21 +89,29 @@ def run_task(name: str, task: dict, limit: int, votes: int, teacher: Teacher, em
         counted = [l for l in labels if l]
         return max(set(counted), key=counted.count) if counted else None
 
-    result = {
+    majorities = [majority(r) for r in replies]
+    ensemble_s = teacher_ms / 1000 + local_s
+    return {
         "n": len(rows),
         "teacher_greedy": accuracy([label_from_reply(r[0].text, spec.labels) for r in replies], gold),
-        f"majority_of_{votes + 1}": accuracy([majority(r) for r in replies], gold),
+        f"majority_of_{votes + 1}": accuracy(majorities, gold),
         **{f"verifier_{k}": accuracy(argmax(v), gold) for k, v in sources.items()},
         "naive_ensemble": accuracy(argmax(naive), gold),
         "weighted_ensemble": accuracy(argmax(weighted), gold),
+        "distilled_verifier": accuracy(distilled, gold),
+        "distilled_selection_at_1_vs_ensemble": accuracy(distilled, argmax(weighted)),
+        "distilled_selection_at_1_vs_majority": accuracy(distilled, majorities),
+        "ensemble_seconds_per_input": round(ensemble_s / len(texts), 4),
+        "distilled_seconds_per_input": round(distilled_s / len(texts), 4),
+        "distilled_compute_ratio": round(distilled_s / ensemble_s, 4),
         "label_model_estimated_accuracy": diagnostics["estimated_accuracy"],
     }
-    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=300, help="inputs per dataset")
+    parser.add_argument("--pool", type=int, default=32, help="label-conditioned teacher inputs per label for the pool verifier")
     parser.add_argument("--votes", type=int, default=3, help="sampled teacher answers per input")
     parser.add_argument("--tasks", default=",".join(TASKS))
     args = parser.parse_args()
@@ -84,7 +120,7 @@ def main() -> None:
     teacher = Teacher(LocalBackend(), CallCache(cache_dir() / "teacher_calls.sqlite"))
     embedder = Embedder()
     started = time.perf_counter()
-    results = {name: run_task(name, TASKS[name], args.limit, args.votes, teacher, embedder) for name in args.tasks.split(",")}
+    results = {name: run_task(TASKS[name], args.limit, args.pool, args.votes, teacher, embedder) for name in args.tasks.split(",")}
     results["teacher_calls"] = teacher.ledger.calls
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(results))

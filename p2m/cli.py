@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=METHODS, default=defaults.method,
                      help="sft: hard targets; soft-kd (classification): the teacher's label distribution as soft targets")
     run.add_argument("--max-teacher-calls", type=int, metavar="N", help="stop cleanly after N live teacher calls")
+    run.add_argument("--budget-usd", type=float, metavar="USD", help="stop cleanly before the teacher's cost passes USD (priced teachers)")
     run.add_argument("--seed", type=int, default=defaults.seed)
     run.add_argument("--out", metavar="DIR", help="run directory (default runs/<task slug>)")
     run.add_argument("--yes", "-y", action="store_true", help="do not ask before spending teacher calls")

@@ -57,12 +57,16 @@ class RunConfig:
     seed: int = 0
     max_teacher_calls: int | None = None
     """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
+    budget_usd: float | None = None
+    """Stop cleanly before the teacher's cost (where its price is known) would pass this many dollars."""
 
     def check(self) -> None:
         """Reject options no run could succeed with, before anything is spent."""
         if not self.task.strip():
             raise P2MError('the task description is empty; say what the model should do, e.g. '
                            'p2m run "Classify movie reviews as positive or negative"')
+        if self.budget_usd is not None and self.budget_usd <= 0:
+            raise P2MError("--budget-usd must be a positive number of dollars")
         if self.num_examples < 1 or self.votes < 0 or self.dataset_rows < 0:
             raise P2MError("--num-examples must be at least 1, --votes and --dataset-rows at least 0")
         if self.method not in METHODS:

@@ -30,7 +30,24 @@ class Embedder:
 
     def label_probs(self, texts: list[str], prototypes: dict[str, list[str]], temperature: float = 0.05) -> list[dict[str, float]]:
         """Softmax over labels of the cosine similarity to each label's mean prototype embedding."""
-        labels = list(prototypes)
-        centroids = torch.stack([torch.nn.functional.normalize(self.encode(prototypes[l]).mean(0), dim=0) for l in labels])
-        probs = torch.softmax(self.encode(texts) @ centroids.T / temperature, dim=-1)
-        return [dict(zip(labels, row.tolist())) for row in probs]
+        pool = [(text, label) for label, texts_of_label in prototypes.items() for text in texts_of_label]
+        return self.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], list(prototypes), temperature=temperature)
+
+    def pool_probs(self, texts: list[str], pool_texts: list[str], pool_labels: list[str], labels: list[str],
+                   own: list[int | None] | None = None, temperature: float = 0.05) -> list[dict[str, float]]:
+        """Like `label_probs`, with each label's centroid taken over labelled pool texts; own[i], the
+        index of texts[i] in the pool (or None), is left out of its centroid, so an item never votes
+        for itself. A label with no pool text gets probability 0."""
+        queries, pool = self.encode(texts), self.encode(pool_texts)
+        onehot = torch.tensor([[float(p == l) for l in labels] for p in pool_labels]).reshape(len(pool_labels), len(labels))
+        sums, counts = onehot.T @ pool, onehot.sum(0)  # (labels, dim), (labels,)
+        out = []
+        for i, query in enumerate(queries):
+            item_sums, item_counts = sums.clone(), counts.clone()
+            if own is not None and own[i] is not None:
+                item_sums -= onehot[own[i], :, None] * pool[own[i]]
+                item_counts -= onehot[own[i]]
+            centroids = torch.nn.functional.normalize(item_sums, dim=-1)
+            logits = (centroids @ query / temperature).masked_fill(item_counts == 0, float("-inf"))
+            out.append(dict(zip(labels, torch.softmax(logits, -1).tolist())))
+        return out

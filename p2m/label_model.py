@@ -1,13 +1,18 @@
-"""Label-free weighting of weak verifiers: the Dawid-Skene label model.
+"""Label-free weighting of weak verifiers: the Dawid-Skene label model, and a weighted pool on top.
 
 Each verifier votes a label (or abstains). Expectation-maximization estimates, with no gold labels,
 each verifier's confusion matrix (how often it says b when the truth is a) and the class priors; the
 posterior over the true label then weighs each verifier by how reliable the data says it is, rather
 than equally. Dawid & Skene (1979); the weak-supervision label models of Snorkel and Weaver build on it.
+
+`weighted_pool` then combines the verifiers' full distributions (not just their votes), each raised
+to a weight from its estimated accuracy: the log-odds weight of a weighted majority vote,
+log(acc * (K - 1) / (1 - acc)), which is 0 at chance and grows as the verifier gets reliable.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +51,33 @@ def fit(votes: list[list[int | None]], n_classes: int, iterations: int = 100, sm
             break
         posteriors = updated
     return LabelModel(posteriors=posteriors, confusions=confusions, priors=posteriors.mean(axis=0))
+
+
+def hard_votes(distributions: list[list[dict[str, float]]], labels: list[str], margin: float) -> list[list[int | None]]:
+    """votes[i][j]: verifier j's top label index for item i, or None (abstain) when its top two
+    probabilities are closer than `margin` -- an unsure verifier adds noise, not evidence."""
+    def vote(dist: dict[str, float]) -> int | None:
+        ranked = sorted(dist.values(), reverse=True)
+        return None if ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0) < margin else labels.index(max(dist, key=dist.get))
+    return [[vote(dists[i]) for dists in distributions] for i in range(len(distributions[0]))]
+
+
+def weighted_pool(sources: dict[str, list[dict[str, float]]], labels: list[str], margin: float = 0.1
+                  ) -> tuple[list[dict[str, float]], dict[str, float], list[list[int | None]]]:
+    """Posterior per item from a product of the verifiers' distributions, each to the power of its
+    log-odds weight; returns (posteriors, estimated accuracy per verifier, the votes it was fit on)."""
+    names = list(sources)
+    votes = hard_votes([sources[n] for n in names], labels, margin)
+    accuracies = fit(votes, len(labels)).accuracies()
+    chance = 1 / len(labels)
+    weights = [max(math.log(max(a, 1e-3) / max(1 - a, 1e-3) / (chance / (1 - chance))), 0.0) for a in accuracies]
+    if not any(weights):  # no verifier looks better than chance: fall back to the plain product
+        weights = [1.0] * len(names)
+    log_probs = sum(w * np.log(np.array([[d[l] for l in labels] for d in sources[n]]) + 1e-4) for w, n in zip(weights, names))
+    pooled = np.exp(log_probs - log_probs.max(axis=1, keepdims=True))
+    pooled /= pooled.sum(axis=1, keepdims=True)
+    posteriors = [dict(zip(labels, row.tolist())) for row in pooled]
+    return posteriors, dict(zip(names, accuracies)), votes
 
 
 def agreement_matrix(votes: list[list[int | None]], names: list[str]) -> dict[str, dict[str, float]]:

@@ -3,7 +3,10 @@
 Backends (`llm_local.LocalBackend`, `llm_openai.OpenAIBackend`) only turn requests into responses.
 `Teacher` adds what every call needs: an on-disk cache keyed by backend, model, messages, parameters and
 seed (a finished run re-run makes zero backend calls); a ledger of calls, tokens, cache hits and cost;
-a call budget; and retries with exponential backoff on transient failures.
+call and dollar budgets; and retries with exponential backoff on transient failures.
+
+Two kinds of request: `ChatRequest` (a completion) and `ScoreRequest` (the log-probability of a given
+text after a prefix, which the channel verifier needs; only backends with a `score` method serve it).
 """
 
 from __future__ import annotations
@@ -34,6 +37,21 @@ class ChatRequest:
     def as_openai_messages(self) -> list[dict]:
         return [{"role": role, "content": content} for role, content in self.messages]
 
+    def rough_tokens(self) -> int:
+        """Prompt plus the longest answer, for budget checks before the call (~4 characters a token)."""
+        return sum(len(content) for _, content in self.messages) // 4 + self.max_tokens
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """log P(continuation | prefix) under the teacher, as raw text (no chat template)."""
+
+    prefix: str
+    continuation: str
+
+    def rough_tokens(self) -> int:
+        return (len(self.prefix) + len(self.continuation)) // 4 + 1
+
 
 @dataclass
 class ChatResponse:
@@ -42,6 +60,7 @@ class ChatResponse:
     completion_tokens: int = 0
     latency_ms: float = 0.0  # of the call that produced it, kept through the cache
     top_logprobs: list[dict[str, float]] = field(default_factory=list)  # one dict per generated token
+    logprob: float | None = None  # ScoreRequest: summed log-probability of the continuation
     cached: bool = False
 
 
@@ -55,6 +74,8 @@ class Backend(Protocol):
     price_per_mtok: tuple[float, float] | None  # USD per million (prompt, completion) tokens, if known
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]: ...
+
+    # Optional: def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse] (with .logprob)
 
     def describe(self) -> dict: ...
 
@@ -122,6 +143,7 @@ class Teacher:
         cache: CallCache,
         ledger: Ledger | None = None,
         max_calls: int | None = None,
+        max_cost_usd: float | None = None,
         retries: int = 3,
         backoff_s: float = 1.0,
         on_ledger: Callable[[Ledger], None] | None = None,
@@ -130,6 +152,7 @@ class Teacher:
         self.cache = cache
         self.ledger = ledger or Ledger()
         self.max_calls = max_calls
+        self.max_cost_usd = max_cost_usd  # checked before each batch against a rough cost estimate
         self.retries = retries
         self.backoff_s = backoff_s
         self.on_ledger = on_ledger  # e.g. save ledger.json after every batch, so nothing is lost
@@ -140,8 +163,19 @@ class Teacher:
         """What the teacher is, for fingerprints: changing the teacher invalidates its stages."""
         return f"{self.backend.name}:{self.backend.model}"
 
+    @property
+    def can_score(self) -> bool:
+        return hasattr(self.backend, "score")
+
     def chat(self, requests: Sequence[ChatRequest], batch_size: int = 16) -> list[ChatResponse]:
         """Answer requests in order, from the cache where possible; new answers are cached at once."""
+        return self._answer(requests, self.backend.generate, batch_size)
+
+    def score(self, requests: Sequence[ScoreRequest], batch_size: int = 16) -> list[float]:
+        """Log-probabilities of continuations, cached and accounted like chat calls."""
+        return [r.logprob for r in self._answer(requests, self.backend.score, batch_size)]
+
+    def _answer(self, requests, generate: Callable, batch_size: int) -> list[ChatResponse]:
         results: list[ChatResponse | None] = [None] * len(requests)
         keys = [CallCache.key(self.backend, r) for r in requests]
         missing: list[int] = []
@@ -153,20 +187,35 @@ class Teacher:
                 hit.cached = True
                 results[i] = hit
                 self.ledger.record(self.stage, hit, self.backend.price_per_mtok)
-        if self.max_calls is not None and len(missing) > self.max_calls - self.ledger.calls:
-            affordable = missing[: max(self.max_calls - self.ledger.calls, 0)]
-            self._call(requests, keys, affordable, results, batch_size)  # spend what is left, cached
-            raise BudgetExceeded(
-                f"teacher call budget reached ({self.ledger.calls} of {self.max_calls} calls); "
-                "finished work is kept, raise --max-teacher-calls and run again to continue"
-            )
-        self._call(requests, keys, missing, results, batch_size)
+        affordable = self._affordable([requests[i] for i in missing])
+        self._call(requests, keys, missing[:affordable], results, batch_size, generate)  # spend what fits, cached
+        if affordable < len(missing):
+            caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [f"--budget-usd {self.max_cost_usd}"] * (self.max_cost_usd is not None)
+            spent = f"{self.ledger.calls} calls" + (f", ${self.ledger.cost_usd:.4f}" if self.ledger.cost_usd else "")
+            raise BudgetExceeded(f"teacher budget reached ({spent} of {' / '.join(caps)}); "
+                                 "finished work is kept, raise the budget and run again to continue")
         return results  # type: ignore[return-value]
 
-    def _call(self, requests, keys, indices: list[int], results: list, batch_size: int) -> None:
+    def _affordable(self, requests: Sequence) -> int:
+        """How many of these live calls fit in what is left of the call and dollar budgets."""
+        count = len(requests)
+        if self.max_calls is not None:
+            count = min(count, max(self.max_calls - self.ledger.calls, 0))
+        price = self.backend.price_per_mtok
+        if self.max_cost_usd is not None and price is not None:
+            left = self.max_cost_usd - (self.ledger.cost_usd or 0.0)
+            per_token = max(price) / 1e6  # pessimistic: every token at the dearer rate
+            spend = 0.0
+            for i, request in enumerate(requests[:count]):
+                spend += request.rough_tokens() * per_token
+                if spend > left:
+                    return i
+        return count
+
+    def _call(self, requests, keys, indices: list[int], results: list, batch_size: int, generate: Callable) -> None:
         for start in range(0, len(indices), batch_size):
             batch = indices[start : start + batch_size]
-            for i, response in zip(batch, self._generate_with_retries([requests[i] for i in batch])):
+            for i, response in zip(batch, self._generate_with_retries(generate, [requests[i] for i in batch])):
                 self.cache.put(keys[i], response)
                 self.ledger.record(self.stage, response, self.backend.price_per_mtok)
                 results[i] = response
@@ -176,10 +225,10 @@ class Teacher:
     def ask(self, request: ChatRequest) -> ChatResponse:
         return self.chat([request])[0]
 
-    def _generate_with_retries(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+    def _generate_with_retries(self, generate: Callable, requests: list) -> list[ChatResponse]:
         for attempt in range(self.retries + 1):
             try:
-                return self.backend.generate(requests)
+                return generate(requests)
             except TransientError as error:
                 if attempt == self.retries:
                     raise TeacherUnavailable(f"teacher {self.identity} failed after {attempt + 1} tries: {error}") from None

@@ -17,7 +17,7 @@ import torch
 
 from p2m.device import best_device, count_params, use_bf16
 from p2m.embedded import SMOLLM2_ID, resolve_model
-from p2m.llm import ChatRequest, ChatResponse
+from p2m.llm import ChatRequest, ChatResponse, ScoreRequest
 
 
 class LocalBackend:
@@ -112,6 +112,35 @@ class LocalBackend:
                     else [],
                 )
             )
+        return responses
+
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
+        """Summed log-probability of each continuation after its prefix, batched with left padding
+        (positions are counted from each row's first real token, as in generation)."""
+        model, tokenizer = self._load()
+        responses = []
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start : start + self.batch_size]
+            started = time.perf_counter()
+            prefixes = [tokenizer(r.prefix).input_ids for r in chunk]
+            continuations = [tokenizer(r.continuation, add_special_tokens=False).input_ids for r in chunk]
+            rows = [p + c for p, c in zip(prefixes, continuations)]
+            width = max(map(len, rows))
+            ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+            mask = torch.zeros_like(ids)
+            for i, row in enumerate(rows):
+                ids[i, width - len(row) :] = torch.tensor(row)
+                mask[i, width - len(row) :] = 1
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                           position_ids=positions.to(model.device)).logits[:, :-1].float()
+            token_logprobs = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0].cpu()
+            latency_ms = (time.perf_counter() - started) * 1000 / len(chunk)
+            for i, (row, continuation) in enumerate(zip(rows, continuations)):
+                total = token_logprobs[i, width - 1 - len(continuation) :].sum().item() if continuation else 0.0
+                responses.append(ChatResponse(text="", prompt_tokens=len(row), latency_ms=latency_ms, logprob=round(total, 4)))
         return responses
 
 

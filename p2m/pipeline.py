@@ -19,7 +19,7 @@ from p2m.config import RunConfig
 from p2m.errors import P2MError
 from p2m.embedded import cache_dir
 from p2m.files import read_json, write_json
-from p2m.llm import CallCache, ChatRequest, ChatResponse, Ledger, Teacher
+from p2m.llm import CallCache, ChatRequest, ChatResponse, Ledger, ScoreRequest, Teacher
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
 
@@ -42,13 +42,14 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
         backend = LocalBackend(model=name)
     else:
         backend = OpenAIBackend(model=name)
-    return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls)
+    return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
 
 
 def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None) -> dict:
     """Teacher calls, tokens and cost a run may need at most, before anything is spent (cached calls
-    are free): parse and HyDE, one generation per example, 1 + votes answers per example."""
-    calls = 3 + config.num_examples * (2 + config.votes)
+    are free): parse and HyDE, one generation per example, 1 + votes answers per example, and as many
+    judge calls (generation) or likelihood scores per label (classification, local teachers only)."""
+    calls = 3 + config.num_examples * (3 + 2 * config.votes)
     prompt_tokens, completion_tokens = calls * 400, calls * 60
     cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None
     return {"calls": calls, "tokens": prompt_tokens + completion_tokens, "cost_usd": cost}
@@ -73,12 +74,19 @@ class RunContext:
     def chat(self, requests: list[ChatRequest], description: str, chunk: int = 16) -> list[ChatResponse]:
         """Teacher calls in chunks, with progress: the cache fills as we go, so an interrupt loses
         at most one chunk."""
+        return self._in_chunks(self.teacher.chat, requests, description, chunk)
+
+    def score(self, requests: list[ScoreRequest], description: str, chunk: int = 64) -> list[float]:
+        """Teacher log-likelihoods, in chunks with progress, like `chat`."""
+        return self._in_chunks(self.teacher.score, requests, description, chunk)
+
+    def _in_chunks(self, call, requests: list, description: str, chunk: int) -> list:
         self.progress.task(description, total=len(requests))
-        responses: list[ChatResponse] = []
+        results: list = []
         for start in range(0, len(requests), chunk):
-            responses += self.teacher.chat(requests[start : start + chunk])
+            results += call(requests[start : start + chunk])
             self.progress.advance(min(chunk, len(requests) - start))
-        return responses
+        return results
 
 
 class Stage:

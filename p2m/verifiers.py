@@ -70,9 +70,59 @@ def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> f
     return max(SequenceMatcher(None, shape(answer), shape(out)).ratio() for _, out in examples)
 
 
-def agreement(reference: str, others: list[str]) -> float:
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+
+
+def extract_number(text: str) -> str | None:
+    """The final numeric answer of a worked solution: \\boxed{...}, then "the answer is ...", then
+    "#### ..." (GSM8K), then the last number in the text. Commas and a trailing ".0" are dropped."""
+    for pattern in (r"\\boxed\{([^{}]*)\}", rf"answer is\s*:?\s*\$?\s*({_NUMBER})", rf"####\s*\$?\s*({_NUMBER})"):
+        found = re.findall(pattern, text, re.I)
+        if found:
+            numbers = re.findall(_NUMBER, found[-1])
+            if numbers:
+                return _plain_number(numbers[-1])
+    numbers = re.findall(_NUMBER, text)
+    return _plain_number(numbers[-1]) if numbers else None
+
+
+def _plain_number(text: str) -> str:
+    text = text.replace(",", "")
+    return text[:-2] if text.endswith(".0") else text.rstrip(".")
+
+
+def answer_kind(instruction: str, examples: list[tuple[str, str]]) -> str:
+    """'number' when the task is arithmetic or every example answer is a number, else 'text'."""
+    if examples and all(re.fullmatch(rf"\s*\$?{_NUMBER}\s*", out) for _, out in examples):
+        return "number"
+    return "number" if re.search(r"\b(math|arithmetic|word problems?|calculate|compute)\b", instruction, re.I) else "text"
+
+
+def normalize_answer(text: str, kind: str = "text") -> str:
+    """What two answers must share to count as the same: the extracted number, or normalized text."""
+    if kind == "number":
+        return extract_number(text) or normalize(text)
+    return normalize(text)
+
+
+def agreement(reference: str, others: list[str], kind: str = "text") -> float:
     """Self-consistency: the share of sampled answers equal to the reference after normalization."""
-    return sum(normalize(o) == normalize(reference) for o in others) / len(others) if others else 0.0
+    ref = normalize_answer(reference, kind)
+    return sum(normalize_answer(o, kind) == ref for o in others) / len(others) if others else 0.0
+
+
+def judge_yes_probability(reply_text: str, top_logprobs: list[dict[str, float]]) -> float:
+    """Teacher-as-judge: P(yes) / (P(yes) + P(no)) from the first token's log-probabilities; from the
+    reply text (1 or 0) when the backend gives none or neither word is among the top tokens."""
+    if top_logprobs:
+        mass = {"yes": 0.0, "no": 0.0}
+        for token, logprob in top_logprobs[0].items():
+            word = token.strip().lower()
+            if word in mass:
+                mass[word] += math.exp(logprob)
+        if sum(mass.values()) > 0:
+            return mass["yes"] / (mass["yes"] + mass["no"])
+    return float(reply_text.strip().lower().startswith("yes"))
 
 
 def calibrate(distributions: list[dict[str, float]]) -> list[dict[str, float]]:

@@ -4,7 +4,7 @@ import pytest
 
 from fakes import FakeBackend
 from p2m.errors import BudgetExceeded, TeacherUnavailable
-from p2m.llm import CallCache, ChatRequest, Teacher
+from p2m.llm import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
 
 
 def request(text: str, **params) -> ChatRequest:
@@ -58,3 +58,28 @@ def test_persistent_failure_is_a_clear_error(tmp_path):
     teacher = Teacher(FakeBackend(failures=10), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001)
     with pytest.raises(TeacherUnavailable, match="failed after 3 tries"):
         teacher.ask(request("x"))
+
+
+def test_dollar_budget_stops_before_the_cap_and_keeps_what_it_bought(tmp_path):
+    # FakeBackend charges $1 / $2 per million prompt / completion tokens; each request is ~(2 + 100) tokens
+    # at the dearer rate in the pre-call estimate, so $0.0005 buys two of five.
+    cache = CallCache(tmp_path / "c.sqlite")
+    teacher = Teacher(FakeBackend(), cache, max_cost_usd=0.0005)
+    with pytest.raises(BudgetExceeded, match="--budget-usd 0.0005"):
+        teacher.chat([request(str(i), max_tokens=100) for i in range(5)])
+    assert teacher.ledger.calls == 2 and teacher.ledger.cost_usd < 0.0005
+    assert cache.get(CallCache.key(teacher.backend, request("1", max_tokens=100))) is not None
+
+
+def test_score_requests_are_cached_and_need_a_scoring_backend(tmp_path):
+    class ScoringFake(FakeBackend):
+        def score(self, requests):
+            self.calls += len(requests)
+            return [ChatResponse(text="", prompt_tokens=3, logprob=-float(len(r.continuation))) for r in requests]
+
+    backend = ScoringFake()
+    teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"))
+    requests = [ScoreRequest("Label: a\nInput: ", "xy"), ScoreRequest("Label: b\nInput: ", "xyz")]
+    assert teacher.score(requests) == [-2.0, -3.0] and teacher.score(requests) == [-2.0, -3.0]
+    assert backend.calls == 2 and teacher.ledger.cache_hits == 2
+    assert teacher.can_score and not Teacher(FakeBackend(), CallCache(tmp_path / "d.sqlite")).can_score

@@ -80,8 +80,10 @@ async def walk_to_plan(pilot, shots: Path) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen) and text_of(app, "#estimate"))
     await fill(pilot, "#num-examples", "6")
     await fill(pilot, "#votes", "1")
-    assert "up to 21 teacher calls" in text_of(app, "#estimate")
+    assert "up to 33 teacher calls" in text_of(app, "#estimate")  # 3 + 6 x (3 + 2 x 1 vote)
     assert "no charge" in text_of(app, "#estimate")
+    await fill(pilot, "#budget-usd", "0.5")
+    assert "stops cleanly at $0.5" in text_of(app, "#estimate") and app.config.budget_usd == 0.5
     app.save_screenshot("4-plan.svg", str(shots))
 
 

@@ -293,6 +293,9 @@ class PlanScreen(WizardScreen):
                     yield Label(label)
                     yield Input(str(getattr(config, field) or ""), id=field.replace("_", "-"), type="integer")
             with Vertical():
+                yield Label("budget $")
+                yield Input(str(config.budget_usd or ""), id="budget-usd", type="number")
+            with Vertical():
                 yield Label("method")
                 yield Select([(m, m) for m in METHODS], value=config.method, allow_blank=False, id="method")
         yield Static("", id="estimate")
@@ -312,6 +315,12 @@ class PlanScreen(WizardScreen):
         for field in ("num_examples", "votes", "max_teacher_calls"):
             value = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
             setattr(config, field, int(value) if value else None if field == "max_teacher_calls" else getattr(config, field))
+        try:  # half-typed numbers ("", "-", ".") mean no budget yet
+            config.budget_usd = float(self.query_one("#budget-usd", Input).value) or None
+        except ValueError:
+            config.budget_usd = None
+        if config.budget_usd is not None and config.budget_usd < 0:
+            config.budget_usd = None
         config.method = self.query_one("#method", Select).value
 
     @on(Input.Changed)
@@ -327,7 +336,8 @@ class PlanScreen(WizardScreen):
             if config.teacher != "embedded" and not config.teacher_base_url else None
         spend = estimate_spend(config, price)
         cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
-        budget = f"; stops cleanly after {config.max_teacher_calls} calls" if config.max_teacher_calls else ""
+        caps = [f"{config.max_teacher_calls} calls"] * bool(config.max_teacher_calls) + [f"${config.budget_usd}"] * bool(config.budget_usd)
+        budget = f"; stops cleanly at {' or '.join(caps)}" if caps else ""
         self.query_one("#estimate", Static).update(
             f"Estimate before anything is spent: up to [b]{spend['calls']}[/] teacher calls, ~{spend['tokens']:,} tokens, "
             f"{cost}{budget}. Cached calls are free.")

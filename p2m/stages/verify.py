@@ -1,10 +1,19 @@
 """Verify: score every candidate with several weak verifiers, keep the good ones, split the data.
 
-Classification: four verifiers each give a distribution over labels -- the label the input was written
-for (one-hot), the teacher's votes (greedy + sampled), the teacher's first-token probabilities, and
-MiniLM similarity to label prototypes. Their mean is the ensemble distribution; the target is its
-argmax and the example's score its probability. Generation: the target is the teacher's greedy answer,
-scored by self-consistency with sampled answers and a format check against the user's examples.
+Classification: each verifier gives a distribution over labels, calibrated against its own label prior:
+- intended: the label the input was written for (label-conditioned generation);
+- teacher: the teacher's votes (greedy + sampled) and first-token probabilities, as one source, since
+  they come from the same model and err together;
+- embedding: MiniLM similarity to label-name prototypes (and the user's examples);
+- pool: MiniLM similarity to the other labelled inputs (candidates by intended label, user examples,
+  real rows), the item itself left out;
+- channel: the teacher's likelihood of the input after "Label: X" (noisy-channel prompting, Min et al.
+  2022), where the backend can score text -- a different use of the teacher than asking it;
+- keywords: word rules confirmed by the other verifiers' labels (see keyword_rules).
+`label_model.weighted_pool` combines them, weighted by accuracies the Dawid-Skene model estimates
+without gold labels; the target is the posterior's argmax and the example's score its probability.
+Generation: the target is the teacher's greedy answer, scored by self-consistency with sampled
+answers (after task-aware answer normalization) and a format check against the user's examples.
 
 Writes data/train.jsonl and data/test.jsonl (user examples always go to test, never to training),
 data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
@@ -12,23 +21,24 @@ data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
+from typing import Callable
 
 from p2m import label_model, prompts
 from p2m.dedup import dedupe, normalize
 from p2m.embeddings import Embedder
 from p2m.files import read_jsonl, write_json, write_jsonl
-from p2m.llm import ChatRequest
+from p2m.keyword_rules import keyword_label_probs
+from p2m.llm import ChatRequest, ScoreRequest
 from p2m.pipeline import RunContext, Stage
 from p2m.spec import TaskSpec
-from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
-                           label_probs_from_logprobs)
+from p2m.verifiers import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
+                           judge_yes_probability, label_probs_from_logprobs)
 
 SAMPLE_TEMPERATURE = 0.8
-# Votes and log-probabilities come from the same model and err together: together they weigh as
-# one source, next to the intended label and the embeddings.
-CLASSIFICATION_WEIGHTS = {"intended": 1.0, "teacher_vote": 0.5, "teacher_prob": 0.5, "embedding": 1.0}
+ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 
 
 def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
@@ -48,63 +58,102 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
     return [greedy, *sampled]
 
 
+def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
+    """One request per (text, label), text-major: log P(text | task, label)."""
+    prefixes = [prompts.fill("channel", instruction=spec.instruction, label=label).rstrip() + " " for label in spec.labels]
+    return [ScoreRequest(prefix, text) for text in texts for prefix in prefixes]
+
+
+def softmax_rows(scores: list[float], width: int) -> list[list[float]]:
+    rows = []
+    for start in range(0, len(scores), width):
+        row = scores[start : start + width]
+        top = max(row)
+        weights = [math.exp(v - top) for v in row]
+        rows.append([w / sum(weights) for w in weights])
+    return rows
+
+
 def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
-                            intended: list[str] | None = None) -> dict[str, list[dict[str, float]]]:
-    """Each verifier's label distribution for each text, calibrated against its own label prior."""
+                            intended: list[str] | None = None, pool: list[tuple[str, str]] = (), own: list[int | None] | None = None,
+                            score: Callable[[list[ScoreRequest]], list[float]] | None = None) -> dict[str, list[dict[str, float]]]:
+    """Each verifier's calibrated label distribution for each text. pool: labelled (text, label)
+    pairs for the pool verifier, own[i] the index of texts[i] in it; score: the teacher's scorer."""
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
     prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
     votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
+    vote_share = [{l: v.count(l) / len(v) for l in labels} for v in votes]
+    first_token = [label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]
     sources = {"intended": [{l: float(l == want) for l in labels} for want in intended]} if intended else {}
-    sources["teacher_vote"] = calibrate([{l: v.count(l) / len(v) for l in labels} for v in votes])
-    sources["teacher_prob"] = calibrate([label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies])
+    sources["teacher"] = calibrate([{l: (a[l] + b[l]) / 2 for l in labels} for a, b in zip(vote_share, first_token)])
     sources["embedding"] = calibrate(embedder.label_probs(texts, prototypes))
+    if pool:
+        sources["pool"] = calibrate(embedder.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], labels, own))
+    if score is not None:
+        rows = softmax_rows(score(channel_requests(spec, texts)), len(labels))
+        sources["channel"] = calibrate([dict(zip(labels, row)) for row in rows])
+    others, _, _ = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN)
+    confident = [max(p, key=p.get) if max(p.values()) >= 0.5 else None for p in others]
+    sources["keywords"] = keyword_label_probs(texts, confident, labels)
     return sources
 
 
-def hard_votes(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> list[list[int | None]]:
-    """Each verifier's argmax label index per item; None (abstain) where its distribution is flat."""
-    def vote(dist: dict[str, float]) -> int | None:
-        values = [dist[l] for l in labels]
-        return None if max(values) - min(values) < 1e-9 else values.index(max(values))
-    return [[vote(dists[i]) for dists in sources.values()] for i in range(len(next(iter(sources.values()))))]
-
-
 def ensembles(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> tuple[list[dict], list[dict], dict]:
-    """(a) naive mean of the distributions (with CLASSIFICATION_WEIGHTS) and (b) the Dawid-Skene
-    posterior over the verifiers' votes; plus each verifier's estimated accuracy and their agreement."""
+    """(a) the naive mean of the verifiers' distributions and (b) the label-model weighted pool; plus
+    each verifier's estimated accuracy and their agreement."""
     n = len(next(iter(sources.values())))
-    naive = [{l: aggregate({name: dists[i][l] for name, dists in sources.items()}, CLASSIFICATION_WEIGHTS) for l in labels} for i in range(n)]
-    votes = hard_votes(sources, labels)
-    model = label_model.fit(votes, len(labels))
-    weighted = [dict(zip(labels, row.tolist())) for row in model.posteriors]
-    diagnostics = {"estimated_accuracy": {name: round(a, 4) for name, a in zip(sources, model.accuracies())},
+    naive = [{l: aggregate({name: dists[i][l] for name, dists in sources.items()}) for l in labels} for i in range(n)]
+    weighted, accuracies, votes = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN)
+    diagnostics = {"estimated_accuracy": {name: round(a, 4) for name, a in accuracies.items()},
                    "agreement": label_model.agreement_matrix(votes, list(sources))}
     return naive, weighted, diagnostics
 
 
-def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder) -> dict:
-    """Target = argmax of the label model's posterior; score = its probability. Returns diagnostics."""
+def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder, known: list[tuple[str, str]],
+                         score: Callable | None) -> dict:
+    """Target = argmax of the weighted pool; score = its probability. known: labelled (input, label)
+    pairs besides the candidates (user examples, real rows) for the pool verifier. Returns diagnostics."""
     labels = spec.labels
-    sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows])
+    pool = [(r["input"], r["intended_label"]) for r in rows] + list(known)
+    sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows],
+                                      pool, list(range(len(rows))), score)
     naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
         row.update(output=target, teacher_label=label_from_reply(replies[i][0].text, labels), score=round(weighted[i][target], 4),
                    score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
-                   teacher_distribution={l: round(p, 4) for l, p in sources["teacher_prob"][i].items()})
+                   teacher_distribution={l: round(p, 4) for l, p in sources["teacher"][i].items()})
     return diagnostics
 
 
-def score_generation(spec: TaskSpec, rows: list[dict], replies: list[list]) -> None:
+def candidate_answers(spec: TaskSpec, answers: list) -> list[str]:
+    """The teacher's answers as candidates: first line for short answers, the whole worked solution
+    for numeric tasks (the number comes at the end)."""
+    kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
+    return [a.text.strip() if kind == "number" else a.text.split("\n")[0].strip() for a in answers]
+
+
+def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
+    """Teacher-as-judge, one yes/no token per candidate (with log-probabilities for P(yes))."""
+    return [ChatRequest(prompts.chat("judge", instruction=spec.instruction, input=text, answer=c), max_tokens=1, top_logprobs=10)
+            for c in candidates]
+
+
+def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list]) -> None:
+    """Each candidate scored by self-consistency with the others, format and the judge's P(yes); the
+    best one (the greedy answer on ties) becomes the target."""
     examples = [(e.input, e.output) for e in spec.examples if e.output]
-    for row, answers in zip(rows, replies):
-        target = answers[0].text.split("\n")[0].strip()
-        scores = {
-            "self_consistency": agreement(target, [a.text.split("\n")[0] for a in answers[1:]]),
-            "format": format_score(target, row["input"], examples),
-        }
-        row.update(output=target, score=round(aggregate(scores), 4), scores={k: round(v, 4) for k, v in scores.items()})
+    kind = answer_kind(spec.instruction, examples)
+    for row, answers, judged in zip(rows, candidates, judgements):
+        scored = []
+        for j, answer in enumerate(answers):
+            scores = {"self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
+                      "format": format_score(answer, row["input"], examples),
+                      "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
+            scored.append((aggregate(scores), -j, answer, scores))
+        total, _, target, scores = max(scored)
+        row.update(output=target, score=round(total, 4), scores={k: round(v, 4) for k, v in scores.items()})
 
 
 def real_row(row: dict, spec: TaskSpec) -> dict:
@@ -131,10 +180,10 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
-    version = 4  # real dataset rows join training
+    version = 5  # more verifiers (pool, channel, keywords, judge), weighted pool, best-of-k generation
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
-    prompt_files = ("classify", "answer")
+    prompt_files = ("classify", "answer", "channel", "judge")
     outputs = ("data/train.jsonl", "data/test.jsonl", "data/verify_summary.json")
 
     def run(self, ctx: RunContext) -> None:
@@ -159,10 +208,14 @@ class Verify(Stage):
         responses = ctx.chat(requests, "verifying with the teacher")
         replies = [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
         if spec.task_type == "classification":
-            ctx.progress.task("scoring with embeddings and the label model", total=None)
-            diagnostics = score_classification(spec, rows, replies, Embedder()) if rows else {}
+            ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
+            known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
+            score = (lambda requests: ctx.score(requests, "channel verifier: teacher likelihoods")) if ctx.teacher.can_score else None
+            diagnostics = score_classification(spec, rows, replies, Embedder(), known, score) if rows else {}
         else:
-            score_generation(spec, rows, replies)
+            candidates = [candidate_answers(spec, answers) for answers in replies]
+            judged = ctx.chat([q for row, c in zip(rows, candidates) for q in judge_requests(spec, row["input"], c)], "teacher as judge")
+            score_generation(spec, rows, candidates, [judged[i : i + per_row] for i in range(0, len(judged), per_row)])
             diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
 

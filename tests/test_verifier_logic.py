@@ -1,0 +1,79 @@
+"""Pure logic of the verifier ensemble: answer extraction, the judge, keyword rules, the weighted pool."""
+
+import random
+
+import pytest
+
+from p2m.keyword_rules import keyword_label_probs, terms
+from p2m.label_model import hard_votes, weighted_pool
+from p2m.verifiers import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer
+
+
+@pytest.mark.parametrize("text, number", [
+    ("so the total is \\boxed{1,234} dollars", "1234"),
+    ("First 3 apples, then 4. The answer is $42.", "42"),
+    ("The answer is: 3.50", "3.50"),
+    ("She has 3 then 5 more.\n#### 8", "8"),
+    ("I count 5 apples and 7.0 pears", "7"),
+    ("\\boxed{12} but the answer is 13", "12"),  # boxed wins over later phrasing
+    ("no digits here", None),
+])
+def test_extract_number_order_boxed_then_phrase_then_hashes_then_last(text, number):
+    assert extract_number(text) == number
+
+
+def test_numeric_self_consistency_compares_final_answers():
+    assert agreement("3 + 4 = 7. The answer is 7", ["Adding gives 7.", "#### 7", "It is 8"], kind="number") == pytest.approx(2 / 3)
+    assert normalize_answer("The answer is 1,000", "number") == normalize_answer("#### 1000.0", "number")
+    assert answer_kind("Solve grade school math word problems", []) == "number"
+    assert answer_kind("Convert dates", [("March 3, 2021", "2021-03-03")]) == "text"
+    assert answer_kind("Count the words", [("a b c", "3"), ("a", "1")]) == "number"
+
+
+def test_judge_probability_from_logprobs_else_text():
+    assert judge_yes_probability("Yes", [{" Yes": -0.2, "No": -1.8, "Maybe": -3.0}]) == pytest.approx(0.832, abs=1e-3)
+    assert judge_yes_probability("no", []) == 0.0
+    assert judge_yes_probability("yes, it is", [{"Sure": -0.1}]) == 1.0  # neither word in the top tokens
+
+
+def test_keyword_rules_fire_on_confirmed_words_and_leave_each_item_out():
+    texts = [f"where is city {i}" for i in range(5)] + [f"how many people {i}" for i in range(5)] + ["where else? many"]
+    labels_of_texts = ["location"] * 5 + ["number"] * 5 + [None]
+    probs = keyword_label_probs(texts, labels_of_texts, ["location", "number"], min_support=4, min_precision=0.6)
+    assert max(probs[0], key=probs[0].get) == "location" and max(probs[6], key=probs[6].get) == "number"
+    assert probs[-1]["location"] == pytest.approx(0.5)  # one rule each way: a tie
+    # With the item itself left out, 'where' has support 4 of 5; at min_support 5 no rule exists.
+    assert keyword_label_probs(texts, labels_of_texts, ["location", "number"], min_support=5)[0] == {"location": 0.5, "number": 0.5}
+    assert "how many" in terms("How many people?")
+
+
+def simulated_sources(accuracies, n_items=2000, labels=("a", "b", "c"), seed=0):
+    """Verifiers that put 0.7 on a label -- the true one with probability acc -- and 0.15 on the others."""
+    rng = random.Random(seed)
+    truth = [rng.choice(labels) for _ in range(n_items)]
+    sources = {}
+    for j, accuracy in enumerate(accuracies):
+        dists = []
+        for t in truth:
+            said = t if rng.random() < accuracy else rng.choice([l for l in labels if l != t])
+            dists.append({l: 0.7 if l == said else 0.15 for l in labels})
+        sources[f"v{j}"] = dists
+    return truth, sources
+
+
+def test_weighted_pool_beats_every_verifier_and_the_naive_mean_and_estimates_accuracies():
+    truth, sources = simulated_sources([0.85, 0.7, 0.6, 0.4])
+    labels = ["a", "b", "c"]
+    posteriors, estimated, _ = weighted_pool(sources, labels, margin=0.1)
+    def accuracy(dists):
+        return sum(max(d, key=d.get) == t for d, t in zip(dists, truth)) / len(truth)
+    naive = [{l: sum(s[i][l] for s in sources.values()) for l in labels} for i in range(len(truth))]
+    assert accuracy(posteriors) > max(accuracy(s) for s in sources.values())
+    assert accuracy(posteriors) > accuracy(naive)
+    for name, true in zip(sources, [0.85, 0.7, 0.6, 0.4]):
+        assert estimated[name] == pytest.approx(true, abs=0.05)
+
+
+def test_unsure_verifiers_abstain():
+    dists = [[{"a": 0.52, "b": 0.48}, {"a": 0.9, "b": 0.1}]]
+    assert hard_votes(dists, ["a", "b"], margin=0.1) == [[None], [0]]
