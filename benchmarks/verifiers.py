@@ -29,6 +29,7 @@ from p2m.spec import TaskSpec
 from p2m.stages.synthesize import candidate_requests, clean_generated
 from p2m.stages.verify import channel_requests, classification_evidence, ensembles, teacher_requests
 from p2m.verifiers import label_from_reply
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TASKS = {
     "sst2": dict(file="sst2/train.jsonl", gold="label_text", names={"positive": "positive", "negative": "negative"},

@@ -73,7 +73,3 @@ class DistilledVerifier:
             batch = self._batch(queries[start : start + batch_size], candidates[start : start + batch_size])
             scores += torch.sigmoid(self.model(**batch).logits[:, 0]).float().cpu().tolist()
         return scores
-
-    def save(self, path) -> None:
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)

@@ -114,7 +114,6 @@ class LocalBackend:
             )
         return responses
 
-
     @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
         """Summed log-probability of each continuation after its prefix, batched with left padding

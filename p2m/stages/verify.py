@@ -12,8 +12,9 @@ Classification: each verifier gives a distribution over labels, calibrated again
 - keywords: word rules confirmed by the other verifiers' labels (see keyword_rules).
 `label_model.weighted_pool` combines them, weighted by accuracies the Dawid-Skene model estimates
 without gold labels; the target is the posterior's argmax and the example's score its probability.
-Generation: the target is the teacher's greedy answer, scored by self-consistency with sampled
-answers (after task-aware answer normalization) and a format check against the user's examples.
+Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
+others (after task-aware answer normalization: numbers for math), a format check against the user's
+examples and the teacher as judge; the best candidate becomes the target.
 
 Writes data/train.jsonl and data/test.jsonl (user examples always go to test, never to training),
 data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
@@ -21,10 +22,11 @@ data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from typing import Callable
+
+import numpy as np
 
 from p2m import label_model, prompts
 from p2m.dedup import dedupe, normalize
@@ -64,16 +66,6 @@ def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     return [ScoreRequest(prefix, text) for text in texts for prefix in prefixes]
 
 
-def softmax_rows(scores: list[float], width: int) -> list[list[float]]:
-    rows = []
-    for start in range(0, len(scores), width):
-        row = scores[start : start + width]
-        top = max(row)
-        weights = [math.exp(v - top) for v in row]
-        rows.append([w / sum(weights) for w in weights])
-    return rows
-
-
 def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
                             intended: list[str] | None = None, pool: list[tuple[str, str]] = (), own: list[int | None] | None = None,
                             score: Callable[[list[ScoreRequest]], list[float]] | None = None) -> dict[str, list[dict[str, float]]]:
@@ -91,8 +83,9 @@ def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list
     if pool:
         sources["pool"] = calibrate(embedder.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], labels, own))
     if score is not None:
-        rows = softmax_rows(score(channel_requests(spec, texts)), len(labels))
-        sources["channel"] = calibrate([dict(zip(labels, row)) for row in rows])
+        loglik = np.array(score(channel_requests(spec, texts))).reshape(len(texts), len(labels))
+        probs = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+        sources["channel"] = calibrate([dict(zip(labels, row)) for row in (probs / probs.sum(axis=1, keepdims=True)).tolist()])
     others, _, _ = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN)
     confident = [max(p, key=p.get) if max(p.values()) >= 0.5 else None for p in others]
     sources["keywords"] = keyword_label_probs(texts, confident, labels)
@@ -127,10 +120,9 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
     return diagnostics
 
 
-def candidate_answers(spec: TaskSpec, answers: list) -> list[str]:
+def candidate_answers(answers: list, kind: str) -> list[str]:
     """The teacher's answers as candidates: first line for short answers, the whole worked solution
     for numeric tasks (the number comes at the end)."""
-    kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
     return [a.text.strip() if kind == "number" else a.text.split("\n")[0].strip() for a in answers]
 
 
@@ -140,11 +132,10 @@ def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[Cha
             for c in candidates]
 
 
-def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list]) -> None:
+def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list], kind: str) -> None:
     """Each candidate scored by self-consistency with the others, format and the judge's P(yes); the
     best one (the greedy answer on ties) becomes the target."""
     examples = [(e.input, e.output) for e in spec.examples if e.output]
-    kind = answer_kind(spec.instruction, examples)
     for row, answers, judged in zip(rows, candidates, judgements):
         scored = []
         for j, answer in enumerate(answers):
@@ -213,9 +204,10 @@ class Verify(Stage):
             score = (lambda requests: ctx.score(requests, "channel verifier: teacher likelihoods")) if ctx.teacher.can_score else None
             diagnostics = score_classification(spec, rows, replies, Embedder(), known, score) if rows else {}
         else:
-            candidates = [candidate_answers(spec, answers) for answers in replies]
+            kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
+            candidates = [candidate_answers(answers, kind) for answers in replies]
             judged = ctx.chat([q for row, c in zip(rows, candidates) for q in judge_requests(spec, row["input"], c)], "teacher as judge")
-            score_generation(spec, rows, candidates, [judged[i : i + per_row] for i in range(0, len(judged), per_row)])
+            score_generation(spec, rows, candidates, [judged[i : i + per_row] for i in range(0, len(judged), per_row)], kind)
             diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
 
