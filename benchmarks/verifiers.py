@@ -27,7 +27,7 @@ from p2m.llm import CallCache, Teacher
 from p2m.llm_local import LocalBackend
 from p2m.spec import TaskSpec
 from p2m.stages.synthesize import candidate_requests, clean_generated
-from p2m.stages.verify import channel_requests, classification_evidence, ensembles, teacher_requests
+from p2m.stages.verify import channel_requests, classification_evidence, ensembles, label_requests, teacher_requests
 from p2m.verifiers import label_from_reply
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -55,13 +55,11 @@ def distilled_predictions(spec: TaskSpec, texts: list[str], weighted: list[dict]
     scoring_s = 0.0
     for train, held_out in (folds, folds[::-1]):
         verifier = DistilledVerifier()
-        verifier.fit([query[i] for i in train for _ in labels], [l for _ in train for l in labels],
-                     [weighted[i][l] for i in train for l in labels])
+        verifier.fit([query[i] for i in train], [labels] * len(train), [[weighted[i][l] for l in labels] for i in train])
         started = time.perf_counter()
-        scores = verifier.score([query[i] for i in held_out for _ in labels], [l for _ in held_out for l in labels])
+        scores = verifier.score([query[i] for i in held_out], [labels] * len(held_out))
         scoring_s += time.perf_counter() - started
-        for n, i in enumerate(held_out):
-            row = scores[n * len(labels) : (n + 1) * len(labels)]
+        for i, row in zip(held_out, scores):
             predictions[i] = labels[row.index(max(row))]
     return predictions, scoring_s
 
@@ -78,8 +76,10 @@ def run_task(task: dict, limit: int, pool_per_label: int, votes: int, teacher: T
     started = time.perf_counter()
     sources = classification_evidence(spec, texts, replies, embedder, pool=pool, score=teacher.score)
     naive, weighted, diagnostics = ensembles(sources, spec.labels)
-    local_s = time.perf_counter() - started  # embeddings and label model (channel scores come cached)
-    teacher_ms = sum(r.latency_ms for r in responses) + sum(teacher.cache.get(CallCache.key(teacher.backend, q)).latency_ms for q in channel_requests(spec, texts))
+    local_s = time.perf_counter() - started  # embeddings and label model (teacher scores come cached)
+    # The ensemble's teacher time: its likelihood scores (the votes feed only the greedy/majority baselines).
+    scored = label_requests(spec, texts) + channel_requests(spec, texts)
+    teacher_ms = sum(teacher.cache.get(CallCache.key(teacher.backend, q)).latency_ms for q in scored)
     distilled, distilled_s = distilled_predictions(spec, texts, weighted)
 
     def argmax(dists):

@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, Spinn
 from rich.prompt import Confirm
 from rich.table import Table
 
+from p2m.metrics import main_metric, secondary_metric
 from p2m.progress import Progress
 
 
@@ -58,19 +59,18 @@ def confirm(console: Console, pipeline) -> bool:
 
 def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> Table:
     """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed and size."""
-    main = "accuracy" if "accuracy" in student["metrics"]["all"] else "exact_match"
-    second = "macro_f1" if main == "accuracy" else "chrf"
+    main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
     table = Table(title=title, caption=caption)
     table.add_column("")
     table.add_column("model", no_wrap=True)
-    for column in (f"{main} [95% CI]", second, "params", "ms/item"):
+    for column in (f"{main} [95% CI]", second or "", "params", "ms/item"):
         table.add_column(column, overflow="fold")
     for role, side in (("teacher", teacher), ("student", student)):
         scores = side["metrics"]["all"]
         low, high = scores[f"{main}_ci95"]
         params = f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?"
         table.add_row(role, side["model"].split("/")[-1].split(":")[-1], f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
-                      f"{scores[second]:.2f}", params, f"{side['latency_ms']:.0f}")
+                      f"{scores[second]:.2f}" if second else "-", params, f"{side['latency_ms']:.0f}")
     return table
 
 

@@ -67,8 +67,8 @@ class RunConfig:
                            'p2m run "Classify movie reviews as positive or negative"')
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
-        if self.num_examples < 1 or self.votes < 0 or self.dataset_rows < 0:
-            raise P2MError("--num-examples must be at least 1, --votes and --dataset-rows at least 0")
+        if self.num_examples < (0 if self.datasets else 1) or self.votes < 0 or self.dataset_rows < 0:
+            raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes and --dataset-rows at least 0")
         if self.method not in METHODS:
             raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:

@@ -1,12 +1,14 @@
 """Distilled verifier (Weaver, Saad-Falcon et al. 2025, section 6): a MiniLM cross-encoder trained to
-predict the verifier ensemble's score of a (task + input, candidate) pair.
+predict the verifier ensemble's scores of the candidates for one input, from (task + input, candidate).
 
 The ensemble needs the teacher several times per input; the cross-encoder needs one small forward pass
 per pair, so once trained on a few hundred scored inputs it scores large candidate pools cheaply.
-Trained with MSE between sigmoid(logit) and the ensemble score, as the paper does. Measured
-(benchmarks/verifiers.py): on 150 scored inputs it does not leave the MSE plateau and predicts one
-label for every input (SST-2 0.51); the same training on 150 gold labels reaches 0.64-0.68. It needs
-more scored inputs (the paper uses thousands) before a run should rely on it.
+
+Loss, our choice: Weaver regresses each pair's score with MSE. With a few hundred inputs and K
+candidates each, pointwise losses collapse to the label prior here (measured, SST-2, 150 inputs: MSE on
+sigmoid 0.51 at lr 2e-4; 6-label TREC: BCE 0.14-0.15), so the K candidates of an input are scored
+together: cross-entropy between the softmax of their logits and the ensemble's distribution over them
+(listwise, as in ListNet). Scores come back as that softmax, comparable across the candidates of one input.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from p2m.embedded import minilm_path
 
 @dataclass
 class DistilledVerifierConfig:
-    epochs: int = 8
-    """Passes over the scored pairs: a few hundred inputs give only tens of steps per pass."""
-    learning_rate: float = 2e-4
-    batch_size: int = 16
+    epochs: int = 10
+    """Passes over the scored inputs: a few hundred inputs give only tens of steps per pass."""
+    learning_rate: float = 1e-4
+    batch_size: int = 8
+    """Inputs per step (each with all its candidates)."""
     max_length: int = 128
     """Tokens of (task + input, candidate); longer inputs are truncated from the input side."""
     seed: int = 0
@@ -40,12 +43,16 @@ class DistilledVerifier:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).to(best_device())
 
-    def _batch(self, queries: list[str], candidates: list[str]):
-        return self.tokenizer(queries, candidates, padding=True, truncation="only_first", max_length=self.config.max_length,
-                              return_tensors="pt").to(self.model.device)
+    def _logits(self, queries: list[str], candidates: list[list[str]]) -> list[torch.Tensor]:
+        """One logit per candidate, split back per input."""
+        pairs = [(q, c) for q, cs in zip(queries, candidates) for c in cs]
+        batch = self.tokenizer([q for q, _ in pairs], [c for _, c in pairs], padding=True, truncation="only_first",
+                               max_length=self.config.max_length, return_tensors="pt").to(self.model.device)
+        return list(torch.split(self.model(**batch).logits[:, 0], [len(cs) for cs in candidates]))
 
-    def fit(self, queries: list[str], candidates: list[str], targets: list[float]) -> list[float]:
-        """Train on (query, candidate) -> target score in [0, 1]; returns the mean loss per epoch."""
+    def fit(self, queries: list[str], candidates: list[list[str]], targets: list[list[float]]) -> list[float]:
+        """Train on each query's candidates and the ensemble's scores for them (normalized to sum 1);
+        returns the mean loss per epoch."""
         torch.manual_seed(self.config.seed)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate)
         order, losses = list(range(len(queries))), []
@@ -55,9 +62,12 @@ class DistilledVerifier:
             total = 0.0
             for start in range(0, len(order), self.config.batch_size):
                 rows = order[start : start + self.config.batch_size]
-                logits = self.model(**self._batch([queries[i] for i in rows], [candidates[i] for i in rows])).logits[:, 0]
-                target = torch.tensor([targets[i] for i in rows], device=logits.device)
-                loss = torch.nn.functional.mse_loss(torch.sigmoid(logits), target)
+                logits = self._logits([queries[i] for i in rows], [candidates[i] for i in rows])
+                loss = 0.0
+                for row_logits, i in zip(logits, rows):
+                    target = torch.tensor(targets[i], device=row_logits.device, dtype=row_logits.dtype)
+                    loss = loss - (target / target.sum().clamp(min=1e-9) * torch.log_softmax(row_logits, -1)).sum()
+                loss = loss / len(rows)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -67,9 +77,10 @@ class DistilledVerifier:
         return losses
 
     @torch.inference_mode()
-    def score(self, queries: list[str], candidates: list[str], batch_size: int = 64) -> list[float]:
-        scores: list[float] = []
+    def score(self, queries: list[str], candidates: list[list[str]], batch_size: int = 16) -> list[list[float]]:
+        """Per query, its candidates' scores (a softmax over them)."""
+        scores: list[list[float]] = []
         for start in range(0, len(queries), batch_size):
-            batch = self._batch(queries[start : start + batch_size], candidates[start : start + batch_size])
-            scores += torch.sigmoid(self.model(**batch).logits[:, 0]).float().cpu().tolist()
+            logits = self._logits(queries[start : start + batch_size], candidates[start : start + batch_size])
+            scores += [torch.softmax(row.float(), -1).cpu().tolist() for row in logits]
         return scores

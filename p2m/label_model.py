@@ -8,6 +8,12 @@ than equally. Dawid & Skene (1979); the weak-supervision label models of Snorkel
 `weighted_pool` then combines the verifiers' full distributions (not just their votes), each raised
 to a weight from its estimated accuracy: the log-odds weight of a weighted majority vote,
 log(acc * (K - 1) / (1 - acc)), which is 0 at chance and grows as the verifier gets reliable.
+
+Dawid-Skene assumes verifiers err independently given the truth. Two verifiers built on the same model
+(MiniLM similarity to label names and to a labelled pool) err together, agree with each other, and the
+fit reads their agreement as accuracy (measured on TREC: 0.82 and 0.80 estimated, 0.42 and 0.38 true).
+So verifiers carry a group (the model behind them), and each verifier's accuracy is estimated by a fit
+on it and one witness per *other* group: a sibling never vouches for it, and no group counts twice.
 """
 
 from __future__ import annotations
@@ -62,13 +68,31 @@ def hard_votes(distributions: list[list[dict[str, float]]], labels: list[str], m
     return [[vote(dists[i]) for dists in distributions] for i in range(len(distributions[0]))]
 
 
-def weighted_pool(sources: dict[str, list[dict[str, float]]], labels: list[str], margin: float = 0.1
-                  ) -> tuple[list[dict[str, float]], dict[str, float], list[list[int | None]]]:
+def estimated_accuracies(votes: list[list[int | None]], n_classes: int, groups: list[str]) -> list[float]:
+    """Each verifier's accuracy from a Dawid-Skene fit on it and one witness per other group (its
+    members' most common vote), so neither its siblings nor another group's copies count twice."""
+    if len(set(groups)) == len(groups):
+        return fit(votes, n_classes).accuracies()
+
+    def group_vote(row: list[int | None], group: str) -> int | None:
+        said = [v for v, g in zip(row, groups) if g == group and v is not None]
+        return max(said, key=said.count) if said else None
+
+    accuracies = []
+    for j, own in enumerate(groups):
+        others = sorted(set(groups) - {own})
+        accuracies.append(fit([[row[j]] + [group_vote(row, g) for g in others] for row in votes], n_classes).accuracies()[0])
+    return accuracies
+
+
+def weighted_pool(sources: dict[str, list[dict[str, float]]], labels: list[str], margin: float = 0.1,
+                  groups: dict[str, str] | None = None) -> tuple[list[dict[str, float]], dict[str, float], list[list[int | None]]]:
     """Posterior per item from a product of the verifiers' distributions, each to the power of its
-    log-odds weight; returns (posteriors, estimated accuracy per verifier, the votes it was fit on)."""
+    log-odds weight; returns (posteriors, estimated accuracy per verifier, the votes it was fit on).
+    groups: verifier name -> the model behind it (a verifier not named is its own group)."""
     names = list(sources)
     votes = hard_votes([sources[n] for n in names], labels, margin)
-    accuracies = fit(votes, len(labels)).accuracies()
+    accuracies = estimated_accuracies(votes, len(labels), [(groups or {}).get(n, n) for n in names])
     chance = 1 / len(labels)
     weights = [max(math.log(max(a, 1e-3) / max(1 - a, 1e-3) / (chance / (1 - chance))), 0.0) for a in accuracies]
     if not any(weights):  # no verifier looks better than chance: fall back to the plain product

@@ -1,24 +1,77 @@
-"""Task-aware metrics with per-item scores, so every metric gets a bootstrap confidence interval."""
+"""Task-aware metrics with per-item scores, so every metric gets a bootstrap confidence interval.
+
+classification: accuracy, macro-F1, per class; extraction: SQuAD-normalized exact match and token F1;
+math: exact match of the extracted final number; generation: exact match and chrF++, plus JSON
+validity when the gold answers are JSON (structured output).
+"""
 
 from __future__ import annotations
 
+import json
 import random
+import re
+import string
+from collections import Counter
 
 from p2m.dedup import normalize
-
+from p2m.verifiers import normalize_answer
 
 def accuracy_items(predictions: list[str], golds: list[str]) -> list[float]:
     return [float(normalize(p) == normalize(g)) for p, g in zip(predictions, golds)]
 
 
-def macro_f1(predictions: list[str], golds: list[str], labels: list[str]) -> float:
-    f1s = []
+def squad_normalize(text: str) -> str:
+    """The SQuAD v1.1 evaluation script's normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def squad_exact_items(predictions: list[str], golds: list[str]) -> list[float]:
+    return [float(squad_normalize(p) == squad_normalize(g)) for p, g in zip(predictions, golds)]
+
+
+def squad_f1_items(predictions: list[str], golds: list[str]) -> list[float]:
+    """Token-overlap F1 after SQuAD normalization (both empty counts 1)."""
+    out = []
+    for p, g in zip(predictions, golds):
+        pred, gold = squad_normalize(p).split(), squad_normalize(g).split()
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if not pred or not gold:
+            out.append(float(pred == gold))
+        else:
+            out.append(0.0 if not common else 2 * common / (len(pred) + len(gold)))
+    return out
+
+
+def numeric_exact_items(predictions: list[str], golds: list[str]) -> list[float]:
+    """Math: the final numbers (\\boxed{}, "the answer is", ####, last number) must be equal."""
+    return [float(normalize_answer(p, "number") == normalize_answer(g, "number")) for p, g in zip(predictions, golds)]
+
+
+def json_valid_items(predictions: list[str]) -> list[float]:
+    def valid(text: str) -> bool:
+        try:
+            json.loads(text)
+            return True
+        except ValueError:
+            return False
+    return [float(valid(p)) for p in predictions]
+
+
+def per_class(predictions: list[str], golds: list[str], labels: list[str]) -> dict[str, dict]:
+    out = {}
     for label in labels:
         tp = sum(p == label and g == label for p, g in zip(predictions, golds))
-        fp = sum(p == label and g != label for p, g in zip(predictions, golds))
-        fn = sum(p != label and g == label for p, g in zip(predictions, golds))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(f1s) / len(f1s) if f1s else 0.0
+        predicted, support = sum(p == label for p in predictions), sum(g == label for g in golds)
+        precision, recall = tp / predicted if predicted else 0.0, tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        out[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": support}
+    return out
+
+
+def macro_f1(predictions: list[str], golds: list[str], labels: list[str]) -> float:
+    classes = per_class(predictions, golds, labels)
+    return sum(c["f1"] for c in classes.values()) / len(classes) if classes else 0.0
 
 
 def chrf_items(predictions: list[str], golds: list[str]) -> list[float]:
@@ -47,23 +100,47 @@ def paired_difference(a: list[float], b: list[float], samples: int = 1000, seed:
     return {"mean": round(sum(diffs) / len(diffs), 4), "ci95": bootstrap_ci(diffs, samples, seed)}
 
 
+def metric_items(task_type: str, predictions: list[str], golds: list[str]) -> dict[str, list[float]]:
+    """Per-item scores of each metric of a task type (the main one, `main_metric`, among them)."""
+    if task_type == "classification":
+        return {"accuracy": accuracy_items(predictions, golds)}
+    if task_type == "extraction":
+        return {"exact_match": squad_exact_items(predictions, golds), "f1": squad_f1_items(predictions, golds)}
+    if task_type == "math":
+        return {"exact_match": numeric_exact_items(predictions, golds)}
+    items = {"exact_match": accuracy_items(predictions, golds), "chrf": chrf_items(predictions, golds)}
+    if golds and all(json_valid_items(golds)):
+        items["json_valid"] = json_valid_items(predictions)
+    return items
+
+
 def score(task_type: str, predictions: list[str], golds: list[str], labels: list[str]) -> dict:
-    """The metrics of a task type: classification -> accuracy, macro-F1; text -> exact match, chrF++."""
+    """Each metric of the task type as a mean with its 95% CI; classification adds macro-F1 and per class."""
     if not golds:
         return {"n": 0}
-    exact = accuracy_items(predictions, golds)
+    out: dict = {"n": len(golds)}
+    for name, items in metric_items(task_type, predictions, golds).items():
+        out[name], out[f"{name}_ci95"] = round(sum(items) / len(items), 4), bootstrap_ci(items)
     if task_type == "classification":
-        return {"n": len(golds), "accuracy": round(sum(exact) / len(exact), 4), "accuracy_ci95": bootstrap_ci(exact),
-                "macro_f1": round(macro_f1(predictions, golds, labels), 4)}
-    chrf = chrf_items(predictions, golds)
-    return {"n": len(golds), "exact_match": round(sum(exact) / len(exact), 4), "exact_match_ci95": bootstrap_ci(exact),
-            "chrf": round(sum(chrf) / len(chrf), 4), "chrf_ci95": bootstrap_ci(chrf)}
+        out["macro_f1"] = round(macro_f1(predictions, golds, labels), 4)
+        out["per_class"] = per_class(predictions, golds, labels)
+    return out
+
+
+def main_metric(scores: dict) -> str:
+    """The metric a task is judged by, from the metrics present in its scores."""
+    return next(name for name in ("accuracy", "chrf", "exact_match") if name in scores)
+
+
+def secondary_metric(scores: dict) -> str | None:
+    """The metric shown beside the main one, where the task type has one."""
+    return next((name for name in ("macro_f1", "f1", "exact_match", "json_valid") if name in scores and name != main_metric(scores)), None)
 
 
 def headline(scores: dict) -> str:
-    """One line for people: the main metric with its 95% CI, then the secondary one."""
-    for key, extra in (("accuracy", "macro_f1"), ("exact_match", "chrf")):
-        if key in scores:
-            low, high = scores[f"{key}_ci95"]
-            return f"{key} {scores[key]:.3f} [{low:.2f}, {high:.2f}], {extra} {scores[extra]:.3f}"
-    return "n/a"
+    """One line for people: the main metric with its 95% CI, then a secondary one."""
+    if scores.get("n", 0) == 0:
+        return "n/a"
+    key, extra = main_metric(scores), secondary_metric(scores)
+    low, high = scores[f"{key}_ci95"]
+    return f"{key} {scores[key]:.3f} [{low:.2f}, {high:.2f}]" + (f", {extra} {scores[extra]:.3f}" if extra else "")

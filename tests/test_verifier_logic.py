@@ -77,3 +77,15 @@ def test_weighted_pool_beats_every_verifier_and_the_naive_mean_and_estimates_acc
 def test_unsure_verifiers_abstain():
     dists = [[{"a": 0.52, "b": 0.48}, {"a": 0.9, "b": 0.1}]]
     assert hard_votes(dists, ["a", "b"], margin=0.1) == [[None], [0]]
+
+
+def test_verifiers_of_one_model_do_not_vouch_for_each_other():
+    """Two copies of a 0.45-accurate verifier agree on every item; Dawid-Skene reads that as accuracy
+    unless their shared model is declared, after which the independent verifiers are their witnesses."""
+    truth, sources = simulated_sources([0.45, 0.75, 0.65])
+    sources["copy"] = sources["v0"]
+    _, naive_estimates, _ = weighted_pool(sources, ["a", "b", "c"])
+    _, estimates, _ = weighted_pool(sources, ["a", "b", "c"], groups={"v0": "minilm", "copy": "minilm"})
+    assert naive_estimates["v0"] > 0.6  # inflated by its copy
+    for name, true in {"v0": 0.45, "copy": 0.45, "v1": 0.75, "v2": 0.65}.items():
+        assert estimates[name] == pytest.approx(true, abs=0.06)

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLo
 
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl
+from p2m.metrics import main_metric, secondary_metric
 from p2m.progress import Progress
 from p2m.tui.wizard import WizardScreen
 
@@ -177,16 +178,15 @@ class ResultsScreen(WizardScreen):
     def on_mount(self) -> None:
         run_dir = self.app.config.run_dir()
         report = read_json(run_dir / "report.json")
-        main = "accuracy" if "accuracy" in report["student"]["metrics"]["all"] else "exact_match"
-        second = "macro_f1" if main == "accuracy" else "chrf"
+        main, second = main_metric(report["student"]["metrics"]["all"]), secondary_metric(report["student"]["metrics"]["all"])
         table = self.query_one("#comparison", DataTable)
-        table.add_columns("", "model", f"{main} [95% CI]", second, "params", "ms/item")
+        table.add_columns("", "model", f"{main} [95% CI]", second or "", "params", "ms/item")
         for role in ("teacher", "student"):
             side = report[role]
             scores = side["metrics"]["all"]
             low, high = scores[f"{main}_ci95"]
             table.add_row(role, side["model"].split("/")[-1][:24], f"{scores[main]:.2f} [{low:.2f}–{high:.2f}]",
-                          f"{scores[second]:.2f}", f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?",
+                          f"{scores[second]:.2f}" if second else "-", f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?",
                           f"{side['latency_ms']:.0f}")
         self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items")
         rows = read_jsonl(run_dir / "eval" / "predictions.jsonl")

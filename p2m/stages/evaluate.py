@@ -7,6 +7,7 @@ The stage scores the run's held-out items, per source: `user` items carry the us
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from p2m import metrics
@@ -20,16 +21,24 @@ from p2m.student import Student
 from p2m.verifiers import label_from_reply
 
 
-def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], float]:
+def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], dict]:
     """The teacher's greedy answers (the same request verification made, so mostly cache hits) and
-    its mean latency per call as measured when each call was made."""
+    its cost: latency per call as measured when each call was made, tokens and dollars per 1k requests."""
     responses = ctx.chat([teacher_requests(spec, t, votes=0)[0] for t in texts], "teacher on the test set")
     if spec.task_type == "classification":
         answers = [label_from_reply(r.text, spec.labels) or r.text for r in responses]
+    elif spec.task_type == "math":
+        answers = [r.text.strip() for r in responses]  # a worked solution: its final number is scored
     else:
         answers = [r.text.split("\n")[0].strip() for r in responses]
-    latency = sum(r.latency_ms for r in responses) / len(responses) if responses else 0.0
-    return answers, latency
+    n = max(len(responses), 1)
+    prompt, completion = sum(r.prompt_tokens for r in responses) / n, sum(r.completion_tokens for r in responses) / n
+    price = ctx.teacher.backend.price_per_mtok
+    latency = sum(r.latency_ms for r in responses) / n
+    return answers, {"latency_ms": round(latency, 2), "seconds_per_1k": round(latency, 1),
+                     "tokens_per_request": round(prompt + completion, 1),
+                     "usd_per_1k": round((prompt * price[0] + completion * price[1]) / 1000, 4) if price else None,
+                     "latency_basis": "per request as measured when made (local backend: batch time / batch size)"}
 
 
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
@@ -44,14 +53,19 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     """Teacher and student on `rows` ({id, input, output, source}); writes metrics and predictions."""
     spec = ctx.spec()
     texts = [r["input"] for r in rows]
-    teacher_answers, teacher_latency = teacher_predictions(ctx, spec, texts)
+    teacher_answers, teacher_cost = teacher_predictions(ctx, spec, texts)
     ctx.progress.task("student on the test set", total=None)
     student = Student(ctx.path("model"))
+    started = time.perf_counter()
     student_answers = student.predict(texts)
+    student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
     ctx.progress.task("measuring student latency", total=None)
     student_latency = student.latency_ms(texts)
     backend = ctx.teacher.backend
     golds = [r["output"] for r in rows]
+    student_items = metrics.metric_items(spec.task_type, student_answers, golds)
+    teacher_items = metrics.metric_items(spec.task_type, teacher_answers, golds)
+    main = metrics.main_metric(student_items)
     write_jsonl(out_dir / "predictions.jsonl", [
         {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
         for r, t, s in zip(rows, teacher_answers, student_answers)
@@ -63,16 +77,14 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
         "leakage": {"test_items_near_a_training_input": len(leaked), "ids": [rows[i]["id"] for i in leaked][:20],
                     "method": "character 4-gram Jaccard >= 0.8"},
         "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
-                    "params": backend.num_params() if hasattr(backend, "num_params") else None,
-                    "latency_ms": round(teacher_latency, 2),
-                    "latency_basis": "per request as measured when made (local backend: batch time / batch size)"},
+                    "params": backend.num_params() if hasattr(backend, "num_params") else None, **teacher_cost},
         "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
                     "params": student.num_params(), "disk_bytes": student.disk_bytes(),
-                    "latency_ms": round(student_latency, 2), "latency_basis": "one request at a time"},
-        "student_minus_teacher": {
-            "metric": "accuracy" if spec.task_type == "classification" else "exact_match",
-            **metrics.paired_difference(metrics.accuracy_items(student_answers, golds), metrics.accuracy_items(teacher_answers, golds)),
-        },
+                    "latency_ms": round(student_latency, 2), "seconds_per_1k": round(student_seconds_per_1k, 1),
+                    "usd_per_1k": None, "latency_basis": "latency: one request at a time; seconds_per_1k: batches of 16"},
+        # Machine time per 1k requests, both batched on this machine: how much cheaper the student is to run.
+        "teacher_over_student_seconds": round(teacher_cost["seconds_per_1k"] / max(student_seconds_per_1k, 1e-6), 1),
+        "student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items[main])},
     }
     write_json(out_dir / "metrics.json", result)
     return result
@@ -102,7 +114,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 2  # leakage check
+    version = 3  # task-aware metrics: SQuAD EM/F1, numeric EM, JSON validity, per class
     uses_teacher = True
     prompt_files = ("classify", "answer")
     outputs = ("eval/metrics.json", "eval/predictions.jsonl")

@@ -2,8 +2,9 @@
 
 Classification: each verifier gives a distribution over labels, calibrated against its own label prior:
 - intended: the label the input was written for (label-conditioned generation);
-- teacher: the teacher's votes (greedy + sampled) and first-token probabilities, as one source, since
-  they come from the same model and err together;
+- teacher: the teacher's likelihood of each whole label after the input, where the backend can score
+  text; otherwise its votes (greedy + sampled) and first-token probabilities. Scoring reads the label
+  belief of a weak teacher that cannot follow the answer format (TREC: votes 0.13, likelihood 0.35);
 - embedding: MiniLM similarity to label-name prototypes (and the user's examples);
 - pool: MiniLM similarity to the other labelled inputs (candidates by intended label, user examples,
   real rows), the item itself left out;
@@ -11,7 +12,7 @@ Classification: each verifier gives a distribution over labels, calibrated again
   2022), where the backend can score text -- a different use of the teacher than asking it;
 - keywords: word rules confirmed by the other verifiers' labels (see keyword_rules).
 `label_model.weighted_pool` combines them, weighted by accuracies the Dawid-Skene model estimates
-without gold labels; the target is the posterior's argmax and the example's score its probability.
+without gold labels (each verifier witnessed only by verifiers of other models, VERIFIER_MODEL); the target is the posterior's argmax and the example's score its probability.
 Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
 others (after task-aware answer normalization: numbers for math), a format check against the user's
 examples and the teacher as judge; the best candidate becomes the target.
@@ -41,6 +42,8 @@ from p2m.verifiers import (aggregate, agreement, answer_kind, calibrate, degener
 
 SAMPLE_TEMPERATURE = 0.8
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
+# The model behind each verifier: verifiers of one model err together, so they do not vouch for each other.
+VERIFIER_MODEL = {"intended": "teacher", "teacher": "teacher", "channel": "teacher", "embedding": "minilm", "pool": "minilm"}
 
 
 def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
@@ -66,6 +69,20 @@ def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     return [ScoreRequest(prefix, text) for text in texts for prefix in prefixes]
 
 
+def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
+    """One request per (text, label), text-major: log P(label | task, examples, text)."""
+    examples = "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in spec.examples[:4] if e.output)
+    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples, input=text), f" {label}")
+            for text in texts for label in spec.labels]
+
+
+def softmax_rows(logliks: list[float], labels: list[str]) -> list[dict[str, float]]:
+    """Text-major log-likelihoods, one per label, as a distribution over labels per text."""
+    loglik = np.array(logliks).reshape(-1, len(labels))
+    probs = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+    return [dict(zip(labels, row)) for row in (probs / probs.sum(axis=1, keepdims=True)).tolist()]
+
+
 def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
                             intended: list[str] | None = None, pool: list[tuple[str, str]] = (), own: list[int | None] | None = None,
                             score: Callable[[list[ScoreRequest]], list[float]] | None = None) -> dict[str, list[dict[str, float]]]:
@@ -74,19 +91,20 @@ def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
     prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
-    votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
-    vote_share = [{l: v.count(l) / len(v) for l in labels} for v in votes]
-    first_token = [label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]
     sources = {"intended": [{l: float(l == want) for l in labels} for want in intended]} if intended else {}
-    sources["teacher"] = calibrate([{l: (a[l] + b[l]) / 2 for l in labels} for a, b in zip(vote_share, first_token)])
+    if score is not None:
+        sources["teacher"] = calibrate(softmax_rows(score(label_requests(spec, texts)), labels))
+    else:
+        votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
+        vote_share = [{l: v.count(l) / len(v) for l in labels} for v in votes]
+        first_token = [label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]
+        sources["teacher"] = calibrate([{l: (a[l] + b[l]) / 2 for l in labels} for a, b in zip(vote_share, first_token)])
     sources["embedding"] = calibrate(embedder.label_probs(texts, prototypes))
     if pool:
         sources["pool"] = calibrate(embedder.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], labels, own))
     if score is not None:
-        loglik = np.array(score(channel_requests(spec, texts))).reshape(len(texts), len(labels))
-        probs = np.exp(loglik - loglik.max(axis=1, keepdims=True))
-        sources["channel"] = calibrate([dict(zip(labels, row)) for row in (probs / probs.sum(axis=1, keepdims=True)).tolist()])
-    others, _, _ = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN)
+        sources["channel"] = calibrate(softmax_rows(score(channel_requests(spec, texts)), labels))
+    others, _, _ = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN, VERIFIER_MODEL)
     confident = [max(p, key=p.get) if max(p.values()) >= 0.5 else None for p in others]
     sources["keywords"] = keyword_label_probs(texts, confident, labels)
     return sources
@@ -97,7 +115,7 @@ def ensembles(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> 
     each verifier's estimated accuracy and their agreement."""
     n = len(next(iter(sources.values())))
     naive = [{l: aggregate({name: dists[i][l] for name, dists in sources.items()}) for l in labels} for i in range(n)]
-    weighted, accuracies, votes = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN)
+    weighted, accuracies, votes = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN, VERIFIER_MODEL)
     diagnostics = {"estimated_accuracy": {name: round(a, 4) for name, a in accuracies.items()},
                    "agreement": label_model.agreement_matrix(votes, list(sources))}
     return naive, weighted, diagnostics
@@ -171,10 +189,10 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
-    version = 5  # more verifiers (pool, channel, keywords, judge), weighted pool, best-of-k generation
+    version = 6  # teacher verifier from label likelihoods; label model witnesses from other models only
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
-    prompt_files = ("classify", "answer", "channel", "judge")
+    prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
     outputs = ("data/train.jsonl", "data/test.jsonl", "data/verify_summary.json")
 
     def run(self, ctx: RunContext) -> None:
@@ -201,7 +219,7 @@ class Verify(Stage):
         if spec.task_type == "classification":
             ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
             known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
-            score = (lambda requests: ctx.score(requests, "channel verifier: teacher likelihoods")) if ctx.teacher.can_score else None
+            score = (lambda requests: ctx.score(requests, "teacher likelihoods (teacher and channel verifiers)")) if ctx.teacher.can_score else None
             diagnostics = score_classification(spec, rows, replies, Embedder(), known, score) if rows else {}
         else:
             kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
