@@ -42,9 +42,11 @@ def movie_run(tmp_path_factory):
 
 def test_classification_run_writes_every_artifact(movie_run):
     _, out, report = movie_run
-    for path in ("spec.json", "student.json", "data/train.jsonl", "data/test.jsonl", "report.md", "ledger.json", "model/config.json",
-                 "model/README.md"):
+    for path in ("spec.json", "student.json", "data/train.jsonl", "data/test.jsonl", "report.md", "report.html", "ledger.json",
+                 "model/config.json", "model/README.md"):
         assert (out / path).exists(), path
+    html = (out / "report.html").read_text()
+    assert "confusion matrix" in html and html.count("<svg") >= 4 and "src=" not in html and "<script" not in html  # self-contained
     for side in ("teacher", "student"):
         assert {"metrics", "params", "latency_ms"} <= set(report[side])
         assert "accuracy" in report[side]["metrics"]["all"]
@@ -80,6 +82,27 @@ def test_changed_option_reruns_only_downstream_stages(movie_run, tmp_path):
     Pipeline(RunConfig(**{**config.to_dict(), "epochs": 1}), progress).run()
     assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
     assert read_json(out / "ledger.json")["this_invocation"]["calls"] == 0
+
+
+def test_raising_num_examples_generates_only_the_missing_ones(movie_run, tmp_path):
+    import shutil
+
+    config, out, _ = movie_run
+    shutil.copytree(out, tmp_path / "run")
+    before = read_jsonl(tmp_path / "run" / "data/candidates.jsonl")
+    pipeline = Pipeline(RunConfig(**{**config.to_dict(), "num_examples": 12, "out": str(tmp_path / "run")}))
+    pipeline.run(until="synthesize")
+    after = read_jsonl(tmp_path / "run" / "data/candidates.jsonl")
+    assert len(after) == 12 and after[:10] == before
+    assert pipeline.teacher.ledger.calls == 2 and pipeline.teacher.ledger.cache_hits >= 10
+
+
+def test_num_examples_zero_needs_real_rows():
+    from p2m.errors import P2MError
+
+    with pytest.raises(P2MError, match="--num-examples must be at least 1"):
+        RunConfig(task=MOVIES, num_examples=0).check()
+    RunConfig(task=MOVIES, num_examples=0, datasets=["rows.jsonl"]).check()
 
 
 def test_budget_stop_keeps_work_and_the_next_run_resumes(tmp_path):
@@ -125,6 +148,8 @@ def test_eval_on_a_test_file_matches_labels_case_insensitively(movie_run, tmp_pa
     assert result["n"] == 2 and "accuracy" in result["student"]["metrics"]["all"]
     assert result["student_minus_teacher"]["metric"] == "accuracy"
     assert result["leakage"]["test_items_near_a_training_input"] == 0
+    assert set(result["student"]["metrics"]["all"]["per_class"]) == {"positive", "negative"}
+    assert result["teacher_over_student_seconds"] > 0 and result["student"]["seconds_per_1k"] > 0
     golds = [row["gold"] for row in read_jsonl(out / "eval" / "reviews" / "predictions.jsonl")]
     assert golds == ["positive", "negative"]
 

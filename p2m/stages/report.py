@@ -1,12 +1,13 @@
-"""Report: one JSON for programs (report.json) and one page for people (report.md)."""
+"""Report: one JSON for programs (report.json) and pages for people (report.md, report.html with plots)."""
 
 from __future__ import annotations
 
 from p2m import prompts
-from p2m.files import read_json, write_json, write_text
+from p2m.files import read_json, read_jsonl, write_json, write_text
 from p2m.llm import Ledger
 from p2m.metrics import headline
 from p2m.pipeline import RunContext, Stage
+from p2m.report_html import render_html
 
 
 def render_markdown(report: dict) -> str:
@@ -83,6 +84,16 @@ def _verifier_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+def tokens_by_stage(run_dir, current: Ledger) -> dict[str, int]:
+    """Teacher tokens per stage over every invocation of this run."""
+    path = run_dir / "ledger.json"
+    totals: dict[str, int] = {}
+    for entry in (read_json(path)["history"] if path.exists() else []) + [current.__dict__]:
+        for stage, row in entry.get("by_stage", {}).items():
+            totals[stage] = totals.get(stage, 0) + row["prompt_tokens"] + row["completion_tokens"]
+    return {stage: n for stage, n in totals.items() if n}
+
+
 def total_ledger(run_dir, current: Ledger) -> dict:
     """All teacher calls made for this run: earlier invocations (resumed ones included) and this one."""
     path = run_dir / "ledger.json"
@@ -119,7 +130,8 @@ def render_model_card(report: dict) -> str:
 
 class Report(Stage):
     name = "report"
-    outputs = ("report.json", "report.md", "model/README.md")
+    version = 2  # report.html
+    outputs = ("report.json", "report.md", "report.html", "model/README.md")
     prompt_files = ("model_card",)
 
     def run(self, ctx: RunContext) -> None:
@@ -134,8 +146,10 @@ class Report(Stage):
             "data": read_json(ctx.path("data/verify_summary.json")),
             "training": read_json(ctx.path("train/metrics.json")),
             "ledger": total_ledger(ctx.run_dir, ctx.teacher.ledger),
-            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path("model")), "report": str(ctx.path("report.md"))},
+            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path("model")), "report": str(ctx.path("report.md")), "html": str(ctx.path("report.html"))},
         }
         write_json(ctx.path("report.json"), report)
         write_text(ctx.path("report.md"), render_markdown(report))
+        write_text(ctx.path("report.html"), render_html(report, read_jsonl(ctx.path("eval/predictions.jsonl")),
+                                                        read_jsonl(ctx.path("data/train.jsonl")), tokens_by_stage(ctx.run_dir, ctx.teacher.ledger)))
         write_text(ctx.path("model/README.md"), render_model_card(report))
