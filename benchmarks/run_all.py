@@ -10,7 +10,7 @@ For each task, on the same real test items (a seeded sample of the test split in
 - real-label upper bound: the same student trained on real train rows only (`--datasets FILE
   --num-examples 0`), where the task has a train split (SST-2, TREC, SNIPS).
 Gold labels are mapped to the run's label names in a copy of the sampled test rows in --work (never
-in the repo). Prints one JSON object (last line); with --readme, writes the table into README.md.
+in the repo). Prints one JSON object (last line) and writes the table into README.md (not with --no-readme).
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ SNIPS = {"AddToPlaylist": "add to playlist", "BookRestaurant": "book restaurant"
          "SearchScreeningEvent": "search screening event"}
 TASKS = {
     "sst2": dict(task="Classify movie reviews as positive or negative.", type="classification",
-                 test="sst2/test.jsonl", train="sst2/train.jsonl", input="text", gold="label_text", names=None),
+                 test="sst2/test.jsonl", train="sst2/train.jsonl", input="text", gold="label_text",
+                 names={"positive": "positive", "negative": "negative"}),
     "trec_coarse": dict(task="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number.",
                         type="classification", test="trec/test.jsonl", train="trec/train.jsonl", input="text", gold="label_coarse", names=TREC),
-    "snips": dict(task="Classify the intent of a voice assistant request: " + ", ".join(list(SNIPS.values())[:-1]) + " or search screening event.",
+    "snips": dict(task="Classify the intent of a voice assistant request: " + ", ".join(SNIPS.values()) + ".",
                   type="classification", test="snips/test.jsonl", train="snips/train.jsonl", input="text", gold="label", names=SNIPS),
     "temporal": dict(task="Find the time expressions in a news sentence and resolve each to a date, relative to the posting date.",
                      type="generation", test="p2m_temporal/temporal.jsonl", input="input_col", gold="output_col", examples=[
@@ -81,8 +82,7 @@ def expected_spec(task: dict) -> TaskSpec | None:
     the labels (what a user fixes on the TUI's spec screen). None for text tasks: their parse stands."""
     if task["type"] != "classification":
         return None
-    labels = list(task["names"].values()) if task.get("names") else ["positive", "negative"]
-    return TaskSpec(instruction=task["task"], task_type="classification", labels=labels, input_description="text")
+    return TaskSpec(instruction=task["task"], task_type="classification", labels=list(task["names"].values()), input_description="text")
 
 
 def side(result: dict, role: str) -> dict:
@@ -138,8 +138,10 @@ def run_task(name: str, task: dict, args) -> dict:
 def readme_table(results: dict, header: str) -> str:
     lines = [header, "", "| task | metric | teacher zero-shot | p2m student | real-label upper bound | student - teacher [95% CI] "
              "| train ex. | teacher tokens | wall s | teacher/student time |", "|---|---|---|---|---|---|---|---|---|---|"]
+    def cell(s: dict) -> str:
+        return f"{s['value']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
+
     for name, r in results.items():
-        def cell(s): return f"{s['value']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
         upper = r.get("real_label_upper_bound")
         diff = r["student_minus_teacher"]
         lines.append(f"| {name} | {r['p2m_student']['metric']} | {cell(r['teacher_zero_shot'])} | {cell(r['p2m_student'])} | "

@@ -100,7 +100,7 @@ def render_html(report: dict, predictions: list[dict], train_rows: list[dict], t
                      bars_with_ci([(stage, n / total, (n / total, n / total), "#8a8f98") for stage, n in tokens_by_stage.items()]),
                      f"<p>{total} tokens in all; cost: {report['ledger']['cost_usd'] if report['ledger']['cost_usd'] is not None else 'no price known'}.</p>"]
     right = [p for p in predictions if str(p["student"]).strip().lower() == str(p["gold"]).strip().lower()][:4]
-    wrong = [p for p in predictions if p not in right and str(p["student"]).strip().lower() != str(p["gold"]).strip().lower()][:4]
+    wrong = [p for p in predictions if str(p["student"]).strip().lower() != str(p["gold"]).strip().lower()][:4]
     examples = [[f'<span class="{cls}">{mark}</span>', escape(p["input"][:200]), escape(str(p["gold"])), escape(str(p["teacher"])), escape(str(p["student"]))]
                 for cls, mark, group in (("ok", "right", right), ("bad", "wrong", wrong)) for p in group]
     sections += ["<h2>Example predictions</h2>", table(examples, ["student", "input", "gold", "teacher", "student answer"])]
