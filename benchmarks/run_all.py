@@ -1,6 +1,6 @@
 """The benchmark suite: does a p2m student beat its teacher on real test sets no one here wrote?
 
-    python benchmarks/run_all.py              # the whole suite (README table; under an hour on 2 CPU cores)
+    python benchmarks/run_all.py              # the whole suite (README table; 55 min on 2 CPU cores, 2026-11-22)
     python benchmarks/run_all.py --limit 40 --tasks sst2 --no-readme   # a quick check
 
 For each task, on the same real test items (a seeded sample of the test split in ../shared/data):
@@ -135,6 +135,18 @@ def run_task(name: str, task: dict, args) -> dict:
     return result
 
 
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {best_device()}"
+
+
+def write_readme_block(start_marker: str, end_marker: str, block: str) -> None:
+    """Replace what README.md holds between the two markers."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
+    readme.write_text(text[:start] + "\n" + block + text[end:])
+
+
 def readme_table(results: dict, header: str) -> str:
     lines = [header, "", "| task | metric | teacher zero-shot | p2m student | real-label upper bound | student - teacher [95% CI] "
              "| train ex. | teacher tokens | wall s | teacher/student time |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -152,8 +164,8 @@ def readme_table(results: dict, header: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=200, help="test items per task")
-    parser.add_argument("--num-examples", type=int, default=64, help="synthetic examples per p2m run")
+    parser.add_argument("--limit", type=int, default=100, help="test items per task")
+    parser.add_argument("--num-examples", type=int, default=48, help="synthetic examples per p2m run")
     parser.add_argument("--train-rows", type=int, default=500, help="real train rows for the upper bound")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="run dirs and sampled test files")
@@ -168,16 +180,12 @@ def main() -> None:
         results[name] = run_task(name, TASKS[name], args)
         print(json.dumps({name: results[name]}), flush=True)
     seconds = round(time.perf_counter() - started, 1)
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {best_device()}"
     if not args.no_readme:
         header = (f"**Benchmark suite** (`python benchmarks/run_all.py --limit {args.limit} --num-examples {args.num_examples}`; "
-                  f"{date.today()}, {machine}; {seconds / 60:.0f} min in all; embedded teacher; metric means with bootstrap 95% CIs "
+                  f"{date.today()}, {machine()}; {seconds / 60:.0f} min in all; embedded teacher; metric means with bootstrap 95% CIs "
                   f"on the same {args.limit} sampled real test items per task):")
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
-        readme.write_text(text[:start] + "\n" + readme_table(results, header) + text[end:])
-    print(json.dumps({"tasks": results, "seconds": seconds, "machine": machine, "date": str(date.today())}))
+        write_readme_block(TABLE_START, TABLE_END, readme_table(results, header))
+    print(json.dumps({"tasks": results, "seconds": seconds, "machine": machine(), "date": str(date.today())}))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from p2m.config import METHODS, RunConfig, load_examples
+from p2m.config import LORA_MODES, METHODS, RunConfig, load_examples
 from p2m.errors import P2MError
+
+STAGE_NAMES = ("parse", "retrieve", "synthesize", "verify", "train", "evaluate", "report")
 
 EPILOG = """examples:
   p2m run "Classify movie reviews as positive or negative" --yes
@@ -66,7 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
     run.add_argument("--epochs", type=float, default=defaults.epochs, help="training epochs; 0 = from data size")
     run.add_argument("--method", choices=METHODS, default=defaults.method,
-                     help="sft: hard targets; soft-kd (classification): the teacher's label distribution as soft targets")
+                     help="sft (default): the verified hard targets. soft-kd (classification): the teacher's label distribution "
+                          "as soft targets. logit-kd (text; local teacher with the student's tokenizer): per-token generalized "
+                          "JSD to the teacher's logits, the teacher reading its few-shot prompt. context (text): the student "
+                          "learns input -> answer without the instruction. wmss (text): SFT, then weak-driven joint training "
+                          "with the base checkpoint")
+    run.add_argument("--kd-alpha", type=float, default=defaults.kd_alpha, help="soft-kd/logit-kd: weight of the KD term vs CE (default %(default)s)")
+    run.add_argument("--kd-temperature", type=float, default=defaults.kd_temperature, help="soft-kd temperature (default %(default)s)")
+    run.add_argument("--kd-beta", type=float, default=defaults.kd_beta, help="logit-kd: 0 forward KL, 1 reverse KL, between: JSD (default %(default)s)")
+    run.add_argument("--kd-on-policy", type=float, default=defaults.kd_on_policy, help="logit-kd: share of steps on student samples (default %(default)s)")
+    run.add_argument("--wmss-lambda", type=float, default=defaults.wmss_lambda, help="wmss: strong model's share of the mixed logits (default %(default)s)")
+    run.add_argument("--wmss-weights", type=parse_floats, default=defaults.wmss_weights, metavar="A,B,G",
+                     help="wmss: weights of base entropy, entropy drop, rebound in example selection (default 1,1,1)")
+    run.add_argument("--lora", choices=LORA_MODES, default=defaults.lora, help="LoRA adapters (peft): auto = for students over 1B parameters; qlora needs CUDA")
+    run.add_argument("--early-stopping", type=int, default=defaults.early_stopping, metavar="N",
+                     help="stop after N evaluations without a better validation loss; 0 = off (default %(default)s)")
+    run.add_argument("--push-to-hub", metavar="REPO", help="upload model/ to this Hub repo when the run finishes")
+    run.add_argument("--until", choices=STAGE_NAMES, metavar="STAGE",
+                     help=f"stop after this stage ({', '.join(STAGE_NAMES)}); e.g. train under accelerate launch")
     run.add_argument("--max-teacher-calls", type=int, metavar="N", help="stop cleanly after N live teacher calls")
     run.add_argument("--budget-usd", type=float, metavar="USD", help="stop cleanly before the teacher's cost passes USD (priced teachers)")
     run.add_argument("--seed", type=int, default=defaults.seed)
@@ -147,10 +166,12 @@ def command_run(args: argparse.Namespace) -> None:
     if not args.yes and sys.stdin.isatty() and not confirm(console, pipeline):
         raise P2MError("cancelled; nothing was spent")
     try:
-        report = pipeline.run()
+        report = pipeline.run(until=args.until)
     except KeyboardInterrupt:
         raise P2MError(f"interrupted; finished work is kept in {pipeline.run_dir}, run the same command again to resume") from None
-    if args.json:
+    if args.until and args.until != "report":
+        console.print(f"stopped after {args.until}; run the same command without --until to finish ({pipeline.run_dir})")
+    elif args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         console.print(summary_table(report))
@@ -222,6 +243,14 @@ def parse_count(text: str) -> int:
         return int(float(text[:-1] if scale != 1 else text) * scale)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 150M, 1B)") from None
+
+
+def parse_floats(text: str) -> list[float]:
+    """'1,1,0.5' -> [1.0, 1.0, 0.5]."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
 
 
 def command_serve(args: argparse.Namespace) -> None:

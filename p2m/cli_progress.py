@@ -59,6 +59,8 @@ def confirm(console: Console, pipeline) -> bool:
 
 def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> Table:
     """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed and size."""
+    if not student["metrics"]["all"].get("n"):
+        return Table(title=title, caption="no held-out items to score; run p2m eval RUN_DIR --test FILE")
     main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
     table = Table(title=title, caption=caption)
     table.add_column("")

@@ -11,7 +11,8 @@ from pathlib import Path
 from p2m.errors import P2MError
 
 
-METHODS = ("sft", "soft-kd")
+METHODS = ("sft", "soft-kd", "logit-kd", "context", "wmss")
+LORA_MODES = ("auto", "on", "off", "qlora")
 
 
 @dataclass
@@ -48,12 +49,36 @@ class RunConfig:
     epochs: float = 0
     """Training epochs; 0 picks a default from the data size."""
     method: str = "sft"
-    """'sft': hard targets selected by the verifiers. 'soft-kd' (classification): the teacher's
-    calibrated label distribution as soft targets, KL at `kd_temperature` mixed with CE by `kd_alpha`."""
+    """How the student learns from the teacher.
+    'sft': the hard targets the verifiers selected.
+    'soft-kd' (classification): the teacher's calibrated label distribution as soft targets, KL at
+    `kd_temperature` mixed with CE by `kd_alpha`.
+    'logit-kd' (causal students sharing the teacher's tokenizer, local teacher): per-token generalized
+    JSD to the teacher's logits, the teacher reading its own few-shot prompt (TRL's GKD loss; `kd_beta`,
+    `kd_on_policy`), mixed with CE by `kd_alpha`.
+    'context' (text outputs): context distillation; the student learns input -> answer without the
+    instruction and examples the teacher answered with.
+    'wmss' (text outputs): SFT, then weak-driven joint training with the base checkpoint (arXiv 2602.08222)."""
     kd_alpha: float = 0.5
-    """soft-kd: weight of the KL term (1 - kd_alpha goes to cross-entropy on the hard target)."""
+    """soft-kd / logit-kd: weight of the distillation term (1 - kd_alpha goes to CE on the hard target)."""
     kd_temperature: float = 2.0
     """soft-kd: temperature applied to the student's logits and the teacher's distribution."""
+    kd_beta: float = 0.5
+    """logit-kd: 0 forward KL(teacher || student), 1 reverse KL, in between the generalized JSD."""
+    kd_on_policy: float = 0.0
+    """logit-kd: share of steps trained on completions sampled from the student (GKD's lambda); each
+    such step generates, which is slow on CPU, so 0 by default."""
+    wmss_lambda: float = 0.5
+    """wmss: the strong model's share of the mixed logits, z = (1 - lambda) z_weak + lambda z_strong."""
+    wmss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    """wmss: (alpha, beta, gamma), weights of base entropy, entropy drop and entropy rebound in example selection."""
+    lora: str = "auto"
+    """'auto' (LoRA for students over 1B parameters), 'on', 'off', or 'qlora' (4-bit base, CUDA + bitsandbytes)."""
+    early_stopping: int = 2
+    """Stop after this many evaluations without a lower validation loss (10% of the training rows held
+    out, from 40 rows up); 0 trains every epoch on all rows."""
+    push_to_hub: str | None = None
+    """Hub repo id (user/name) to upload model/ to when the run finishes (token from HF_TOKEN or `hf auth login`)."""
     seed: int = 0
     max_teacher_calls: int | None = None
     """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
@@ -71,6 +96,17 @@ class RunConfig:
             raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes and --dataset-rows at least 0")
         if self.method not in METHODS:
             raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.lora not in LORA_MODES:
+            raise P2MError(f"--lora must be one of {', '.join(LORA_MODES)}, not {self.lora!r}")
+        if self.lora == "qlora":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise P2MError("--lora qlora needs a CUDA GPU (4-bit bitsandbytes); use --lora on here")
+        if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
+            raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
+        if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:
+            raise P2MError("--wmss-weights takes three non-negative numbers, not all zero, e.g. 1,1,1")
         if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
             raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
 

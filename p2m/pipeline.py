@@ -25,23 +25,21 @@ from p2m.spec import TaskSpec
 
 
 def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
-    """The teacher the config asks for: an OpenAI-compatible server, OpenAI, or the local default."""
+    """The teacher the config asks for: an OpenAI-compatible server, OpenAI, or the local default
+    (each backend's client library is imported only when it is the one used)."""
     import os
 
-    from p2m.llm_local import LocalBackend
-    from p2m.llm_openai import OpenAIBackend
-
     name = config.teacher
-    if config.teacher_base_url:
-        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
-    elif name == "auto" and os.environ.get("OPENAI_API_KEY"):
-        backend = OpenAIBackend()
-    elif name in ("auto", "embedded"):
-        backend = LocalBackend()
-    elif Path(name).exists() or "/" in name:
-        backend = LocalBackend(model=name)
+    local = not config.teacher_base_url and (
+        (name == "auto" and not os.environ.get("OPENAI_API_KEY")) or name == "embedded" or Path(name).exists() or "/" in name)
+    if local:
+        from p2m.llm_local import LocalBackend
+
+        backend = LocalBackend() if name in ("auto", "embedded") else LocalBackend(model=name)
     else:
-        backend = OpenAIBackend(model=name)
+        from p2m.llm_openai import OpenAIBackend
+
+        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
 
 
@@ -196,6 +194,11 @@ class Pipeline:
                 upstream = fingerprint
                 if stage.name == until:
                     break
+            if self.config.push_to_hub and until in (None, self.stages[-1].name):
+                from p2m.hub_push import push_model
+
+                url = push_model(self.run_dir / "model", self.config.push_to_hub)
+                self.ctx.progress.log(f"pushed model/ to {url}")
         finally:
             self._close_ledger()
             self.ctx.progress.close()

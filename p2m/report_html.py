@@ -78,13 +78,14 @@ def table(rows: list[list], header: list[str]) -> str:
 
 def render_html(report: dict, predictions: list[dict], train_rows: list[dict], tokens_by_stage: dict[str, int]) -> str:
     spec, scores = report["spec"], {role: report[role]["metrics"]["all"] for role in ("teacher", "student")}
-    main = main_metric(scores["student"])
     sections = [f"<h1>p2m report</h1><p>{escape(report['task'])}</p>",
                 f"<p>Task type <b>{escape(spec['task_type'])}</b>; {report['n_test']} held-out items; student "
-                f"<code>{escape(report['student']['model'])}</code>, teacher <code>{escape(report['teacher']['model'])}</code>.</p>",
-                f"<h2>Teacher vs student ({escape(main)}, 95% CI)</h2>",
-                bars_with_ci([(role, scores[role][main], tuple(scores[role][f"{main}_ci95"]), COLORS[role]) for role in ("teacher", "student")]),
-                table([[role, escape(headline(scores[role])), f"{report[role]['latency_ms']:.1f}", report[role].get("params") or "?"]
+                f"<code>{escape(report['student']['model'])}</code>, teacher <code>{escape(report['teacher']['model'])}</code>.</p>"]
+    if report["n_test"]:
+        main = main_metric(scores["student"])
+        sections += [f"<h2>Teacher vs student ({escape(main)}, 95% CI)</h2>",
+                     bars_with_ci([(role, scores[role][main], tuple(scores[role][f"{main}_ci95"]), COLORS[role]) for role in ("teacher", "student")])]
+    sections += [table([[role, escape(headline(scores[role])), f"{report[role]['latency_ms']:.1f}", report[role].get("params") or "?"]
                        for role in ("teacher", "student")], ["", "metrics", "ms / item", "params"])]
     if spec["task_type"] == "classification" and predictions:
         sections += ["<h2>Student confusion matrix (gold rows, predicted columns)</h2>",

@@ -16,11 +16,15 @@ META_FILE = "p2m.json"
 
 
 def student_prompt(instruction: str, text: str) -> str:
-    return f"{instruction}\n\nInput: {text}"
+    """The user turn a causal student reads; without an instruction (context distillation) the bare input."""
+    return f"{instruction}\n\nInput: {text}" if instruction else text
 
 
-def save_meta(model_dir: Path, spec: TaskSpec, base_model: str) -> None:
-    write_json(model_dir / META_FILE, {"task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model})
+def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str) -> None:
+    write_json(model_dir / META_FILE, {
+        "task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model, "method": method,
+        "prompt_instruction": "" if method == "context" else spec.instruction,  # what the student was trained to read
+    })
 
 
 class Student:
@@ -54,8 +58,9 @@ class Student:
                 ids = self.model(**enc).logits.argmax(-1).tolist()
                 outputs += [self.model.config.id2label[i] for i in ids]
             else:
+                instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
                 prompts = [
-                    self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(self.meta["instruction"], t)}], add_generation_prompt=True, tokenize=False)
+                    self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(instruction, t)}], add_generation_prompt=True, tokenize=False)
                     for t in batch
                 ]
                 enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.model.device)

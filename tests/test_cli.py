@@ -18,6 +18,8 @@ def p2m(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     (["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"], "cannot reach the teacher server"),
     (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
     (["eval", "/no/such/run", "--test", "x.jsonl"], "not a p2m run directory"),
+    (["run", "Classify x as a or b", "--kd-beta", "2"], "--kd-beta"),
+    (["run", "Classify x as a or b", "--wmss-weights", "1,1"], "--wmss-weights"),
 ])
 def test_user_errors_are_one_line(args, message):
     result = p2m(*args)
@@ -36,8 +38,15 @@ def test_unparseable_examples_file_is_one_line(tmp_path):
 
 
 def test_help_lists_the_commands_and_options():
+    from p2m.cli import STAGE_NAMES
+    from p2m.config import METHODS
+    from p2m.stages import STAGES
+
     assert "run" in p2m("--help").stdout and "parse" in p2m("--help").stdout
-    assert "--teacher-base-url" in p2m("run", "--help").stdout
+    run_help = " ".join(p2m("run", "--help").stdout.split())
+    assert "--teacher-base-url" in run_help and "--push-to-hub" in run_help and "--lora" in run_help
+    assert all(f"{method}:" in run_help or f"{method} (" in run_help for method in METHODS)  # each method explained
+    assert STAGE_NAMES == tuple(stage.name for stage in STAGES)  # --until's choices
 
 
 def test_parse_prints_the_spec_as_json():

@@ -226,7 +226,7 @@ def test_training_killed_half_way_resumes_from_its_last_checkpoint(movie_run, tm
     config = RunConfig(**{**config.to_dict(), "out": str(tmp_path), "num_examples": 8})  # teacher calls cached
     with pytest.raises(KeyboardInterrupt):
         Pipeline(config, InterruptTraining(after=5)).run()
-    assert list((tmp_path / "train" / "work").glob("checkpoint-*"))
+    assert list((tmp_path / "train" / "work").rglob("checkpoint-*"))
     Pipeline(config).run()
     metrics = read_json(tmp_path / "train" / "metrics.json")
     assert metrics["resumed_from"] and int(metrics["resumed_from"].split("-")[1]) >= 2
@@ -242,3 +242,13 @@ def test_soft_kd_trains_on_the_teachers_label_distribution(movie_run, tmp_path):
     assert report["training"]["method"] == "soft-kd" and report["training"]["train_loss"] > 0
     row = read_jsonl(out / "data" / "train.jsonl")[0]
     assert sum(row["teacher_distribution"].values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_run):
+    from p2m.errors import P2MError
+
+    config, out, _ = movie_run
+    progress = RecordingProgress()
+    with pytest.raises(P2MError, match="could not push .* the run itself is complete"):
+        Pipeline(RunConfig(**{**config.to_dict(), "push_to_hub": "someone/p2m-movies"}), progress).run()
+    assert all(progress.finished.values()) and len(progress.finished) == 7  # nothing re-ran for the push

@@ -105,6 +105,14 @@ def total_ledger(run_dir, current: Ledger) -> dict:
     return total
 
 
+METHODS = {
+    "sft": "supervised fine-tuning on the verified targets",
+    "soft-kd": "soft-label distillation (KL to the teacher's calibrated label distribution, mixed with CE)",
+    "logit-kd": "logit distillation (per-token generalized JSD to the teacher's logits on its few-shot prompt, mixed with CE)",
+    "context": "context distillation (input -> answer, without the instruction and examples the teacher saw)",
+    "wmss": "supervised fine-tuning, then weak-driven joint training with the base checkpoint (WMSS)",
+}
+
 USAGE = {
     True: "```python\nfrom transformers import pipeline\nclassify = pipeline(\"text-classification\", model=\"MODEL_DIR\")\nclassify(\"your text\")\n```",
     False: "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"your input\"])\n```",
@@ -121,6 +129,7 @@ def render_model_card(report: dict) -> str:
         pipeline_tag="text-classification" if classifier else "text-generation",
         base_model=training["base_model"], teacher=report["teacher"]["model"],
         candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
+        method=METHODS[training["method"]] + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),
         epochs=training["epochs"], steps=training["steps"], loss=training["train_loss"],
         teacher_metric=headline(report["teacher"]["metrics"]["all"]), student_metric=headline(report["student"]["metrics"]["all"]),
         usage=USAGE[classifier].replace("MODEL_DIR", report["paths"]["model"]),

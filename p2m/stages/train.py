@@ -1,37 +1,49 @@
-"""Train: fine-tune the student on the verified training set and save it to model/.
+"""Train: fine-tune or distil the student on the verified training set and save it to model/.
 
-Classification: an encoder with a fresh classification head (transformers `Trainer`). Text output: a
-causal LM with TRL's `SFTTrainer` on prompt/completion pairs (loss on the completion only). CUDA with
-bf16 where the card supports it, else CPU.
+Classification: an encoder with a fresh classification head (transformers `Trainer`; `soft-kd` adds KL
+to the teacher's label distribution). Text output: a causal LM, by `--method`:
+- `sft` and `context`: TRL's `SFTTrainer` on prompt/completion pairs (loss on the completion only);
+  `context` drops the instruction from the student's prompt, so it learns input -> answer alone;
+- `logit-kd`: `p2m.distill.LogitKDTrainer`, token-level GKD to the local teacher's logits;
+- `wmss`: SFT, then weak-driven joint training on entropy-selected examples (p2m/wmss.py).
+LoRA through peft (`--lora`; QLoRA on CUDA), early stopping on a validation split, checkpoints a few
+times a run (an interrupted run resumes from the last one). CUDA with bf16 where the card supports
+it, else CPU; under `accelerate launch` the trainers run data-parallel and only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import shutil
 import time
 from pathlib import Path
 
-from transformers import PrinterCallback, TrainerCallback
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
-from p2m.device import use_bf16
+from p2m.device import count_params, use_bf16
+from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 from p2m.embedded import resolve_model
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl, write_json
 from p2m.pipeline import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
+from p2m.stages.verify import teacher_requests
 from p2m.student import save_meta, student_prompt
+
+MIN_ROWS_FOR_VALIDATION = 40
+LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
 
 
 class ProgressCallback(TrainerCallback):
     """Forwards trainer steps and losses to the pipeline's progress sink."""
 
-    def __init__(self, progress: Progress):
-        self.progress = progress
+    def __init__(self, progress: Progress, description: str = "training"):
+        self.progress, self.description = progress, description
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.progress.task("training", total=state.max_steps)
+        self.progress.task(self.description, total=state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -49,49 +61,55 @@ def default_epochs(n_examples: int, task_type: str) -> float:
     return 10 if n_examples < 100 else 5 if n_examples < 1000 else 3
 
 
-def common_args(ctx: RunContext, n_examples: int, epochs: float, batch_size: int, learning_rate: float) -> dict:
+def validation_split(rows: list[dict], patience: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """10% of the rows (at least 4) for early stopping, when it is on and there are enough rows."""
+    if patience <= 0 or len(rows) < MIN_ROWS_FOR_VALIDATION:
+        return rows, []
+    shuffled = random.Random(seed).sample(rows, len(rows))
+    n = max(4, len(rows) // 10)
+    return shuffled[n:], shuffled[:n]
+
+
+def common_args(ctx: RunContext, work: Path, n_examples: int, epochs: float, batch_size: int, learning_rate: float,
+                validate: bool) -> dict:
     total_steps = math.ceil(math.ceil(n_examples / batch_size) * epochs)
+    every = max(1, total_steps // 4)  # a few checkpoints per run, so an interrupted run resumes
     return dict(
-        output_dir=str(ctx.path("train/work")),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        weight_decay=0.01,
-        logging_steps=1,
-        save_strategy="steps",  # a few checkpoints per run, so an interrupted run resumes
-        save_steps=max(1, total_steps // 4),
-        save_total_limit=1,
-        report_to=[],
-        seed=ctx.config.seed,
-        bf16=use_bf16(),
+        output_dir=str(work), num_train_epochs=epochs, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate, warmup_steps=0.1, weight_decay=0.01, logging_steps=1,
+        save_strategy="steps", save_steps=every, save_total_limit=1, report_to=[], seed=ctx.config.seed, bf16=use_bf16(),
         disable_tqdm=True,
+        **(dict(eval_strategy="steps", eval_steps=every, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+                greater_is_better=False) if validate else {}),
     )
 
 
-def soft_target_trainer(alpha: float, temperature: float):
-    """A `Trainer` whose loss mixes CE on the hard target with KL to the teacher's label distribution
-    (Hinton et al. 2015): alpha * T^2 * KL(teacher^(1/T) || student(logits / T)) + (1 - alpha) * CE.
-    The teacher distribution is sharpened or flattened by the same temperature, renormalized."""
-    import torch.nn.functional as F
-    from transformers import Trainer
-
-    class SoftTargetTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            soft = inputs.pop("soft_targets")
-            outputs = model(**inputs)
-            logits = outputs.logits
-            ce = F.cross_entropy(logits, inputs["labels"])
-            target = soft.clamp_min(1e-8) ** (1 / temperature)
-            target = target / target.sum(-1, keepdim=True)
-            kl = F.kl_div(F.log_softmax(logits / temperature, -1), target, reduction="batchmean") * temperature**2
-            loss = alpha * kl + (1 - alpha) * ce
-            return (loss, outputs) if return_outputs else loss
-
-    return SoftTargetTrainer
+def callbacks(ctx: RunContext, validate: bool, description: str = "training") -> list:
+    return [ProgressCallback(ctx.progress, description)] + ([EarlyStoppingCallback(ctx.config.early_stopping)] if validate else [])
 
 
-def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], epochs: float):
+def model_kwargs(lora: str) -> dict:
+    """QLoRA loads the base in 4-bit NF4 (bitsandbytes, CUDA only); everything else in full precision."""
+    if lora != "qlora":
+        return {}
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)}
+
+
+def with_lora(model, lora: str, task_type: str):
+    """Wrap in LoRA adapters (peft) when asked, or for 'auto' when the model is large."""
+    if lora == "off" or (lora == "auto" and count_params(model) <= LORA_ABOVE_PARAMS):
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if lora == "qlora":
+        model = prepare_model_for_kbit_training(model)
+    return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
+
+
+def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -100,90 +118,192 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)), label2id=label2id,
         ignore_mismatched_sizes=True,  # a retrieved student may come with another task's head
-    )
+        **model_kwargs(ctx.config.lora))
     soft = ctx.config.method == "soft-kd"
-    data = Dataset.from_list([
-        {"text": r["input"], "label": label2id[r["output"]],
-         **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {})}
-        for r in rows
-    ])
-    data = data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
-    args = TrainingArguments(**common_args(ctx, len(rows), epochs, batch_size=16, learning_rate=1e-4), remove_unused_columns=not soft)
+
+    def dataset(part: list[dict]):
+        data = Dataset.from_list([
+            {"text": r["input"], "label": label2id[r["output"]],
+             **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {})}
+            for r in part
+        ])
+        return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
+
+    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=1e-4, validate=bool(validation)),
+                             remove_unused_columns=False)  # soft_targets reach compute_loss
     trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
-    trainer = trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                            data_collator=DataCollatorWithPadding(tokenizer), callbacks=[ProgressCallback(ctx.progress)])
-    return trainer, tokenizer
+    return trainer_class(model=with_lora(model, ctx.config.lora, "SEQ_CLS"), args=args, train_dataset=dataset(rows),
+                         eval_dataset=dataset(validation) if validation else None, processing_class=tokenizer,
+                         data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks(ctx, bool(validation))), tokenizer
 
 
-def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], epochs: float):
-    from datasets import Dataset
+def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
+    """Conversational prompt/completion rows: TRL's format for `sft`/`context`, plain completions plus
+    the teacher's own prompt (instruction and few-shot turns) for the `CompletionCollator` methods."""
+    def prompt(text: str) -> list[dict]:
+        return [{"role": "user", "content": student_prompt("" if method == "context" else spec.instruction, text)}]
+
+    if method in ("sft", "context"):
+        return [{"prompt": prompt(r["input"]), "completion": [{"role": "assistant", "content": r["output"]}]} for r in rows]
+    out = [{"prompt": prompt(r["input"]), "completion": r["output"]} for r in rows]
+    if method == "logit-kd":
+        for row, source in zip(out, rows):
+            row["teacher_prompt"] = [{"role": role, "content": text} for role, text in teacher_requests(spec, source["input"], 0)[0].messages]
+    return out
+
+
+def local_teacher(ctx: RunContext, tokenizer):
+    """The teacher's model for logit KD: it must run here and share the student's tokenizer."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from p2m.llm_local import LocalBackend
+
+    backend = ctx.teacher.backend
+    if not isinstance(backend, LocalBackend):
+        raise P2MError("--method logit-kd needs the teacher's logits: a local teacher (the embedded one or --teacher PATH) "
+                       "with the student's tokenizer; use --method sft or context with a server teacher")
+    path = resolve_model(backend.model)
+    if AutoTokenizer.from_pretrained(path).get_vocab() != tokenizer.get_vocab():
+        raise P2MError(f"--method logit-kd needs a teacher and student with one tokenizer; {backend.model}'s differs from the student's")
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if use_bf16() else torch.float32)
+
+
+def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path,
+                    method: str | None = None, description: str = "training"):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
+    config = ctx.config
+    method = method or config.method
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base)
-    data = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": student_prompt(spec.instruction, r["input"])}],
-         "completion": [{"role": "assistant", "content": r["output"]}]}
-        for r in rows
-    ])
-    args = SFTConfig(**common_args(ctx, len(rows), epochs, batch_size=8, learning_rate=5e-5), max_length=256, completion_only_loss=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[ProgressCallback(ctx.progress)])
-    return trainer, tokenizer
+    model = with_lora(AutoModelForCausalLM.from_pretrained(base, **model_kwargs(config.lora)), config.lora, "CAUSAL_LM")
+    train, evaluation = (Dataset.from_list(causal_rows(spec, part, method)) if part else None for part in (rows, validation))
+    common = dict(model=model, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
+                  callbacks=callbacks(ctx, bool(validation), description))
+    args = common_args(ctx, work, len(rows), epochs, batch_size=8, learning_rate=5e-5, validate=bool(validation))
+    if method in ("sft", "context"):
+        return SFTTrainer(args=SFTConfig(**args, max_length=256, completion_only_loss=True), **common), tokenizer
+    collator = CompletionCollator(tokenizer)
+    args = TrainingArguments(**args, remove_unused_columns=False)  # the collator reads the raw rows
+    if method == "logit-kd":
+        return LogitKDTrainer(args=args, data_collator=collator, teacher_model=local_teacher(ctx, tokenizer),
+                              alpha=config.kd_alpha, beta=config.kd_beta, on_policy=config.kd_on_policy, **common), tokenizer
+    weak = AutoModelForCausalLM.from_pretrained(resolve_model(read_json(ctx.path("student.json"))["chosen"]["id"]))  # the base
+    return WMSSTrainer(args=args, data_collator=collator, weak_model=weak, lam=config.wmss_lambda, **common), tokenizer
 
 
-def resumable_checkpoint(ctx: RunContext) -> str | None:
+def last_checkpoint(ctx: RunContext, work: Path) -> str | None:
     """The last checkpoint of an interrupted training with the same inputs; stale work is cleared."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    work = ctx.path("train/work")
-    marker = work / "fingerprint"
-    if marker.exists() and marker.read_text() == ctx.fingerprint:
-        return get_last_checkpoint(str(work))
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    marker.write_text(ctx.fingerprint)
-    return None
+    root = ctx.path("train/work")
+    marker = root / "fingerprint"
+    if not (marker.exists() and marker.read_text() == ctx.fingerprint):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        marker.write_text(ctx.fingerprint)
+    return get_last_checkpoint(str(work)) if work.exists() else None
+
+
+def fit(ctx: RunContext, trainer, checkpoint: str | None):
+    trainer.remove_callback(PrinterCallback)  # losses go to our progress sink, not stdout
+    if checkpoint:
+        ctx.progress.log(f"train: resuming from {Path(checkpoint).name}")
+    return trainer.train(resume_from_checkpoint=checkpoint)
+
+
+def save_model(trainer, tokenizer, model_dir: Path) -> None:
+    """A plain `save_pretrained` dir: LoRA adapters are merged into the base weights first."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    shutil.rmtree(model_dir, ignore_errors=True)
+    model.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+
+
+def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float) -> tuple:
+    """WMSS: SFT (saved once to train/work/sft-model, so a resume skips it), then one epoch of weak-driven
+    joint training from that model on examples drawn by entropy dynamics, the base as the weak model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from p2m.wmss import completion_entropies, resample, selection_weights
+
+    sft_dir = ctx.path("train/work/sft-model")
+    if not (sft_dir / "config.json").exists():
+        work = ctx.path("train/work/sft")
+        trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work, method="sft", description="training (sft)")
+        fit(ctx, trainer, last_checkpoint(ctx, work))
+        save_model(trainer, tokenizer, sft_dir)
+    tokenizer = AutoTokenizer.from_pretrained(sft_dir)
+    plain = causal_rows(spec, rows, "wmss")
+    ctx.progress.task("wmss: entropies of base and sft models", total=None)
+    base_h = completion_entropies(AutoModelForCausalLM.from_pretrained(base), plain, tokenizer)
+    sft_h = completion_entropies(AutoModelForCausalLM.from_pretrained(sft_dir), plain, tokenizer)
+    alpha, beta, gamma = ctx.config.wmss_weights
+    picked = resample(rows, selection_weights(base_h, sft_h, alpha, beta, gamma), ctx.config.seed)
+    work = ctx.path("train/work/wmss")
+    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)")
+    return trainer, tokenizer, work
 
 
 class Train(Stage):
     name = "train"
-    config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature")
+    version = 2  # methods logit-kd, context, wmss; LoRA; early stopping
+    config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
+                     "wmss_weights", "lora", "early_stopping")
+    uses_teacher = True  # logit-kd reads the teacher's logits
     outputs = ("model/p2m.json", "train/metrics.json")
 
     def run(self, ctx: RunContext) -> None:
-        spec = ctx.spec()
+        spec, method = ctx.spec(), ctx.config.method
         student = read_json(ctx.path("student.json"))["chosen"]["id"]
         rows = read_jsonl(ctx.path("data/train.jsonl"))
         if not rows:
             raise P2MError("no synthetic example passed verification, so there is nothing to train on; "
                            "raise --num-examples or lower --keep-threshold")
-        if ctx.config.method == "soft-kd" and spec.task_type != "classification":
-            raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft")
+        classifier = spec.task_type == "classification"
+        if method == "soft-kd" and not classifier:
+            raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd")
+        if method in ("logit-kd", "context", "wmss") and classifier:
+            raise P2MError(f"--method {method} is for text outputs (causal LM students); use --method sft or soft-kd for classification")
         epochs = ctx.config.epochs or default_epochs(len(rows), spec.task_type)
+        rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
-        build = train_classifier if spec.task_type == "classification" else train_generator
-        checkpoint = resumable_checkpoint(ctx)
-        trainer, tokenizer = build(ctx, spec, resolve_model(student), rows, epochs)
-        trainer.remove_callback(PrinterCallback)  # losses go to our progress sink, not stdout
-        if checkpoint:
-            ctx.progress.log(f"train: resuming from {Path(checkpoint).name}")
+        base = resolve_model(student)
+        work = ctx.path("train/work/main")
+        checkpoint = last_checkpoint(ctx, work)
+        if method == "wmss":
+            trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, epochs)
+            checkpoint = last_checkpoint(ctx, work)
+        elif classifier:
+            trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, epochs, work)
+        else:
+            trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work)
         started = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        result = fit(ctx, trainer, checkpoint)
         seconds = time.perf_counter() - started
+        if not trainer.is_world_process_zero():
+            return
+        adapters = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
+        lora = ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off"
         model_dir = ctx.path("model")
-        shutil.rmtree(model_dir, ignore_errors=True)
-        trainer.save_model(str(model_dir))
-        tokenizer.save_pretrained(str(model_dir))
-        save_meta(model_dir, spec, student)
+        save_model(trainer, tokenizer, model_dir)
+        save_meta(model_dir, spec, student, method)
         shutil.rmtree(ctx.path("train/work"), ignore_errors=True)
-        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        history = trainer.state.log_history
         write_json(ctx.path("train/metrics.json"), {
-            "base_model": student, "examples": len(rows), "epochs": epochs, "steps": result.global_step,
+            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "epochs": epochs,
+            "steps": result.global_step, "planned_steps": trainer.state.max_steps,
+            "stopped_early": result.global_step < trainer.state.max_steps,
             "train_loss": round(result.training_loss, 4), "seconds": round(seconds, 2),
-            "resumed_from": Path(checkpoint).name if checkpoint else None, "method": ctx.config.method,
-            "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2), "loss_curve": losses,
+            "resumed_from": Path(checkpoint).name if checkpoint else None, "method": method, "lora": lora,
+            "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+            "loss_curve": [entry["loss"] for entry in history if "loss" in entry],
+            "eval_loss_curve": [entry["eval_loss"] for entry in history if "eval_loss" in entry],
             "device": str(trainer.args.device), "bf16": trainer.args.bf16,
         })

@@ -189,7 +189,7 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
 
 class Verify(Stage):
     name = "verify"
-    version = 6  # teacher verifier from label likelihoods; label model witnesses from other models only
+    version = 7  # held-out real rows when there is nothing else to evaluate on
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
@@ -232,9 +232,14 @@ class Verify(Stage):
         for row in rows:
             row["source"] = "synthetic"
             row.pop("raw", None)
-        train, test = split(rows, ctx.config.test_fraction, ctx.config.seed, spec.task_type == "classification")
-        train += real  # real rows train only: the held-out set measures the task as the user stated it
+        stratify = spec.task_type == "classification"
+        train, test = split(rows, ctx.config.test_fraction, ctx.config.seed, stratify)
         test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
+        if test:
+            train += real  # real rows train only: the held-out set measures the task as the user stated it
+        else:  # trained on real rows alone (--num-examples 0, no examples): hold some out, so the run is evaluated
+            real_train, test = split(real, ctx.config.test_fraction, ctx.config.seed, stratify)
+            train += real_train
         test_inputs = {normalize(r["input"]) for r in test}
         train = [r for r in train if normalize(r["input"]) not in test_inputs]  # leakage guard, belt and braces
 
