@@ -83,7 +83,7 @@ def plain_trl_sft(run: Path, student: str, rows: list[dict], epochs: float) -> d
     from trl import SFTConfig, SFTTrainer
 
     make_run(run, student, rows)
-    ctx = Pipeline(RunConfig(task=TASK, out=str(run), seed=0), stages=[]).ctx
+    ctx = Pipeline(RunConfig(task=TASK, out=str(run))).ctx  # common_args reads the seed and paths only
     args = common_args(ctx, run / "work", len(rows), epochs, batch_size=8, learning_rate=5e-5, validate=False)
     tokenizer = AutoTokenizer.from_pretrained(student)
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(student), processing_class=tokenizer,

@@ -247,8 +247,9 @@ def test_soft_kd_trains_on_the_teachers_label_distribution(movie_run, tmp_path):
 def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_run):
     from p2m.errors import P2MError
 
-    config, out, _ = movie_run
+    _, out, _ = movie_run
+    last = read_json(out / "config.json")  # the options the run dir was last finished with (other tests change them)
     progress = RecordingProgress()
     with pytest.raises(P2MError, match="could not push .* the run itself is complete"):
-        Pipeline(RunConfig(**{**config.to_dict(), "push_to_hub": "someone/p2m-movies"}), progress).run()
+        Pipeline(RunConfig(**{**last, "push_to_hub": "someone/p2m-movies"}), progress).run()
     assert all(progress.finished.values()) and len(progress.finished) == 7  # nothing re-ran for the push

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
-from p2m.device import count_params, use_bf16
+from p2m.device import best_device, count_params, use_bf16
 from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 from p2m.embedded import resolve_model
 from p2m.errors import P2MError
@@ -170,7 +170,8 @@ def local_teacher(ctx: RunContext, tokenizer):
 
 
 def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path,
-                    method: str | None = None, description: str = "training"):
+                    method: str | None = None, description: str = "training", weak: str | None = None):
+    """A trainer for a causal student from `base`; `weak` is WMSS's weak checkpoint."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
     from trl import SFTConfig, SFTTrainer
@@ -192,8 +193,8 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     if method == "logit-kd":
         return LogitKDTrainer(args=args, data_collator=collator, teacher_model=local_teacher(ctx, tokenizer),
                               alpha=config.kd_alpha, beta=config.kd_beta, on_policy=config.kd_on_policy, **common), tokenizer
-    weak = AutoModelForCausalLM.from_pretrained(resolve_model(read_json(ctx.path("student.json"))["chosen"]["id"]))  # the base
-    return WMSSTrainer(args=args, data_collator=collator, weak_model=weak, lam=config.wmss_lambda, **common), tokenizer
+    return WMSSTrainer(args=args, data_collator=collator, weak_model=AutoModelForCausalLM.from_pretrained(weak), lam=config.wmss_lambda,
+                       **common), tokenizer
 
 
 def last_checkpoint(ctx: RunContext, work: Path) -> str | None:
@@ -242,12 +243,12 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     tokenizer = AutoTokenizer.from_pretrained(sft_dir)
     plain = causal_rows(spec, rows, "wmss")
     ctx.progress.task("wmss: entropies of base and sft models", total=None)
-    base_h = completion_entropies(AutoModelForCausalLM.from_pretrained(base), plain, tokenizer)
-    sft_h = completion_entropies(AutoModelForCausalLM.from_pretrained(sft_dir), plain, tokenizer)
+    base_h, sft_h = (completion_entropies(AutoModelForCausalLM.from_pretrained(path).to(best_device()), plain, tokenizer)
+                     for path in (base, sft_dir))
     alpha, beta, gamma = ctx.config.wmss_weights
     picked = resample(rows, selection_weights(base_h, sft_h, alpha, beta, gamma), ctx.config.seed)
     work = ctx.path("train/work/wmss")
-    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)")
+    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=base)
     return trainer, tokenizer, work
 
 
