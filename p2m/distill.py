@@ -107,7 +107,10 @@ class LogitKDTrainer(Trainer):
     used, not its training step."""
 
     def __init__(self, *args, teacher_model, alpha: float, beta: float, on_policy: float, temperature: float = 1.0, **kwargs):
+        from trl.experimental.gkd import GKDTrainer
+
         super().__init__(*args, **kwargs)
+        self.jsd = GKDTrainer.generalized_jsd_loss
         self.teacher_model = teacher_model.to(self.args.device).eval()
         self.alpha, self.beta, self.on_policy, self.temperature = alpha, beta, on_policy, temperature
         self.rng = random.Random(self.args.seed)
@@ -140,14 +143,12 @@ class LogitKDTrainer(Trainer):
         return {**inputs, **{k: v.to(device) for k, v in new.items()}}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        from trl.experimental.gkd import GKDTrainer
-
         student = completion_logits(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
         with torch.no_grad():
             teacher = completion_logits(self.teacher_model, inputs["teacher_input_ids"], inputs["teacher_attention_mask"],
                                         inputs["teacher_labels"])
         targets = inputs["labels"][:, 1:][inputs["labels"][:, 1:] != -100]
-        jsd = GKDTrainer.generalized_jsd_loss(student, teacher.to(student.dtype), beta=self.beta, temperature=self.temperature)
+        jsd = self.jsd(student, teacher.to(student.dtype), beta=self.beta, temperature=self.temperature)
         loss = self.alpha * jsd + (1 - self.alpha) * F.cross_entropy(student.float(), targets)
         return (loss, {"logits": student}) if return_outputs else loss
 

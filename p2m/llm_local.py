@@ -30,7 +30,8 @@ class LocalBackend:
         self._model = None
         self._tokenizer = None
 
-    def _load(self):
+    def load(self):
+        """The model and tokenizer, loaded once (logit-kd reuses them as the teacher of the student)."""
         if self._model is None:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -55,7 +56,7 @@ class LocalBackend:
                     with safe_open(str(file), "pt") as handle:
                         total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
                 return total
-        return count_params(self._load()[0])
+        return count_params(self.load()[0])
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model}
@@ -74,7 +75,7 @@ class LocalBackend:
 
     @torch.inference_mode()
     def _generate_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
-        model, tokenizer = self._load()
+        model, tokenizer = self.load()
         first = requests[0]
         prompts = [
             tokenizer.apply_chat_template(r.as_openai_messages(), add_generation_prompt=True, tokenize=False)
@@ -118,7 +119,7 @@ class LocalBackend:
     def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
         """Summed log-probability of each continuation after its prefix, batched with left padding
         (positions are counted from each row's first real token, as in generation)."""
-        model, tokenizer = self._load()
+        model, tokenizer = self.load()
         responses = []
         for start in range(0, len(requests), self.batch_size):
             chunk = requests[start : start + self.batch_size]

@@ -153,25 +153,23 @@ def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
 
 
 def local_teacher(ctx: RunContext, tokenizer):
-    """The teacher's model for logit KD: it must run here and share the student's tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """The teacher's model for logit KD: it must run here and share the student's tokenizer. The local
+    backend's own instance is used, so a teacher already loaded for synthesis is not loaded twice."""
     from p2m.llm_local import LocalBackend
 
     backend = ctx.teacher.backend
     if not isinstance(backend, LocalBackend):
         raise P2MError("--method logit-kd needs the teacher's logits: a local teacher (the embedded one or --teacher PATH) "
                        "with the student's tokenizer; use --method sft or context with a server teacher")
-    path = resolve_model(backend.model)
-    if AutoTokenizer.from_pretrained(path).get_vocab() != tokenizer.get_vocab():
+    model, teacher_tokenizer = backend.load()
+    if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise P2MError(f"--method logit-kd needs a teacher and student with one tokenizer; {backend.model}'s differs from the student's")
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if use_bf16() else torch.float32)
+    return model
 
 
 def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path,
-                    method: str | None = None, description: str = "training", weak: str | None = None):
-    """A trainer for a causal student from `base`; `weak` is WMSS's weak checkpoint."""
+                    method: str | None = None, description: str = "training", weak=None):
+    """A trainer for a causal student from `base`; `weak` is WMSS's weak model (the loaded base checkpoint)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
     from trl import SFTConfig, SFTTrainer
@@ -193,8 +191,7 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     if method == "logit-kd":
         return LogitKDTrainer(args=args, data_collator=collator, teacher_model=local_teacher(ctx, tokenizer),
                               alpha=config.kd_alpha, beta=config.kd_beta, on_policy=config.kd_on_policy, **common), tokenizer
-    return WMSSTrainer(args=args, data_collator=collator, weak_model=AutoModelForCausalLM.from_pretrained(weak), lam=config.wmss_lambda,
-                       **common), tokenizer
+    return WMSSTrainer(args=args, data_collator=collator, weak_model=weak, lam=config.wmss_lambda, **common), tokenizer
 
 
 def last_checkpoint(ctx: RunContext, work: Path) -> str | None:
@@ -243,12 +240,13 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     tokenizer = AutoTokenizer.from_pretrained(sft_dir)
     plain = causal_rows(spec, rows, "wmss")
     ctx.progress.task("wmss: entropies of base and sft models", total=None)
-    base_h, sft_h = (completion_entropies(AutoModelForCausalLM.from_pretrained(path).to(best_device()), plain, tokenizer)
-                     for path in (base, sft_dir))
+    weak = AutoModelForCausalLM.from_pretrained(base).to(best_device())  # loaded once: entropies, then the weak model
+    base_h = completion_entropies(weak, plain, tokenizer)
+    sft_h = completion_entropies(AutoModelForCausalLM.from_pretrained(sft_dir).to(best_device()), plain, tokenizer)
     alpha, beta, gamma = ctx.config.wmss_weights
     picked = resample(rows, selection_weights(base_h, sft_h, alpha, beta, gamma), ctx.config.seed)
     work = ctx.path("train/work/wmss")
-    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=base)
+    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=weak)
     return trainer, tokenizer, work
 
 
