@@ -1,6 +1,6 @@
 """The benchmark suite: does a p2m student beat its teacher on real test sets no one here wrote?
 
-    python benchmarks/run_all.py              # the whole suite (README table; 55 min on 2 CPU cores, 2026-11-22)
+    python benchmarks/run_all.py              # the whole suite (README table; under an hour on 2 CPU cores)
     python benchmarks/run_all.py --limit 40 --tasks sst2 --no-readme   # a quick check
 
 For each task, on the same real test items (a seeded sample of the test split in ../shared/data):
@@ -8,7 +8,10 @@ For each task, on the same real test items (a seeded sample of the test split in
 - p2m student: `p2m run` from the task description (plus at most 5 hand-written examples for tasks
   with no train split), then `p2m eval` on the test items;
 - real-label upper bound: the same student trained on real train rows only (`--datasets FILE
-  --num-examples 0`), where the task has a train split (SST-2, TREC, SNIPS).
+  --num-examples 0`), where the task has a train split (SST-2, TREC, SNIPS);
+- inference time: teacher and student side by side on the same test inputs (inference_cost.py).
+Classification runs synthesize p2m's default 96 examples; text tasks 48 (their verification and a
+causal student's training cost several times more per example), so the suite stays under an hour.
 Gold labels are mapped to the run's label names in a copy of the sampled test rows in --work (never
 in the repo). Prints one JSON object (last line) and writes the table into README.md (not with --no-readme).
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from inference_cost import side_by_side
 from p2m import Pipeline, RunConfig, TaskSpec
 from p2m.device import best_device
 from p2m.metrics import main_metric
@@ -107,10 +111,13 @@ def trained_and_evaluated(config: RunConfig, spec: TaskSpec | None, test_file: P
 
 def run_task(name: str, task: dict, args) -> dict:
     work = Path(args.work) / name
-    test_file = write_rows(work / "test.jsonl", sampled_rows(task, "test", args.limit))
+    test_rows = sampled_rows(task, "test", args.limit)
+    test_file = write_rows(work / "test.jsonl", test_rows)
     spec = expected_spec(task)
-    config = RunConfig(task=task["task"], examples=task.get("examples", []), out=str(work / "p2m"), num_examples=args.num_examples)
+    num_examples = args.num_examples if task["type"] == "classification" else args.text_num_examples
+    config = RunConfig(task=task["task"], examples=task.get("examples", []), out=str(work / "p2m"), num_examples=num_examples)
     report, evaluation, seconds, corrected = trained_and_evaluated(config, spec, test_file)
+    timing = side_by_side(config.run_dir(), [r["input"] for r in test_rows[: args.timing_items]])
     ledger = report["ledger"]
     result = {
         "n_test": evaluation["n"],
@@ -123,7 +130,9 @@ def run_task(name: str, task: dict, args) -> dict:
         "wall_seconds": round(seconds, 1),
         "teacher_tokens": ledger["prompt_tokens"] + ledger["completion_tokens"],
         "teacher_calls": ledger["calls"],
-        "teacher_over_student_seconds": evaluation["teacher_over_student_seconds"],
+        "synthetic_examples": num_examples,
+        "teacher_over_student_seconds_recorded": evaluation["teacher_over_student_seconds"],
+        "inference_side_by_side": timing,
         "leakage": evaluation["leakage"]["test_items_near_a_training_input"],
     }
     if task.get("train"):
@@ -149,7 +158,7 @@ def write_readme_block(start_marker: str, end_marker: str, block: str) -> None:
 
 def readme_table(results: dict, header: str) -> str:
     lines = [header, "", "| task | metric | teacher zero-shot | p2m student | real-label upper bound | student - teacher [95% CI] "
-             "| train ex. | teacher tokens | wall s | teacher/student time |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| train ex. | teacher tokens | wall s | teacher/student time per example |", "|---|---|---|---|---|---|---|---|---|---|"]
     def cell(s: dict) -> str:
         return f"{s['value']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
 
@@ -158,14 +167,16 @@ def readme_table(results: dict, header: str) -> str:
         diff = r["student_minus_teacher"]
         lines.append(f"| {name} | {r['p2m_student']['metric']} | {cell(r['teacher_zero_shot'])} | {cell(r['p2m_student'])} | "
                      f"{cell(upper) if upper else 'n/a (no train split)'} | {diff['mean']:+.3f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] | "
-                     f"{r['train_examples']} | {r['teacher_tokens']} | {r['wall_seconds']:.0f} | {r['teacher_over_student_seconds']}x |")
+                     f"{r['train_examples']} | {r['teacher_tokens']} | {r['wall_seconds']:.0f} | {r['inference_side_by_side']['teacher_over_student']}x |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=100, help="test items per task")
-    parser.add_argument("--num-examples", type=int, default=48, help="synthetic examples per p2m run")
+    parser.add_argument("--num-examples", type=int, default=96, help="synthetic examples per classification run")
+    parser.add_argument("--text-num-examples", type=int, default=48, help="synthetic examples per text-task run")
+    parser.add_argument("--timing-items", type=int, default=32, help="test inputs timed side by side")
     parser.add_argument("--train-rows", type=int, default=500, help="real train rows for the upper bound")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="run dirs and sampled test files")
@@ -181,9 +192,10 @@ def main() -> None:
         print(json.dumps({name: results[name]}), flush=True)
     seconds = round(time.perf_counter() - started, 1)
     if not args.no_readme:
-        header = (f"**Benchmark suite** (`python benchmarks/run_all.py --limit {args.limit} --num-examples {args.num_examples}`; "
-                  f"{date.today()}, {machine()}; {seconds / 60:.0f} min in all; embedded teacher; metric means with bootstrap 95% CIs "
-                  f"on the same {args.limit} sampled real test items per task):")
+        header = (f"**Benchmark suite** (`python benchmarks/run_all.py --limit {args.limit} --num-examples {args.num_examples} "
+                  f"--text-num-examples {args.text_num_examples}`; {date.today()}, {machine()}; {seconds / 60:.0f} min in all; "
+                  f"embedded teacher; metric means with bootstrap 95% CIs on the same {args.limit} sampled real test items per task; "
+                  f"time per example: teacher and student batched, side by side on {args.timing_items} of them):")
         write_readme_block(TABLE_START, TABLE_END, readme_table(results, header))
     print(json.dumps({"tasks": results, "seconds": seconds, "machine": machine(), "date": str(date.today())}))
 

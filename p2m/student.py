@@ -8,11 +8,12 @@ from pathlib import Path
 
 import torch
 
-from p2m.device import best_device, count_params
+from p2m.device import best_device, count_params, use_bf16
 from p2m.files import read_json, write_json
 from p2m.spec import TaskSpec
 
 META_FILE = "p2m.json"
+MAX_NEW_TOKENS = 512
 
 
 def student_prompt(instruction: str, text: str) -> str:
@@ -20,10 +21,18 @@ def student_prompt(instruction: str, text: str) -> str:
     return f"{instruction}\n\nInput: {text}" if instruction else text
 
 
-def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str) -> None:
+def answer_budget(tokenizer, answers: list[str]) -> int:
+    """New tokens a causal student may generate: half again its longest training answer. A student
+    that misses its end token then stops near the answer's length instead of running on."""
+    longest = max((len(tokenizer(a, add_special_tokens=False).input_ids) for a in answers), default=0)
+    return min(MAX_NEW_TOKENS, max(16, longest * 3 // 2 + 8))
+
+
+def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str, max_new_tokens: int | None = None) -> None:
     write_json(model_dir / META_FILE, {
         "task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model, "method": method,
         "prompt_instruction": "" if method == "context" else spec.instruction,  # what the student was trained to read
+        "max_new_tokens": max_new_tokens,
     })
 
 
@@ -40,7 +49,8 @@ class Student:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         auto = AutoModelForSequenceClassification if self.is_classifier else AutoModelForCausalLM
-        self.model = auto.from_pretrained(self.dir).to(best_device()).eval()
+        dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
+        self.model = auto.from_pretrained(self.dir, dtype=dtype).to(best_device()).eval()
 
     def num_params(self) -> int:
         return count_params(self.model)
@@ -49,7 +59,9 @@ class Student:
         return sum(f.stat().st_size for f in self.dir.rglob("*") if f.is_file())
 
     @torch.inference_mode()
-    def predict(self, texts: list[str], batch_size: int = 16, max_new_tokens: int = 64) -> list[str]:
+    def predict(self, texts: list[str], batch_size: int = 16, max_new_tokens: int | None = None) -> list[str]:
+        """Labels (classifier) or greedy answers; `max_new_tokens` defaults to the budget saved at training."""
+        max_new_tokens = max_new_tokens or self.meta.get("max_new_tokens") or 64
         outputs: list[str] = []
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]

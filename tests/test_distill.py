@@ -13,7 +13,7 @@ from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
 from p2m.embedded import smollm2_path
 from p2m.errors import P2MError
 from p2m.files import read_json
-from p2m.student import Student
+from p2m.student import MAX_NEW_TOKENS, Student, answer_budget
 from p2m.wmss import resample, selection_weights
 
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
@@ -87,6 +87,13 @@ def test_wmss_selection_favours_hard_regressed_and_just_learned_examples():
     assert len(resample(list("abcd"), weights, seed=0)) == 4
 
 
+def test_answer_budget_is_half_again_the_longest_training_answer(tokenizer):
+    assert answer_budget(tokenizer, ["yes", "June"]) == 16  # the floor
+    hundred = len(tokenizer(" word" * 100, add_special_tokens=False).input_ids)
+    assert answer_budget(tokenizer, ["short", " word" * 100]) == hundred * 3 // 2 + 8
+    assert answer_budget(tokenizer, [" word" * 1000]) == MAX_NEW_TOKENS
+
+
 @pytest.fixture(scope="module")
 def dates_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dates") / "run"
@@ -104,6 +111,7 @@ def test_each_text_method_trains_a_student_that_loads_and_answers(dates_run, tmp
     assert training["method"] == method and training["steps"] >= 1 and training["train_loss"] > 0
     meta = read_json(out / "model" / "p2m.json")
     assert meta["method"] == method and meta["prompt_instruction"] == ("" if method == "context" else meta["instruction"])
+    assert 16 <= meta["max_new_tokens"] < MAX_NEW_TOKENS  # from its short date answers
     answers = Student(out / "model").predict(["June 5, 2020"], max_new_tokens=8)
     assert len(answers) == 1 and isinstance(answers[0], str)
     assert not (out / "train" / "work").exists()

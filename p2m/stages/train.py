@@ -30,7 +30,7 @@ from p2m.pipeline import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
 from p2m.stages.verify import teacher_requests
-from p2m.student import save_meta, student_prompt
+from p2m.student import answer_budget, save_meta, student_prompt
 
 MIN_ROWS_FOR_VALIDATION = 40
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
@@ -252,7 +252,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 2  # methods logit-kd, context, wmss; LoRA; early stopping
+    version = 3  # causal students save their answer budget (max_new_tokens)
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping")
     uses_teacher = True  # logit-kd reads the teacher's logits
@@ -292,7 +292,8 @@ class Train(Stage):
         lora = ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off"
         model_dir = ctx.path("model")
         save_model(trainer, tokenizer, model_dir)
-        save_meta(model_dir, spec, student, method)
+        budget = None if classifier else answer_budget(tokenizer, [r["output"] for r in rows + validation])
+        save_meta(model_dir, spec, student, method, budget)
         shutil.rmtree(ctx.path("train/work"), ignore_errors=True)
         history = trainer.state.log_history
         write_json(ctx.path("train/metrics.json"), {
