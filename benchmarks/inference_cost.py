@@ -37,7 +37,8 @@ def side_by_side(run_dir: str | Path, texts: list[str], repeats: int = 3) -> dic
     backend, spec = pipeline.teacher.backend, pipeline.ctx.spec()
     requests = [replace(teacher_requests(spec, text, votes=0)[0], top_logprobs=0) for text in texts]
     student = Student(Path(run_dir) / "model")
-    backend.generate(requests[:1]), student.predict(texts[:1])  # load both and warm up
+    backend.generate(requests[:1])  # load and warm up both
+    student.predict(texts[:1])
     teacher_s, student_s = [], []
     for _ in range(repeats):
         teacher_s.append(seconds(lambda: backend.generate(requests)))

@@ -1,6 +1,6 @@
 """The benchmark suite: does a p2m student beat its teacher on real test sets no one here wrote?
 
-    python benchmarks/run_all.py              # the whole suite (README table; under an hour on 2 CPU cores)
+    python benchmarks/run_all.py              # the whole suite (README table; 48 min on 2 CPU cores, 2026-11-23)
     python benchmarks/run_all.py --limit 40 --tasks sst2 --no-readme   # a quick check
 
 For each task, on the same real test items (a seeded sample of the test split in ../shared/data):
