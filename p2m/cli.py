@@ -44,7 +44,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="the task, in plain words; may list labels and Input:/Output: examples")
     parser.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
     parser.add_argument("--teacher", default=defaults.teacher,
-                        help="'auto' (OpenAI with OPENAI_API_KEY, else embedded SmolLM2), 'embedded', a local model, or a model name on the server")
+                        help="'auto' (OpenAI with OPENAI_API_KEY, else the strongest embedded preset: qwen2.5-coder-1.5b, "
+                             "smollm2-135m), a preset, a .gguf file, hf:OWNER/REPO/FILE.gguf, a transformers model, or a model name on the server")
     parser.add_argument("--teacher-base-url", metavar="URL", help="OpenAI-compatible server: vLLM, llama.cpp server, Ollama")
 
 

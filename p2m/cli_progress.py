@@ -57,6 +57,11 @@ def confirm(console: Console, pipeline) -> bool:
     return Confirm.ask("Proceed?", default=True, console=console)
 
 
+def short_name(model: str) -> str:
+    """'llama.cpp:qwen2.5-coder-1.5b@cc324af070c2' or 'org/model' -> its short name, for narrow tables."""
+    return model.split("/")[-1].split(":")[-1].split("@")[0][:24]
+
+
 def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> Table:
     """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed and size."""
     if not student["metrics"]["all"].get("n"):
@@ -71,7 +76,7 @@ def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> 
         scores = side["metrics"]["all"]
         low, high = scores[f"{main}_ci95"]
         params = f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?"
-        table.add_row(role, side["model"].split("/")[-1].split(":")[-1], f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
+        table.add_row(role, short_name(side["model"]), f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
                       f"{scores[second]:.2f}" if second else "-", params, f"{side['latency_ms']:.0f}")
     return table
 

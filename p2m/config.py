@@ -24,8 +24,10 @@ class RunConfig:
     out: str | None = None
     """Run directory; default runs/<slug of the task>. Re-using it resumes or re-uses finished stages."""
     teacher: str = "auto"
-    """'auto' (OpenAI model with OPENAI_API_KEY or --teacher-base-url, else embedded), 'embedded',
-    a local model path/id for transformers, or a model name on the OpenAI-compatible server."""
+    """'auto' (OpenAI with OPENAI_API_KEY, the server with --teacher-base-url, else the strongest embedded
+    preset installed), 'embedded', a preset run by llama.cpp ('qwen2.5-coder-1.5b', 'smollm2-135m'), a
+    .gguf file, 'hf:OWNER/REPO/FILE.gguf', a local model dir or Hub id for transformers (needed by
+    logit-kd), or a model name on the OpenAI-compatible server."""
     teacher_base_url: str | None = None
     """OpenAI-compatible server (vLLM, llama.cpp server, Ollama); its key, if any, from OPENAI_API_KEY."""
     student: str = "auto"

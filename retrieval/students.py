@@ -2,8 +2,8 @@
 
 The query is the parsed task plus, in a run, a hypothetical model card the teacher writes for it
 (HyDE: a card-shaped query matches card-shaped documents better than an instruction does).
-`--student auto` takes the best model p2m can train for the task; offline, only one whose weights
-are on this machine. An explicit `--student` is checked before any teacher call is spent.
+`--student auto` takes the best model p2m can train for the task among those whose weights are on
+this machine, and searches the whole catalog (a download) only where none fits. An explicit `--student` is checked before any teacher call is spent.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from p2m.errors import P2MError
 from p2m.llm import ChatRequest, Teacher
 from p2m.retrieval.catalog import load_catalog, registry, snapshot_path
 from p2m.retrieval.search import TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
-from p2m.spec import TaskSpec, heuristic_spec, looks_like_classification
+from p2m.spec import TaskSpec
+from p2m.task_text import heuristic_spec, looks_like_classification
 
 
 @dataclass
@@ -120,8 +121,11 @@ def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, ca
     """The student for `--student NAME` ('auto' or as in `find_student`), checked against the task."""
     wanted = TRAINABLE_ARCH[spec.task_type]
     if name == "auto":
-        constraints = constraints_for(spec, max_params, trainable_only=True, local_only=offline())
-        hits = rank_students(spec, constraints, catalog_files, top_k=1, card=card)
+        # Weights already on this machine first: no surprise download of a model ten times the size, and the
+        # run works offline. The catalog's best (downloaded) only where none fits; --student picks any.
+        on_machine = constraints_for(spec, max_params, trainable_only=True, local_only=True)
+        hits = rank_students(spec, on_machine, catalog_files, top_k=1, card=card) or (
+            [] if offline() else rank_students(spec, constraints_for(spec, max_params, trainable_only=True), catalog_files, top_k=1, card=card))
         if not hits:
             raise P2MError(f"no {wanted} student passes the constraints{' offline' if offline() else ''}; "
                            "pip install 'p2m[embedded]', raise --max-params, or pass --student PATH")

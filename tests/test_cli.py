@@ -17,6 +17,8 @@ def p2m(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     (["run", "Classify x as a or b", "--student", "nobody/no-such-model"], "unknown student model"),
     (["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"], "cannot reach the teacher server"),
     (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
+    (["run", "Classify x as a or b", "--teacher", "./no-such-teacher.gguf"], "teacher file ./no-such-teacher.gguf not found"),
+    (["run", "Classify x as a or b", "--teacher", "hf:no-repo-and-file"], "write hf:OWNER/REPO/FILE.gguf"),
     (["eval", "/no/such/run", "--test", "x.jsonl"], "not a p2m run directory"),
     (["run", "Classify x as a or b", "--kd-beta", "2"], "--kd-beta"),
     (["run", "Classify x as a or b", "--wmss-weights", "1,1"], "--wmss-weights"),
@@ -52,7 +54,7 @@ def test_help_lists_the_commands_and_options():
 def test_parse_prints_the_spec_as_json():
     import json
 
-    result = p2m("parse", "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing")
+    result = p2m("parse", "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing", "--teacher", "smollm2-135m")
     spec = json.loads(result.stdout)
     assert spec["task_type"] == "classification" and spec["labels"] == ["billing", "bug"]
 
@@ -64,7 +66,7 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
 
     process = subprocess.Popen(
         [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
-         "--out", str(tmp_path), "--yes", "--quiet"],
+         "--out", str(tmp_path), "--teacher", "smollm2-135m", "--yes", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A shell's background job inherits SIGINT ignored, and Python keeps that; a terminal's Ctrl-C is not ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from p2m import Pipeline, RunConfig
 from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
-from p2m.embedded import smollm2_path
+from p2m.embedded import SMOLLM2_ID, smollm2_path
 from p2m.errors import P2MError
 from p2m.files import read_json
 from p2m.student import MAX_NEW_TOKENS, Student, answer_budget
@@ -97,7 +97,7 @@ def test_answer_budget_is_half_again_the_longest_training_answer(tokenizer):
 @pytest.fixture(scope="module")
 def dates_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dates") / "run"
-    config = RunConfig(task=DATES, num_examples=12, votes=1, keep_threshold=0.3, out=str(out))
+    config = RunConfig(task=DATES, num_examples=12, votes=1, keep_threshold=0.3, out=str(out), teacher=SMOLLM2_ID)  # logit-kd: a transformers teacher
     Pipeline(config).run(until="verify")
     return config
 

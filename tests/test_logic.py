@@ -4,7 +4,8 @@ import pytest
 
 from p2m import metrics
 from p2m.dedup import dedupe, overlap
-from p2m.spec import SpecError, TaskSpec, heuristic_spec
+from p2m.spec import SpecError, TaskSpec
+from p2m.task_text import heuristic_spec
 from p2m.stages.synthesize import clean_generated
 from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
                            label_probs_from_logprobs, shape)

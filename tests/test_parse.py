@@ -1,12 +1,16 @@
 """Parse: schema validation with repair retries (fake backend), and the real embedded teacher."""
 
 import json
+from pathlib import Path
 
 from fakes import FakeBackend
 from p2m.llm import CallCache, Teacher
 from p2m.pipeline import build_teacher
 from p2m.config import RunConfig
 from p2m.stages.parse import parse_task
+from p2m.task_text import heuristic_spec
+
+CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "parse_corpus.jsonl").read_text().splitlines()]
 
 GOOD = {"instruction": "Classify emails", "task_type": "classification", "labels": ["billing", "bug"],
         "input_description": "an email", "output_format": "a label", "examples": []}
@@ -34,6 +38,30 @@ def test_explicit_labels_beat_the_teachers_and_user_examples_join(tmp_path):
     assert [e.input for e in spec.examples] == ["refund please"]
 
 
-def test_real_embedded_teacher_gives_a_valid_spec():
-    spec, _ = parse_task(build_teacher(RunConfig(task="x", teacher="embedded")), "Classify movie reviews as positive or negative")
+def test_real_small_teacher_gives_a_valid_spec():
+    spec, _ = parse_task(build_teacher(RunConfig(task="x", teacher="smollm2-135m")), "Classify movie reviews as positive or negative")
     assert spec.task_type == "classification" and set(spec.labels) == {"positive", "negative"}
+
+
+def reads_right(spec: dict, case: dict) -> bool:
+    labels = sorted(label.lower() for label in spec.get("labels") or [])
+    return spec.get("task_type") == case["task_type"] and labels == sorted(label.lower() for label in case["labels"])
+
+
+def test_the_text_alone_reads_nine_in_ten_of_the_task_corpus():
+    """Varied ways people name their labels (tests/data/parse_corpus.jsonl, written for p2m)."""
+    wrong = [case["task"] for case in CORPUS if not reads_right(heuristic_spec(case["task"]), case)]
+    assert len(CORPUS) >= 40 and len(wrong) <= 0.1 * len(CORPUS), wrong
+
+
+def test_examples_the_teacher_made_up_are_dropped(tmp_path):
+    made_up = {**GOOD, "examples": [{"input": "The invoice is wrong", "output": "billing"}, {"input": "App crashes", "output": "bug"}]}
+    teacher = Teacher(FakeBackend(replies=[json.dumps(made_up)]), CallCache(tmp_path / "c.sqlite"))
+    spec, warnings = parse_task(teacher, "Classify emails as billing or bug, e.g. 'App crashes' is a bug")
+    assert [e.input for e in spec.examples] == ["App crashes"] and any("dropped 1 example" in w for w in warnings)
+
+
+def test_a_teacher_that_disagrees_with_the_text_is_named_in_a_warning(tmp_path):
+    teacher = Teacher(FakeBackend(replies=[json.dumps({**GOOD, "labels": ["happy", "sad"]})]), CallCache(tmp_path / "c.sqlite"))
+    spec, warnings = parse_task(teacher, "Classify emails as billing or bug")
+    assert spec.labels == ["billing", "bug"] and any("used the text's labels" in w for w in warnings)

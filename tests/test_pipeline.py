@@ -15,6 +15,7 @@ from p2m.progress import Progress
 
 MOVIES = "Classify movie reviews as positive or negative"
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
+FAST_TEACHER = "smollm2-135m"  # the small GGUF preset through llama.cpp; the Qwen default has its own slow test
 
 
 REAL_REVIEWS = [("An absolute delight from start to finish.", "positive"), ("Tedious, shallow and badly acted.", "negative"),
@@ -35,7 +36,7 @@ def movie_run(tmp_path_factory):
     examples = [{"input": "A joyless, plodding mess.", "output": "negative"}, {"input": "Warm, funny and wise.", "output": "positive"}]
     real = out / "real_reviews.jsonl"  # a real local dataset file: its rows join training
     real.write_text("".join(json.dumps({"review": r, "sentiment": s}) + "\n" for r, s in REAL_REVIEWS))
-    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out / "run"), datasets=[str(real)])
+    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out / "run"), datasets=[str(real)], teacher=FAST_TEACHER)
     report = Pipeline(config).run()
     return config, out / "run", report
 
@@ -106,7 +107,7 @@ def test_num_examples_zero_needs_real_rows():
 
 
 def test_budget_stop_keeps_work_and_the_next_run_resumes(tmp_path):
-    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), max_teacher_calls=4, seed=7)
+    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), max_teacher_calls=4, seed=7, teacher=FAST_TEACHER)
     with pytest.raises(BudgetExceeded):
         Pipeline(config).run()
     config.max_teacher_calls = None
@@ -119,7 +120,7 @@ def test_budget_stop_keeps_work_and_the_next_run_resumes(tmp_path):
 def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "p2m", "run", DATES, "--num-examples", "12", "--votes", "1", "--keep-threshold", "0.3",
-         "--out", str(tmp_path), "--yes", "--quiet", "--json"],
+         "--out", str(tmp_path), "--teacher", FAST_TEACHER, "--yes", "--quiet", "--json"],
         capture_output=True, text=True, timeout=1200,
     )
     assert result.returncode == 0, result.stderr[-2000:]

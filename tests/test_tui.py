@@ -14,6 +14,7 @@ from p2m.tui.running import ResultsScreen, RunScreen
 from p2m.tui.wizard import ModelScreen, PlanScreen, SpecScreen, TaskScreen
 
 MOVIES = "Classify movie reviews as positive or negative"
+FAST_TEACHER = "smollm2-135m"
 SIZE = (120, 40)
 
 
@@ -91,7 +92,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
     shots = screenshots(tmp_path)
 
     async def scenario():
-        app = P2MApp(str(tmp_path / "run"))
+        app = P2MApp(str(tmp_path / "run"), teacher=FAST_TEACHER)
         async with app.run_test(size=SIZE) as pilot:
             await walk_to_plan(pilot, shots)
             await pilot.press("ctrl+n")
@@ -127,7 +128,7 @@ def test_cancel_keeps_finished_stages_and_reopening_resumes(tmp_path):
     run_dir = tmp_path / "run"
 
     async def cancel():
-        app = P2MApp(str(run_dir))
+        app = P2MApp(str(run_dir), teacher=FAST_TEACHER)
         async with app.run_test(size=SIZE) as pilot:
             await walk_to_plan(pilot, screenshots(tmp_path))
             await fill(pilot, "#num-examples", "12")

@@ -55,10 +55,10 @@ class P2MApp(App):
     SUB_TITLE = "prompt to model"
     BINDINGS = [Binding("f1,question_mark", "help", "help", key_display="f1 ?"), Binding("ctrl+q", "quit", "quit", priority=True)]
 
-    def __init__(self, run_dir: str | None = None):
+    def __init__(self, run_dir: str | None = None, teacher: str = "auto"):
         super().__init__()
         self.run_dir = run_dir
-        self.config = RunConfig(task="", out=run_dir)
+        self.config = RunConfig(task="", out=run_dir, teacher=teacher)
         self.pipeline = None  # the Pipeline of the run being planned or run; built once the task is known
 
     def on_mount(self) -> None:

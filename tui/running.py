@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Static
 
+from p2m.cli_progress import short_name
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl
 from p2m.metrics import main_metric, secondary_metric
@@ -185,7 +186,7 @@ class ResultsScreen(WizardScreen):
             side = report[role]
             scores = side["metrics"]["all"]
             low, high = scores[f"{main}_ci95"]
-            table.add_row(role, side["model"].split("/")[-1][:24], f"{scores[main]:.2f} [{low:.2f}–{high:.2f}]",
+            table.add_row(role, short_name(side["model"]), f"{scores[main]:.2f} [{low:.2f}–{high:.2f}]",
                           f"{scores[second]:.2f}" if second else "-", f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?",
                           f"{side['latency_ms']:.0f}")
         self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items")

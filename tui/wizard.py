@@ -275,15 +275,25 @@ class ModelScreen(WizardScreen):
 
 class PlanScreen(WizardScreen):
     STEP = 3
-    TEACHERS = ("embedded", "openai", "server")
+
+    def teachers(self) -> list[tuple[str, str]]:
+        """(choice, label): each embedded preset installed, with what a call costs here, then the APIs."""
+        from p2m.teacher_files import PRESETS, STRONGEST_FIRST, preset_installed
+
+        presets = [(name, f"{PRESETS[name].title}, on this machine (~{PRESETS[name].seconds_per_call} s a call on 2 cores)")
+                   for name in STRONGEST_FIRST if preset_installed(name)]
+        return presets + [("openai", "OpenAI (key from OPENAI_API_KEY)"), ("server", "OpenAI-compatible server (vLLM, llama.cpp, Ollama)")]
 
     def body(self) -> ComposeResult:
         config = self.app.config
+        choices = self.teachers()
+        wanted = "server" if config.teacher_base_url else config.teacher
+        if wanted not in [choice for choice, _ in choices]:
+            wanted = choices[0][0]
         yield Label("Teacher")
         with RadioSet(id="teacher"):
-            yield RadioButton("embedded SmolLM2-135M-Instruct, on this machine", value=not config.teacher_base_url)
-            yield RadioButton("OpenAI (key from OPENAI_API_KEY)")
-            yield RadioButton("OpenAI-compatible server (vLLM, llama.cpp, Ollama)", value=bool(config.teacher_base_url))
+            for choice, label in choices:
+                yield RadioButton(label, value=choice == wanted)
         with Horizontal(classes="row"):
             yield Input(placeholder="model name (optional)", id="teacher-model")
             yield Input(value=config.teacher_base_url or "", placeholder="server URL (http://host:port/v1)", id="base-url")
@@ -308,9 +318,9 @@ class PlanScreen(WizardScreen):
     def read(self) -> None:
         """The form's values into the app's config."""
         config = self.app.config
-        choice = self.TEACHERS[self.query_one("#teacher", RadioSet).pressed_index]
+        choice = self.teachers()[self.query_one("#teacher", RadioSet).pressed_index][0]
         model = self.query_one("#teacher-model", Input).value.strip()
-        config.teacher = model or ("embedded" if choice == "embedded" else "auto")
+        config.teacher = model or (choice if choice not in ("openai", "server") else "auto")
         config.teacher_base_url = self.query_one("#base-url", Input).value.strip() or None if choice == "server" else None
         for field in ("num_examples", "votes", "max_teacher_calls"):
             value = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
@@ -329,13 +339,16 @@ class PlanScreen(WizardScreen):
     def update_estimate(self) -> None:
         from p2m.llm_openai import DEFAULT_MODEL, PRICES
         from p2m.pipeline import estimate_spend
+        from p2m.teacher_files import PRESETS
 
         self.read()
         config = self.app.config
-        price = PRICES.get(config.teacher if config.teacher not in ("auto", "embedded") else DEFAULT_MODEL) \
-            if config.teacher != "embedded" and not config.teacher_base_url else None
+        local = config.teacher in PRESETS or config.teacher == "embedded" or config.teacher_base_url
+        price = None if local else PRICES.get(DEFAULT_MODEL if config.teacher == "auto" else config.teacher)
         spend = estimate_spend(config, price)
         cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
+        if config.teacher in PRESETS:  # at most; many calls are far shorter, cached ones free
+            cost += f", at most ~{spend['calls'] * PRESETS[config.teacher].seconds_per_call / 60:.0f} min of this machine"
         caps = [f"{config.max_teacher_calls} calls"] * bool(config.max_teacher_calls) + [f"${config.budget_usd}"] * bool(config.budget_usd)
         budget = f"; stops cleanly at {' or '.join(caps)}" if caps else ""
         self.query_one("#estimate", Static).update(

@@ -10,10 +10,12 @@ and the spec records a warning.
 from __future__ import annotations
 
 from p2m import prompts
+from p2m.dedup import normalize
 from p2m.files import write_json
 from p2m.llm import Teacher
 from p2m.pipeline import RunContext, Stage
-from p2m.spec import SpecError, TaskSpec, heuristic_spec
+from p2m.spec import SpecError, TaskSpec
+from p2m.task_text import heuristic_spec
 from p2m.structured import ask_json
 
 SPEC_SCHEMA = {
@@ -52,6 +54,8 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
     if llm is None:
         warnings.append(f"teacher gave no valid spec ({errors[-1]}); used the deterministic reading of the task")
         llm = {}
+    warnings += disagreements(llm, read)
+    llm["examples"] = stated_examples(llm.get("examples") or [], task, warnings)
     merged = {**llm, **read}  # what the text states explicitly beats the teacher's reading
     merged.setdefault("instruction", task.strip())
     if "task_type" not in merged:
@@ -71,6 +75,27 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
         raise SpecError(f"could not understand the task: {error}. Say it explicitly, e.g. 'Labels: a, b, c'") from None
 
 
+def stated_examples(examples: list[dict], task: str, warnings: list[str]) -> list[dict]:
+    """The teacher's examples whose input the description really contains: a model asked to copy the
+    examples it was given sometimes writes its own, and those would become gold test items."""
+    text = normalize(task)
+    kept = [e for e in examples if (said := normalize(str(e.get("input", "")))) and said in text]
+    if len(kept) < len(examples):
+        warnings.append(f"dropped {len(examples) - len(kept)} example(s) the teacher gave that the description does not contain")
+    return kept
+
+
+def disagreements(llm: dict, read: dict) -> list[str]:
+    """Where the teacher's reading and the text's differ on task type or labels (the text's is used)."""
+    out = []
+    if llm.get("task_type") and read.get("task_type") and llm["task_type"] != read["task_type"]:
+        out.append(f"the teacher read the task as {llm['task_type']}, the text as {read['task_type']}; used the text's reading")
+    ours, theirs = read.get("labels"), llm.get("labels")
+    if ours and theirs and {l.lower() for l in ours} != {l.strip().lower() for l in theirs}:
+        out.append(f"the teacher read the labels {theirs}, the text {ours}; used the text's labels")
+    return out
+
+
 def _unique_examples(examples: list[dict]) -> list[dict]:
     seen, out = set(), []
     for example in examples:
@@ -83,6 +108,7 @@ def _unique_examples(examples: list[dict]) -> list[dict]:
 
 class Parse(Stage):
     name = "parse"
+    version = 2  # the teacher's examples kept only where the description contains them
     config_fields = ("task", "examples")
     uses_teacher = True
     prompt_files = ("parse_task", "repair_json")

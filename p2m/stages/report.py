@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from p2m import prompts
 from p2m.files import read_json, read_jsonl, write_json, write_text
 from p2m.llm import Ledger
@@ -119,6 +121,14 @@ USAGE = {
 }
 
 
+def teacher_provenance(teacher: dict) -> str:
+    """The teacher's name and, for a weights file, exactly which file (the packaging may be a third party's)."""
+    file = teacher.get("backend", {}).get("file")
+    if not file:
+        return f"`{teacher['model']}`"
+    return f"`{teacher['model']}` (file `{Path(file['path']).name}`, sha256 `{file['sha256']}`, {file['size']:,} bytes, from {file['source']})"
+
+
 def render_model_card(report: dict) -> str:
     """model/README.md: what the model is, how it was made and measured, and its limits."""
     spec, data, training = report["spec"], report["data"], report["training"]
@@ -127,7 +137,7 @@ def render_model_card(report: dict) -> str:
         title=f"p2m student: {spec['instruction']}", task=report["task"], task_type=spec["task_type"],
         labels_line=f" ({', '.join(spec['labels'])})" if classifier else "",
         pipeline_tag="text-classification" if classifier else "text-generation",
-        base_model=training["base_model"], teacher=report["teacher"]["model"],
+        base_model=training["base_model"], teacher=teacher_provenance(report["teacher"]),
         candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
         method=METHODS[training["method"]] + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),
         epochs=training["epochs"], steps=training["steps"], loss=training["train_loss"],
@@ -148,7 +158,7 @@ class Report(Stage):
         report = {
             "task": ctx.config.task,
             "spec": read_json(ctx.path("spec.json")),
-            "teacher": evaluation["teacher"],
+            "teacher": {**evaluation["teacher"], "backend": ctx.teacher.backend.describe()},
             "student": evaluation["student"],
             "n_test": evaluation["n"],
             "leakage": evaluation["leakage"],

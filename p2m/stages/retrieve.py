@@ -18,7 +18,7 @@ AUTO_DATASETS = 2
 
 class Retrieve(Stage):
     name = "retrieve"
-    version = 2  # catalog search with HyDE; dataset rows
+    version = 3  # auto: a student whose weights are on this machine first
     config_fields = ("student", "max_params", "catalog", "datasets", "dataset_rows")
     uses_teacher = True
     prompt_files = ("hypothetical_model_card", "map_columns", "repair_json")
@@ -32,6 +32,8 @@ class Retrieve(Stage):
         chosen = resolve_student(config.student, spec, config.max_params, catalog, card)
         candidates = rank_students(spec, constraints_for(spec, config.max_params), catalog, top_k=10, card=card)
         ctx.progress.log(f"student: {chosen.id} ({chosen.why})")
+        if config.student == "auto" and candidates and candidates[0].id != chosen.id and not candidates[0].local:
+            ctx.progress.log(f"the catalog's best match is {candidates[0].id} (not on this machine): --student {candidates[0].id}")
         write_json(ctx.path("student.json"), {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates],
                                               "hypothetical_card": card})
 

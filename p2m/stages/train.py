@@ -13,6 +13,7 @@ it, else CPU; under `accelerate launch` the trainers run data-parallel and only 
 
 from __future__ import annotations
 
+import errno
 import math
 import random
 import shutil
@@ -276,13 +277,18 @@ class Train(Stage):
         base = resolve_model(student)
         work = ctx.path("train/work/main")
         checkpoint = last_checkpoint(ctx, work)
-        if method == "wmss":
-            trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, epochs)
-            checkpoint = last_checkpoint(ctx, work)
-        elif classifier:
-            trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, epochs, work)
-        else:
-            trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work)
+        try:
+            if method == "wmss":
+                trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, epochs)
+                checkpoint = last_checkpoint(ctx, work)
+            elif classifier:
+                trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, epochs, work)
+            else:
+                trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work)
+        except OSError as error:  # transformers: the student is neither on this machine nor downloadable
+            if error.errno == errno.ENOSPC:
+                raise
+            raise P2MError(f"cannot load the student {student}: {str(error).splitlines()[0]}") from None
         started = time.perf_counter()
         result = fit(ctx, trainer, checkpoint)
         seconds = time.perf_counter() - started

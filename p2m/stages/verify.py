@@ -132,9 +132,11 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
     naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
-        row.update(output=target, teacher_label=label_from_reply(replies[i][0].text, labels), score=round(weighted[i][target], 4),
+        teacher = sources["teacher"][i]
+        teacher_label = label_from_reply(replies[i][0].text, labels) if replies[i] else max(labels, key=teacher.get)
+        row.update(output=target, teacher_label=teacher_label, score=round(weighted[i][target], 4),
                    score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
-                   teacher_distribution={l: round(p, 4) for l, p in sources["teacher"][i].items()})
+                   teacher_distribution={l: round(p, 4) for l, p in teacher.items()})
     return diagnostics
 
 
@@ -187,9 +189,37 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
     return train, test
 
 
+def teacher_replies(ctx: RunContext, spec: TaskSpec, rows: list[dict], scored: bool) -> list[list]:
+    """Each row's greedy and sampled teacher answers; none where the teacher's label likelihoods are
+    read instead (its chat answers would be paid for and never read)."""
+    if scored:
+        return [[] for _ in rows]
+    per_row = 1 + ctx.config.votes
+    responses = ctx.chat([q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)], "verifying with the teacher")
+    return [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
+
+
+def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Kept synthetic rows split into train and held-out test; the user's examples always test, real
+    rows always train (unless nothing else could be held out); no test input also in training."""
+    for row in rows:
+        row["source"] = "synthetic"
+        row.pop("raw", None)
+    stratify = spec.task_type == "classification"
+    train, test = split(rows, test_fraction, seed, stratify)
+    test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
+    if test:
+        train += real  # real rows train only: the held-out set measures the task as the user stated it
+    else:  # trained on real rows alone (--num-examples 0, no examples): hold some out, so the run is evaluated
+        real_train, test = split(real, test_fraction, seed, stratify)
+        train += real_train
+    test_inputs = {normalize(r["input"]) for r in test}
+    return [r for r in train if normalize(r["input"]) not in test_inputs], test  # leakage guard, belt and braces
+
+
 class Verify(Stage):
     name = "verify"
-    version = 7  # held-out real rows when there is nothing else to evaluate on
+    version = 8  # a teacher that scores labels is not also asked for chat votes
     config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
@@ -213,35 +243,22 @@ class Verify(Stage):
         rows = drop(rows, dedupe([r["input"] for r in rows], exclude=known_inputs), "duplicate or copy of a given example")
 
         per_row = 1 + ctx.config.votes
-        requests = [q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)]
-        responses = ctx.chat(requests, "verifying with the teacher")
-        replies = [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
+        scored = spec.task_type == "classification" and ctx.teacher.can_score
+        replies = teacher_replies(ctx, spec, rows, scored)
         if spec.task_type == "classification":
             ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
             known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
-            score = (lambda requests: ctx.score(requests, "teacher likelihoods (teacher and channel verifiers)")) if ctx.teacher.can_score else None
+            score = (lambda requests: ctx.score(requests, "teacher likelihoods (teacher and channel verifiers)")) if scored else None
             diagnostics = score_classification(spec, rows, replies, Embedder(), known, score) if rows else {}
         else:
             kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
-            candidates = [candidate_answers(answers, kind) for answers in replies]
-            judged = ctx.chat([q for row, c in zip(rows, candidates) for q in judge_requests(spec, row["input"], c)], "teacher as judge")
-            score_generation(spec, rows, candidates, [judged[i : i + per_row] for i in range(0, len(judged), per_row)], kind)
+            answers = [candidate_answers(replied, kind) for replied in replies]
+            judged = ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge")
+            score_generation(spec, rows, answers, [judged[i : i + per_row] for i in range(0, len(judged), per_row)], kind)
             diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
 
-        for row in rows:
-            row["source"] = "synthetic"
-            row.pop("raw", None)
-        stratify = spec.task_type == "classification"
-        train, test = split(rows, ctx.config.test_fraction, ctx.config.seed, stratify)
-        test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
-        if test:
-            train += real  # real rows train only: the held-out set measures the task as the user stated it
-        else:  # trained on real rows alone (--num-examples 0, no examples): hold some out, so the run is evaluated
-            real_train, test = split(real, ctx.config.test_fraction, ctx.config.seed, stratify)
-            train += real_train
-        test_inputs = {normalize(r["input"]) for r in test}
-        train = [r for r in train if normalize(r["input"]) not in test_inputs]  # leakage guard, belt and braces
+        train, test = train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed)
 
         write_jsonl(ctx.path("data/train.jsonl"), train)
         write_jsonl(ctx.path("data/test.jsonl"), test)
