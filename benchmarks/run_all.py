@@ -42,7 +42,7 @@ SNIPS = {"AddToPlaylist": "add to playlist", "BookRestaurant": "book restaurant"
          "PlayMusic": "play music", "RateBook": "rate book", "SearchCreativeWork": "search creative work",
          "SearchScreeningEvent": "search screening event"}
 TASKS = {
-    "sst2": dict(task="Classify movie reviews as positive or negative.", type="classification",
+    "sst2": dict(task="Classify movie reviews as positive or negative", type="classification",  # the README main job, word for word
                  test="sst2/test.jsonl", train="sst2/train.jsonl", input="text", gold="label_text",
                  names={"positive": "positive", "negative": "negative"}),
     "trec_coarse": dict(task="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number.",

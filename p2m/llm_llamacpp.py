@@ -72,7 +72,7 @@ class LlamaCppBackend:
             self._llm = None
 
     def _grow_context(self, needed: int) -> None:
-        trained = self.load().n_ctx_train()
+        trained = self.load()._model.n_ctx_train()
         if needed > trained:
             raise P2MError(f"a teacher request needs {needed} tokens; {self.label} handles {trained}")
         self._n_ctx = min(trained, 1 << (needed - 1).bit_length())
@@ -99,16 +99,16 @@ class LlamaCppBackend:
         llm = self.load()
         steps: list[dict[str, float]] = []
 
-        def record(_input_ids, logits):
-            if request.top_logprobs:
-                steps.append(_top_logprobs(logits, request.top_logprobs, llm))
+        def record(_input_ids, logits):  # sees each step's logits before sampling; changes nothing
+            steps.append(_top_logprobs(logits, request.top_logprobs, llm))
             return logits
 
         options = {"response_format": {"type": "json_object", "schema": request.json_schema}} if request.json_schema else {}
         started = time.perf_counter()
         completion = llm.create_chat_completion(
             messages=request.as_openai_messages(), temperature=request.temperature, max_tokens=request.max_tokens,
-            seed=request.seed, top_p=0.95 if request.temperature > 0 else 1.0, logits_processor=[record], **options)
+            seed=request.seed, top_p=0.95 if request.temperature > 0 else 1.0,
+            logits_processor=[record] if request.top_logprobs else None, **options)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = completion["usage"]
         return ChatResponse(text=(completion["choices"][0]["message"]["content"] or "").strip(),

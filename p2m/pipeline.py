@@ -35,22 +35,22 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
     from p2m import teacher_files
 
     name = config.teacher
-    if config.teacher_base_url or (name == "auto" and os.environ.get("OPENAI_API_KEY")) or not (
-            name in ("auto", "embedded") or teacher_files.is_gguf_teacher(name) or Path(name).exists() or "/" in name):
-        from p2m.llm_openai import OpenAIBackend
-
-        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
-    elif name in ("auto", "embedded") or teacher_files.is_gguf_teacher(name):
+    api = config.teacher_base_url or (name == "auto" and os.environ.get("OPENAI_API_KEY"))
+    if not api and (name in ("auto", "embedded") or teacher_files.is_gguf_teacher(name)):
         from p2m.llm_llamacpp import LlamaCppBackend
 
         preset = teacher_files.strongest_installed() if name in ("auto", "embedded") else name
         if preset is None:
             raise P2MError(f"no embedded teacher is installed: {teacher_files.PRESETS[teacher_files.STRONGEST_FIRST[0]].pip}")
         backend = LlamaCppBackend(teacher_files.resolve(preset), preset)
-    else:
+    elif not api and (Path(name).exists() or "/" in name):
         from p2m.llm_local import LocalBackend
 
         backend = LocalBackend(model=name)
+    else:
+        from p2m.llm_openai import OpenAIBackend
+
+        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url)
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
 
 

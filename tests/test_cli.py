@@ -6,7 +6,8 @@ import sys
 import pytest
 
 
-def p2m(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def p2m(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """`timeout` only catches a hang: a shared CPU may make a call many times slower than alone."""
     return subprocess.run([sys.executable, "-m", "p2m", *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -77,7 +78,7 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
         time.sleep(0.2)
     time.sleep(2)  # inside synthesis now
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=900)  # hangs only: a shared CPU is slow
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr and "interrupted; finished work is kept" in stderr
     assert {"parse", "retrieve"} <= set(json.loads(stages.read_text()))

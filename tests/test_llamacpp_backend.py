@@ -67,6 +67,12 @@ def test_scores_equal_the_summed_logprobs_of_a_full_pass(backend):
     assert scores[0] > scores[1]  # a warm review reads as positive
 
 
+def test_a_request_longer_than_the_context_grows_it(backend):
+    long_prefix = "word " * 5000 + "\nSentiment:"  # over the 4096 tokens loaded first, under SmolLM2's 8192
+    assert backend.score([ScoreRequest(long_prefix, " positive")])[0].logprob < 0
+    assert backend.load().n_ctx() == 8192
+
+
 def test_calls_are_cached_and_accounted(backend, tmp_path):
     teacher = Teacher(backend, CallCache(tmp_path / "c.sqlite"))
     requests = [ask("Say hi.", max_tokens=4)]

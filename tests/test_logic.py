@@ -82,6 +82,8 @@ def test_self_consistency_and_degenerate():
 def test_clean_generated_strips_preamble_and_quotes():
     assert clean_generated('Here is a review:\n"Great film, loved it."') == "Great film, loved it."
     assert clean_generated("Review: Dull.\n\nLabel: negative") == "Dull."
+    assert clean_generated("Great cast. Sharp script! And the ending was", cut_short=True) == "Great cast. Sharp script!"
+    assert clean_generated("Great cast and the ending was", cut_short=True) == "Great cast and the ending was"
 
 
 def test_dedupe_drops_near_duplicates_and_user_example_leaks():

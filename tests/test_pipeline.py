@@ -121,7 +121,7 @@ def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "p2m", "run", DATES, "--num-examples", "12", "--votes", "1", "--keep-threshold", "0.3",
          "--out", str(tmp_path), "--teacher", FAST_TEACHER, "--yes", "--quiet", "--json"],
-        capture_output=True, text=True, timeout=1200,
+        capture_output=True, text=True, timeout=3600,  # hangs only
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
@@ -173,7 +173,7 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
         pytest.skip("../shared/data/sst2 is not beside this checkout")
     _, out, _ = movie_run
     result = subprocess.run([sys.executable, "-m", "p2m", "eval", str(out), "--test", str(sst2), "--label-field", "label_text",
-                             "--limit", "12", "--json"], capture_output=True, text=True, timeout=600)
+                             "--limit", "12", "--json"], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["n"] == 12 and {"teacher", "student"} <= set(report)

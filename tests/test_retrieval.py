@@ -155,7 +155,7 @@ def test_local_directory_is_accepted(tmp_path):
 def test_retrieve_cli_prints_json_best_first_at_once():
     result = subprocess.run([sys.executable, "-m", "p2m", "retrieve", "models", "Summarize news articles", "--catalog",
                              str(CATALOG / "p2m_models.jsonl"), "--top-k", "3", "--max-params", "1B", "--json"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     assert len(hits) == 3 and hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
@@ -167,7 +167,7 @@ def test_catalog_file_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     result = subprocess.run([sys.executable, "-m", "p2m", "retrieve", "models", "x", "--catalog", str(bad)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "holds no usable rows" in result.stderr
 

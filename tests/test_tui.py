@@ -24,7 +24,7 @@ def screenshots(tmp_path: Path) -> Path:
     return path
 
 
-async def wait_for(pilot, condition, timeout: float = 900) -> None:
+async def wait_for(pilot, condition, timeout: float = 1800) -> None:
     """Let the app work (workers in threads) until `condition()` holds."""
     for _ in range(int(timeout / 0.25)):
         if condition():
@@ -105,7 +105,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
             assert "report.md" in text_of(app, "#paths")
             await pilot.click("#try")
             await pilot.press(*"What a wonderful film.", "enter")
-            await wait_for(pilot, lambda: "student:" in text_of(app, "#answer"), timeout=120)
+            await wait_for(pilot, lambda: "student:" in text_of(app, "#answer"), timeout=600)
             assert text_of(app, "#answer").split("student:")[1].strip() in ("positive", "negative")
             app.save_screenshot("6-results.svg", str(shots))
 

@@ -160,8 +160,9 @@ def local_teacher(ctx: RunContext, tokenizer):
 
     backend = ctx.teacher.backend
     if not isinstance(backend, LocalBackend):
-        raise P2MError("--method logit-kd needs the teacher's logits: a local teacher (the embedded one or --teacher PATH) "
-                       "with the student's tokenizer; use --method sft or context with a server teacher")
+        raise P2MError("--method logit-kd needs the teacher's logits in torch: a transformers teacher with the student's "
+                       "tokenizer (e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct, or a model dir); use --method sft "
+                       "or context with a GGUF or server teacher")
     model, teacher_tokenizer = backend.load()
     if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise P2MError(f"--method logit-kd needs a teacher and student with one tokenizer; {backend.model}'s differs from the student's")
