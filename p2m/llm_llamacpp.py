@@ -140,13 +140,12 @@ def continuation_logprobs(llm, prefix: list[int], continuation: list[int]) -> np
     for start in range(cached, len(tokens) - 1, llm.n_batch):
         chunk = tokens[start : min(start + llm.n_batch, len(tokens) - 1)]
         llm._batch.set_batch(batch=chunk, n_past=start, logits_all=False)
-        wanted = [i for i in range(len(chunk)) if start + i >= first]
-        for i in range(len(chunk)):
+        for i in range(len(chunk)):  # set_batch flags only the last token; flag exactly the predicting ones
             llm._batch.batch.logits[i] = start + i >= first
         llm._ctx.decode(llm._batch)
-        if wanted:
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(wanted) * llm.n_vocab(),))
-            rows.append(logits.reshape(len(wanted), llm.n_vocab()).astype(np.float64))
+        if outputs := sum(start + i >= first for i in range(len(chunk))):
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(outputs * llm.n_vocab(),))
+            rows.append(logits.reshape(outputs, llm.n_vocab()).astype(np.float64))
         llm.input_ids[start : start + len(chunk)] = chunk
         llm.n_tokens = start + len(chunk)
     llm._requires_eval = True  # the next generation decodes its last prompt token again for fresh logits
