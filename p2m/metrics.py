@@ -100,6 +100,20 @@ def paired_difference(a: list[float], b: list[float], samples: int = 1000, seed:
     return {"mean": round(sum(diffs) / len(diffs), 4), "ci95": bootstrap_ci(diffs, samples, seed)}
 
 
+def paired_ratio(a: list[float], b: list[float], samples: int = 1000, seed: int = 0) -> dict:
+    """mean(a) / mean(b) over the same items (retention: student over teacher), with a paired bootstrap
+    95% interval (items resampled together)."""
+    if not a or not sum(b):
+        return {"mean": None, "ci95": None}
+    rng, n = random.Random(seed), len(a)
+    ratios = []
+    for _ in range(samples):
+        picked = rng.choices(range(n), k=n)
+        ratios.append(sum(a[i] for i in picked) / max(sum(b[i] for i in picked), 1e-9))
+    ratios.sort()
+    return {"mean": round(sum(a) / sum(b), 4), "ci95": (round(ratios[int(0.025 * samples)], 4), round(ratios[int(0.975 * samples) - 1], 4))}
+
+
 def metric_items(task_type: str, predictions: list[str], golds: list[str]) -> dict[str, list[float]]:
     """Per-item scores of each metric of a task type (the main one, `main_metric`, among them)."""
     if task_type == "classification":
@@ -144,3 +158,18 @@ def headline(scores: dict) -> str:
     key, extra = main_metric(scores), secondary_metric(scores)
     low, high = scores[f"{key}_ci95"]
     return f"{key} {scores[key]:.3f} [{low:.2f}, {high:.2f}]" + (f", {extra} {scores[extra]:.3f}" if extra else "")
+
+
+def verdict(result: dict) -> str:
+    """One line on what the student is worth: retention of the teacher, and whether it beats MiniLM
+    zero-shot (the CI of the paired difference above 0), flagged when it does not."""
+    parts = []
+    if (retention := result.get("retention")) and retention.get("mean") is not None:
+        low, high = retention["ci95"]
+        parts.append(f"retention (student / teacher {retention['metric']}): {retention['mean']:.2f} [{low:.2f}, {high:.2f}]")
+    zero_shot = result.get("student_minus_baseline", {}).get("minilm_zero_shot")
+    if zero_shot:
+        low, high = zero_shot["ci95"]
+        shown = f"student - MiniLM zero-shot: {zero_shot['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        parts.append(shown if low > 0 else f"WARNING: not shown to beat MiniLM zero-shot ({shown})")
+    return "; ".join(parts)

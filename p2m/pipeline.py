@@ -54,11 +54,23 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
 
 
-def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None) -> dict:
-    """Teacher calls, tokens and cost a run may need at most, before anything is spent (cached calls
-    are free): parse and HyDE, one generation per example, 1 + votes answers per example, and as many
-    judge calls (generation) or likelihood scores per label (classification, local teachers only)."""
-    calls = 3 + config.num_examples * (3 + 2 * config.votes)
+def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None, can_score: bool) -> dict:
+    """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse and
+    HyDE, one generation per example, then verify and evaluate by task. A classifier whose teacher
+    scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
+    per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
+    as many judge calls for text outputs. L comes from the description's own label list (else 4)."""
+    from p2m.task_text import heuristic_spec, looks_like_classification
+
+    n = config.num_examples
+    read = heuristic_spec(config.task)
+    if (read.get("task_type") or ("classification" if looks_like_classification(config.task) else "")) == "classification":
+        labels = len(read.get("labels") or []) or 4
+        verify = n * labels * (1 + config.channel_verifier) if can_score else n * (1 + config.votes)
+        evaluate = round(n * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
+    else:
+        verify, evaluate = 2 * n * (1 + config.votes), len(config.examples)
+    calls = 2 + n + verify + evaluate
     prompt_tokens, completion_tokens = calls * 400, calls * 60
     cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None
     return {"calls": calls, "tokens": prompt_tokens + completion_tokens, "cost_usd": cost}
@@ -165,7 +177,7 @@ class Pipeline:
             self.ctx.progress.close()
 
     def estimate(self) -> dict:
-        return estimate_spend(self.config, self.teacher.backend.price_per_mtok)
+        return estimate_spend(self.config, self.teacher.backend.price_per_mtok, self.teacher.can_score)
 
     def replace_spec(self, spec: TaskSpec) -> None:
         """Use an edited spec (the TUI's spec screen): stages after parse run again with it."""

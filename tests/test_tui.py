@@ -8,6 +8,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from p2m.embedded import MINILM_ID, MPNET_ID, embedded_installed
 from p2m.files import read_json
 from p2m.tui.app import P2MApp
 from p2m.tui.running import ResultsScreen, RunScreen
@@ -73,7 +74,7 @@ async def walk_to_plan(pilot, shots: Path) -> None:
 
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and rows_of(app, "#students") > 0)
     table = app.screen.query_one("#students")
-    assert table.get_row_at(0)[0] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert table.get_row_at(0)[0] == (MPNET_ID if embedded_installed(MPNET_ID) else MINILM_ID)
     assert "weights on this machine" in text_of(app, "#why")
     app.save_screenshot("3-model.svg", str(shots))
     await pilot.press("ctrl+n")
@@ -81,7 +82,8 @@ async def walk_to_plan(pilot, shots: Path) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen) and text_of(app, "#estimate"))
     await fill(pilot, "#num-examples", "6")
     await fill(pilot, "#votes", "1")
-    assert "up to 33 teacher calls" in text_of(app, "#estimate")  # 3 + 6 x (3 + 2 x 1 vote)
+    # parse + HyDE, 6 inputs, 6 x 2 label likelihoods, greedy answers for 1 held-out item and 2 examples
+    assert "~23 teacher calls" in text_of(app, "#estimate")
     assert "no charge" in text_of(app, "#estimate")
     await fill(pilot, "#budget-usd", "0.5")
     assert "stops cleanly at $0.5" in text_of(app, "#estimate") and app.config.budget_usd == 0.5
@@ -100,7 +102,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
             await wait_for(pilot, lambda: "done" in text_of(app, "#note-synthesize"))
             app.save_screenshot("5-run.svg", str(shots))
             await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and rows_of(app, "#comparison"))
-            assert app.screen.query_one("#comparison").row_count == 2
+            assert app.screen.query_one("#comparison").row_count == 4  # teacher, student, majority, MiniLM zero-shot
             assert "accuracy" in str(app.screen.query_one("#comparison").ordered_columns[2].label)
             assert "report.md" in text_of(app, "#paths")
             await pilot.click("#try")

@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Static
 
-from p2m.cli_progress import short_name
+from p2m.cli_progress import comparison_rows
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl
-from p2m.metrics import main_metric, secondary_metric
+from p2m.metrics import verdict
 from p2m.progress import Progress
 from p2m.tui.wizard import WizardScreen
 
@@ -179,17 +179,12 @@ class ResultsScreen(WizardScreen):
     def on_mount(self) -> None:
         run_dir = self.app.config.run_dir()
         report = read_json(run_dir / "report.json")
-        main, second = main_metric(report["student"]["metrics"]["all"]), secondary_metric(report["student"]["metrics"]["all"])
+        columns, rows = comparison_rows(report["teacher"], report["student"], report.get("baselines"))
         table = self.query_one("#comparison", DataTable)
-        table.add_columns("", "model", f"{main} [95% CI]", second or "", "params", "ms/item")
-        for role in ("teacher", "student"):
-            side = report[role]
-            scores = side["metrics"]["all"]
-            low, high = scores[f"{main}_ci95"]
-            table.add_row(role, short_name(side["model"]), f"{scores[main]:.2f} [{low:.2f}–{high:.2f}]",
-                          f"{scores[second]:.2f}" if second else "-", f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?",
-                          f"{side['latency_ms']:.0f}")
-        self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items")
+        table.add_columns(*columns)
+        for row in rows:
+            table.add_row(*row)
+        self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items\n{verdict(report)}")
         rows = read_jsonl(run_dir / "eval" / "predictions.jsonl")
         right = [r for r in rows if r["student"] == r["gold"]][:4]
         wrong = [r for r in rows if r["student"] != r["gold"]][:4]

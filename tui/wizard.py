@@ -345,14 +345,14 @@ class PlanScreen(WizardScreen):
         config = self.app.config
         local = config.teacher in PRESETS or config.teacher == "embedded" or config.teacher_base_url
         price = None if local else PRICES.get(DEFAULT_MODEL if config.teacher == "auto" else config.teacher)
-        spend = estimate_spend(config, price)
+        spend = estimate_spend(config, price, can_score=bool(local) and not config.teacher_base_url)
         cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
         if config.teacher in PRESETS:  # at most; many calls are far shorter, cached ones free
             cost += f", at most ~{spend['calls'] * PRESETS[config.teacher].seconds_per_call / 60:.0f} min of this machine"
         caps = [f"{config.max_teacher_calls} calls"] * bool(config.max_teacher_calls) + [f"${config.budget_usd}"] * bool(config.budget_usd)
         budget = f"; stops cleanly at {' or '.join(caps)}" if caps else ""
         self.query_one("#estimate", Static).update(
-            f"Estimate before anything is spent: up to [b]{spend['calls']}[/] teacher calls, ~{spend['tokens']:,} tokens, "
+            f"Estimate before anything is spent: ~[b]{spend['calls']}[/] teacher calls, ~{spend['tokens']:,} tokens, "
             f"{cost}{budget}. Cached calls are free.")
 
     def action_next(self) -> None:

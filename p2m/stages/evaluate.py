@@ -3,22 +3,29 @@
 The stage scores the run's held-out items, per source: `user` items carry the user's own answers
 (gold); `synthetic` items carry verified teacher labels, which favour the teacher by construction.
 `evaluate_file` (`p2m eval RUN --test FILE`) scores the same way on a real test file.
+
+Classification is measured honestly in three ways: the teacher at its best reading (its greedy answer,
+and its calibrated likelihood of each label where the backend scores text; the student is compared
+with the stronger one), baselines that need no distillation on the same items (the training set's
+majority label, MiniLM zero-shot similarity to the label names), and retention (student / teacher).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from p2m import metrics
 from p2m.config import load_pairs
 from p2m.dedup import overlap
+from p2m.embeddings import Embedder
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.pipeline import RunContext, Stage
-from p2m.stages.verify import teacher_requests
+from p2m.stages.verify import label_requests, softmax_rows, teacher_requests
 from p2m.student import Student
-from p2m.verifiers import label_from_reply
+from p2m.verifiers import calibrate, label_from_reply
 
 
 def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], dict]:
@@ -41,6 +48,24 @@ def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[s
                      "latency_basis": "per request as measured when made (local backend: batch time / batch size)"}
 
 
+def likelihood_labels(ctx: RunContext, spec, texts: list[str]) -> list[str] | None:
+    """The teacher's calibrated label-likelihood reading (the verify stage's teacher verifier, so the
+    run's own items are cache hits); calibrated over these inputs, no gold used. None where the backend
+    cannot score text."""
+    if spec.task_type != "classification" or not ctx.teacher.can_score or not texts:
+        return None
+    distributions = calibrate(softmax_rows(ctx.score(label_requests(spec, texts), "teacher likelihoods on the test set"), spec.labels))
+    return [max(spec.labels, key=d.get) for d in distributions]
+
+
+def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dict[str, list[str]]:
+    """What a user gets without distilling: the training set's majority label, and MiniLM's zero-shot
+    similarity to the bare label names."""
+    majority = Counter(train_labels).most_common(1)[0][0] if train_labels else spec.labels[0]
+    zero_shot = Embedder().label_probs(texts, {label: [label] for label in spec.labels}) if texts else []
+    return {"majority": [majority] * len(texts), "minilm_zero_shot": [max(p, key=p.get) for p in zero_shot]}
+
+
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
     result = {"all": metrics.score(spec.task_type, predictions, [r["output"] for r in rows], spec.labels)}
     for source in sorted({r["source"] for r in rows}):
@@ -49,11 +74,42 @@ def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
     return result
 
 
+def teacher_readings(ctx: RunContext, spec, texts: list[str], golds: list[str]) -> tuple[dict[str, list[str]], str, dict]:
+    """The teacher's answers by each reading, the name of the stronger one on these items, and its cost."""
+    greedy, cost = teacher_predictions(ctx, spec, texts)
+    readings = {"greedy": greedy}
+    if (likelihood := likelihood_labels(ctx, spec, texts)) is not None:
+        readings["likelihood"] = likelihood
+    main = metrics.main_metric(metrics.metric_items(spec.task_type, greedy, golds))
+
+    def mean(answers: list[str]) -> float:
+        items = metrics.metric_items(spec.task_type, answers, golds)[main]
+        return sum(items) / max(len(items), 1)
+
+    return readings, max(readings, key=lambda name: mean(readings[name])), cost  # ties: greedy, listed first
+
+
+def comparisons(spec, student: list[str], teacher: list[str], baselines: dict[str, list[str]], golds: list[str]) -> dict:
+    """Student minus teacher and retention (student / teacher) on the main metric, and the student
+    against each baseline; paired bootstrap intervals throughout."""
+    student_items = metrics.metric_items(spec.task_type, student, golds)
+    main = metrics.main_metric(student_items)
+    teacher_items = metrics.metric_items(spec.task_type, teacher, golds)[main]
+    result = {"student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items)},
+              "retention": {"metric": main, **metrics.paired_ratio(student_items[main], teacher_items)}}
+    if baselines:
+        result["student_minus_baseline"] = {
+            name: metrics.paired_difference(student_items[main], metrics.metric_items(spec.task_type, answers, golds)[main])
+            for name, answers in baselines.items()}
+    return result
+
+
 def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
-    """Teacher and student on `rows` ({id, input, output, source}); writes metrics and predictions."""
+    """Teacher, student and baselines on `rows` ({id, input, output, source}); writes metrics and predictions."""
     spec = ctx.spec()
-    texts = [r["input"] for r in rows]
-    teacher_answers, teacher_cost = teacher_predictions(ctx, spec, texts)
+    texts, golds = [r["input"] for r in rows], [r["output"] for r in rows]
+    train = read_jsonl(ctx.path("data/train.jsonl"))
+    readings, best, teacher_cost = teacher_readings(ctx, spec, texts, golds)
     ctx.progress.task("student on the test set", total=None)
     student = Student(ctx.path("model"))
     started = time.perf_counter()
@@ -61,30 +117,29 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
     ctx.progress.task("measuring student latency", total=None)
     student_latency = student.latency_ms(texts)
+    baselines = baseline_predictions(spec, texts, [r["output"] for r in train]) if spec.task_type == "classification" else {}
     backend = ctx.teacher.backend
-    golds = [r["output"] for r in rows]
-    student_items = metrics.metric_items(spec.task_type, student_answers, golds)
-    teacher_items = metrics.metric_items(spec.task_type, teacher_answers, golds)
-    main = metrics.main_metric(student_items)
     write_jsonl(out_dir / "predictions.jsonl", [
-        {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s}
-        for r, t, s in zip(rows, teacher_answers, student_answers)
+        {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s,
+         **{f"teacher_{name}": answers[i] for name, answers in readings.items()}, **{name: answers[i] for name, answers in baselines.items()}}
+        for i, (r, t, s) in enumerate(zip(rows, readings[best], student_answers))
     ])
-    train_inputs = [r["input"] for r in read_jsonl(ctx.path("data/train.jsonl"))]
-    leaked = overlap(texts, train_inputs)
+    leaked = overlap(texts, [r["input"] for r in train])
     result = {
         "n": len(rows),
         "leakage": {"test_items_near_a_training_input": len(leaked), "ids": [rows[i]["id"] for i in leaked][:20],
                     "method": "character 4-gram Jaccard >= 0.8"},
-        "teacher": {"model": ctx.teacher.identity, "metrics": scores_by_source(spec, rows, teacher_answers),
+        "teacher": {"model": ctx.teacher.identity, "reading": best, "metrics": scores_by_source(spec, rows, readings[best]),
+                    "readings": {name: metrics.score(spec.task_type, answers, golds, spec.labels) for name, answers in readings.items()},
                     "params": backend.num_params() if hasattr(backend, "num_params") else None, **teacher_cost},
         "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
                     "params": student.num_params(), "disk_bytes": student.disk_bytes(),
                     "latency_ms": round(student_latency, 2), "seconds_per_1k": round(student_seconds_per_1k, 1),
                     "usd_per_1k": None, "latency_basis": "latency: one request at a time; seconds_per_1k: batches of 16"},
+        "baselines": {name: metrics.score(spec.task_type, answers, golds, spec.labels) for name, answers in baselines.items()},
         # Machine time per 1k requests, both batched on this machine: how much cheaper the student is to run.
         "teacher_over_student_seconds": round(teacher_cost["seconds_per_1k"] / max(student_seconds_per_1k, 1e-6), 1),
-        "student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items[main])},
+        **comparisons(spec, student_answers, readings[best], baselines, golds),
     }
     write_json(out_dir / "metrics.json", result)
     return result
@@ -114,9 +169,9 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 3  # task-aware metrics: SQuAD EM/F1, numeric EM, JSON validity, per class
+    version = 4  # the teacher's likelihood reading, baselines, retention
     uses_teacher = True
-    prompt_files = ("classify", "answer")
+    prompt_files = ("classify", "answer", "label_likelihood")
     outputs = ("eval/metrics.json", "eval/predictions.jsonl")
 
     def run(self, ctx: RunContext) -> None:

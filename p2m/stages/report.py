@@ -7,7 +7,7 @@ from pathlib import Path
 from p2m import prompts
 from p2m.files import read_json, read_jsonl, write_json, write_text
 from p2m.llm import Ledger
-from p2m.metrics import headline
+from p2m.metrics import headline, verdict
 from p2m.pipeline import RunContext, Stage
 from p2m.report_html import render_html
 
@@ -32,8 +32,13 @@ def render_markdown(report: dict) -> str:
     for role, side in (("teacher", teacher), ("student", student)):
         params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "unknown"
         lines.append(f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |")
+    for name, scores in report.get("baselines", {}).items():
+        lines.append(f"| baseline | {name} | {headline(scores)} | - | - |")
     lines += [
         "",
+        *([f"Teacher reading: {teacher['reading']} (the stronger on these items of: {', '.join(teacher['readings'])})."]
+          if teacher.get("readings") else []),
+        verdict(report),
         f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.",
         "",
         "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
@@ -149,7 +154,7 @@ def render_model_card(report: dict) -> str:
 
 class Report(Stage):
     name = "report"
-    version = 2  # report.html
+    version = 3  # baselines, retention, the teacher's reading
     outputs = ("report.json", "report.md", "report.html", "model/README.md")
     prompt_files = ("model_card",)
 
@@ -160,6 +165,7 @@ class Report(Stage):
             "spec": read_json(ctx.path("spec.json")),
             "teacher": {**evaluation["teacher"], "backend": ctx.teacher.backend.describe()},
             "student": evaluation["student"],
+            **{key: evaluation[key] for key in ("baselines", "retention", "student_minus_teacher", "student_minus_baseline") if key in evaluation},
             "n_test": evaluation["n"],
             "leakage": evaluation["leakage"],
             "data": read_json(ctx.path("data/verify_summary.json")),

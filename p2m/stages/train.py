@@ -33,8 +33,10 @@ from p2m.spec import TaskSpec
 from p2m.stages.verify import teacher_requests
 from p2m.student import answer_budget, save_meta, student_prompt
 
-MIN_ROWS_FOR_VALIDATION = 40
+MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
+SMALL_ENCODER_PARAMS = 50e6
+GENERATOR_EPOCHS = 3  # a causal LM is instruction-tuned already, and seconds a step on two CPU cores
 
 
 class ProgressCallback(TrainerCallback):
@@ -54,20 +56,21 @@ class ProgressCallback(TrainerCallback):
         self.progress.advance(1)
 
 
-def default_epochs(n_examples: int, task_type: str) -> float:
-    """Few examples need more passes; a causal LM (already instruction-tuned, and ~4 s a step on two
-    CPU cores) gets 3, so a default run trains in a few minutes."""
-    if task_type != "classification":
-        return 3
-    return 10 if n_examples < 100 else 5 if n_examples < 1000 else 3
+def classifier_schedule(n_examples: int, params: int, epochs: float = 0) -> tuple[float, float]:
+    """(epochs, learning rate) for an encoder; `epochs` > 0 is the user's. A small encoder (MiniLM) needs
+    many passes at a large step on a few examples; a base-sized one (MPNet) fits them in a few passes at
+    a smaller step (benchmarks/main_job.py measured the main job's choice)."""
+    if params <= SMALL_ENCODER_PARAMS:
+        return epochs or (10 if n_examples < 100 else 5 if n_examples < 1000 else 3), 1e-4
+    return epochs or (6 if n_examples < 200 else 4 if n_examples < 1000 else 3), 5e-5
 
 
 def validation_split(rows: list[dict], patience: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """10% of the rows (at least 4) for early stopping, when it is on and there are enough rows."""
+    """10% of the rows for early stopping, when it is on and there are enough rows."""
     if patience <= 0 or len(rows) < MIN_ROWS_FOR_VALIDATION:
         return rows, []
     shuffled = random.Random(seed).sample(rows, len(rows))
-    n = max(4, len(rows) // 10)
+    n = len(rows) // 10
     return shuffled[n:], shuffled[:n]
 
 
@@ -110,7 +113,7 @@ def with_lora(model, lora: str, task_type: str):
     return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
 
 
-def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path):
+def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -130,7 +133,8 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
         ])
         return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
 
-    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=1e-4, validate=bool(validation)),
+    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs)
+    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)),
                              remove_unused_columns=False)  # soft_targets reach compute_loss
     trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
     return trainer_class(model=with_lora(model, ctx.config.lora, "SEQ_CLS"), args=args, train_dataset=dataset(rows),
@@ -254,7 +258,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 3  # causal students save their answer budget (max_new_tokens)
+    version = 5  # classifier epochs and learning rate by the student's size; validation split from 200 rows
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping")
     uses_teacher = True  # logit-kd reads the teacher's logits
@@ -272,7 +276,7 @@ class Train(Stage):
             raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd")
         if method in ("logit-kd", "context", "wmss") and classifier:
             raise P2MError(f"--method {method} is for text outputs (causal LM students); use --method sft or soft-kd for classification")
-        epochs = ctx.config.epochs or default_epochs(len(rows), spec.task_type)
+        epochs = ctx.config.epochs or GENERATOR_EPOCHS
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         base = resolve_model(student)
@@ -283,7 +287,7 @@ class Train(Stage):
                 trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, epochs)
                 checkpoint = last_checkpoint(ctx, work)
             elif classifier:
-                trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, epochs, work)
+                trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
             else:
                 trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work)
         except OSError as error:  # transformers: the student is neither on this machine nor downloadable
@@ -304,7 +308,8 @@ class Train(Stage):
         shutil.rmtree(ctx.path("train/work"), ignore_errors=True)
         history = trainer.state.log_history
         write_json(ctx.path("train/metrics.json"), {
-            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "epochs": epochs,
+            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "epochs": trainer.args.num_train_epochs,
+            "learning_rate": trainer.args.learning_rate,
             "steps": result.global_step, "planned_steps": trainer.state.max_steps,
             "stopped_early": result.global_step < trainer.state.max_steps,
             "train_loss": round(result.training_loss, 4), "seconds": round(seconds, 2),

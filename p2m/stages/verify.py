@@ -8,8 +8,9 @@ Classification: each verifier gives a distribution over labels, calibrated again
 - embedding: MiniLM similarity to label-name prototypes (and the user's examples);
 - pool: MiniLM similarity to the other labelled inputs (candidates by intended label, user examples,
   real rows), the item itself left out;
-- channel: the teacher's likelihood of the input after "Label: X" (noisy-channel prompting, Min et al.
-  2022), where the backend can score text -- a different use of the teacher than asking it;
+- channel (`--channel-verifier`): the teacher's likelihood of the input after "Label: X" (noisy-channel
+  prompting, Min et al. 2022), where the backend can score text -- a different use of the teacher than
+  asking it, and the costliest verifier (the input is decoded once per label);
 - keywords: word rules confirmed by the other verifiers' labels (see keyword_rules).
 `label_model.weighted_pool` combines them, weighted by accuracies the Dawid-Skene model estimates
 without gold labels (each verifier witnessed only by verifiers of other models, VERIFIER_MODEL); the target is the posterior's argmax and the example's score its probability.
@@ -85,9 +86,11 @@ def softmax_rows(logliks: list[float], labels: list[str]) -> list[dict[str, floa
 
 def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
                             intended: list[str] | None = None, pool: list[tuple[str, str]] = (), own: list[int | None] | None = None,
-                            score: Callable[[list[ScoreRequest]], list[float]] | None = None) -> dict[str, list[dict[str, float]]]:
+                            score: Callable[[list[ScoreRequest]], list[float]] | None = None,
+                            channel: bool = False) -> dict[str, list[dict[str, float]]]:
     """Each verifier's calibrated label distribution for each text. pool: labelled (text, label)
-    pairs for the pool verifier, own[i] the index of texts[i] in it; score: the teacher's scorer."""
+    pairs for the pool verifier, own[i] the index of texts[i] in it; score: the teacher's scorer;
+    channel: also the channel verifier (needs score)."""
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
     prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
@@ -102,7 +105,7 @@ def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list
     sources["embedding"] = calibrate(embedder.label_probs(texts, prototypes))
     if pool:
         sources["pool"] = calibrate(embedder.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], labels, own))
-    if score is not None:
+    if score is not None and channel:
         sources["channel"] = calibrate(softmax_rows(score(channel_requests(spec, texts)), labels))
     others, _, _ = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN, VERIFIER_MODEL)
     confident = [max(p, key=p.get) if max(p.values()) >= 0.5 else None for p in others]
@@ -122,13 +125,13 @@ def ensembles(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> 
 
 
 def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder, known: list[tuple[str, str]],
-                         score: Callable | None) -> dict:
+                         score: Callable | None, channel: bool = False) -> dict:
     """Target = argmax of the weighted pool; score = its probability. known: labelled (input, label)
     pairs besides the candidates (user examples, real rows) for the pool verifier. Returns diagnostics."""
     labels = spec.labels
     pool = [(r["input"], r["intended_label"]) for r in rows] + list(known)
     sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows],
-                                      pool, list(range(len(rows))), score)
+                                      pool, list(range(len(rows))), score, channel)
     naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
@@ -219,8 +222,8 @@ def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_frac
 
 class Verify(Stage):
     name = "verify"
-    version = 8  # a teacher that scores labels is not also asked for chat votes
-    config_fields = ("votes", "keep_threshold", "test_fraction", "seed")
+    version = 9  # the channel verifier only when asked
+    config_fields = ("votes", "channel_verifier", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
     outputs = ("data/train.jsonl", "data/test.jsonl", "data/verify_summary.json")
@@ -248,8 +251,8 @@ class Verify(Stage):
         if spec.task_type == "classification":
             ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
             known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
-            score = (lambda requests: ctx.score(requests, "teacher likelihoods (teacher and channel verifiers)")) if scored else None
-            diagnostics = score_classification(spec, rows, replies, Embedder(), known, score) if rows else {}
+            score = (lambda requests: ctx.score(requests, "teacher likelihoods")) if scored else None
+            diagnostics = score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier) if rows else {}
         else:
             kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
             answers = [candidate_answers(replied, kind) for replied in replies]
