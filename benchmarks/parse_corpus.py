@@ -54,12 +54,13 @@ def main() -> None:
     n = len(cases)
     out = {"date": date.today().isoformat(), "machine": machine(), "teacher": teacher.identity, "n": n,
            "accuracy": {k: round(v / n, 3) for k, v in counts.items()}, "wrong": wrong,
-           "seconds_per_parse": {"mean": round(sum(seconds) / n, 1), "max": round(max(seconds), 1)}}
+           "seconds_per_parse": {"mean": round(sum(seconds) / n, 1), "max": round(max(seconds), 1)},
+           "live_teacher_calls": teacher.ledger.calls, "cache_hits": teacher.ledger.cache_hits}
     if not args.no_readme:
         command = "python benchmarks/parse_corpus.py" + (f" --teacher {args.teacher}" if args.teacher != "auto" else "")
         lines = [f"`{command}`, {out['date']}, {out['machine']}; teacher `{teacher.identity}`; {n} descriptions; "
-                 f"{out['seconds_per_parse']['mean']} s per description for all three readings (max {out['seconds_per_parse']['max']}, "
-                 "teacher calls not cached before the run).", "",
+                 f"{out['seconds_per_parse']['mean']} s per description for all three readings (max {out['seconds_per_parse']['max']}; "
+                 f"{teacher.ledger.calls} live teacher calls, {teacher.ledger.cache_hits} from p2m's cache).", "",
                  "| reading | right task type and label set |", "|---|---|"]
         lines += [f"| {name} | {counts[name]} / {n} ({counts[name] / n:.0%}) |" for name in counts]
         write_readme_block(TABLE_START, TABLE_END, "\n".join(lines) + "\n")
