@@ -121,7 +121,8 @@ def mpnet_path() -> Path:
                 if not member.is_dir() and name.name != "desktop.ini":  # Windows folder metadata
                     destination = partial.joinpath(*name.parts[1:])  # drop the zip's top folder
                     destination.parent.mkdir(parents=True, exist_ok=True)
-                    destination.write_bytes(packed.read(member))
+                    with packed.open(member) as source, destination.open("wb") as sink:
+                        shutil.copyfileobj(source, sink, 1 << 20)  # streamed: the weights are 438 MB
         partial.rename(target)
     finally:
         archive.unlink(missing_ok=True)
