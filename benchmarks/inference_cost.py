@@ -21,8 +21,8 @@ from pathlib import Path
 
 from p2m import Pipeline
 from p2m.config import load_pairs
-from p2m.stages.verify import teacher_requests
-from p2m.student import Student
+from p2m.teacher.answers import teacher_requests
+from p2m.student.model import Student
 
 
 def seconds(call) -> float:

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from p2m import RunConfig
-from p2m.pipeline import build_teacher
+from p2m.teacher.choice import build_teacher
 from p2m.stages.parse import ask_teacher_for_spec, parse_task
 from p2m.task_text import heuristic_spec
 from run_all import machine, write_readme_block

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from p2m import RunConfig
 from p2m.metrics import accuracy_items, bootstrap_ci
-from p2m.pipeline import build_teacher
+from p2m.teacher.choice import build_teacher
 from p2m.spec import TaskSpec
-from p2m.stages.verify import label_requests, softmax_rows, teacher_requests
-from p2m.teacher_files import STRONGEST_FIRST, preset_installed
-from p2m.verifiers import calibrate, label_from_reply
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.teacher.files import STRONGEST_FIRST, preset_installed
+from p2m.verifiers.signals import calibrate, label_from_reply
 from run_all import TASKS, machine, sampled_rows, write_readme_block
 
 TABLE_START, TABLE_END = "<!-- teacher_zero_shot: start -->", "<!-- teacher_zero_shot: end -->"

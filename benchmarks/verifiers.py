@@ -20,15 +20,16 @@ import random
 import time
 from pathlib import Path
 
-from p2m.distilled_verifier import DistilledVerifier
+from p2m.verifiers.distilled import DistilledVerifier
 from p2m.embedded import cache_dir
-from p2m.embeddings import Embedder
-from p2m.llm import CallCache, Teacher
-from p2m.llm_local import LocalBackend
+from p2m.verifiers.embeddings import Embedder
+from p2m.teacher.calls import CallCache, Teacher
+from p2m.teacher.local import LocalBackend
 from p2m.spec import TaskSpec
 from p2m.stages.synthesize import candidate_requests, clean_generated
-from p2m.stages.verify import channel_requests, classification_evidence, ensembles, label_requests, teacher_requests
-from p2m.verifiers import label_from_reply
+from p2m.stages.verify import channel_requests, classification_evidence, ensembles
+from p2m.teacher.answers import label_requests, teacher_requests
+from p2m.verifiers.signals import label_from_reply
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TASKS = {

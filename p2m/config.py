@@ -86,6 +86,7 @@ class RunConfig:
     push_to_hub: str | None = None
     """Hub repo id (user/name) to upload model/ to when the run finishes (token from HF_TOKEN or `hf auth login`)."""
     seed: int = 0
+    """Seed of generation requests, data splits and training: the same seed, the same run."""
     max_teacher_calls: int | None = None
     """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
     budget_usd: float | None = None

@@ -14,7 +14,7 @@ import string
 from collections import Counter
 
 from p2m.dedup import normalize
-from p2m.verifiers import normalize_answer
+from p2m.verifiers.signals import normalize_answer
 
 def accuracy_items(predictions: list[str], golds: list[str]) -> list[float]:
     return [float(normalize(p) == normalize(g)) for p, g in zip(predictions, golds)]
@@ -173,3 +173,24 @@ def verdict(result: dict) -> str:
         shown = f"student - MiniLM zero-shot: {zero_shot['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
         parts.append(shown if low > 0 else f"WARNING: not shown to beat MiniLM zero-shot ({shown})")
     return "; ".join(parts)
+
+
+def short_name(model: str) -> str:
+    """'llama.cpp:qwen2.5-coder-1.5b@cc324af070c2' or 'org/model' -> its short name, for narrow tables."""
+    return model.split("/")[-1].split(":")[-1].split("@")[0][:24]
+
+
+def comparison_rows(teacher: dict, student: dict, baselines: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the teacher vs student (and baselines) table, shared by the CLI and the TUI:
+    main metric with its 95% CI, the second metric, size and speed."""
+    main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
+
+    def cells(scores: dict) -> list[str]:
+        low, high = scores[f"{main}_ci95"]
+        return [f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]", f"{scores[second]:.2f}" if second else "-"]
+
+    rows = [[role, short_name(side["model"]), *cells(side["metrics"]["all"]),
+             f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?", f"{side['latency_ms']:.0f}"]
+            for role, side in (("teacher", teacher), ("student", student))]
+    rows += [["baseline", name, *cells(scores), "-", "-"] for name, scores in (baselines or {}).items()]
+    return ["", "model", f"{main} [95% CI]", second or "", "params", "ms/item"], rows

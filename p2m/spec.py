@@ -29,7 +29,7 @@ class Example:
 @dataclass
 class TaskSpec:
     instruction: str
-    task_type: str
+    task_type: str = field(metadata={"enum": TASK_TYPES})
     labels: list[str] = field(default_factory=list)
     input_description: str = "input"
     output_format: str = ""

@@ -18,19 +18,14 @@ from pathlib import Path
 from p2m import prompts
 from p2m.dedup import normalize
 from p2m.errors import P2MError
-from p2m.llm import Teacher
+from p2m.teacher.calls import Teacher
 from p2m.spec import TaskSpec
-from p2m.structured import InvalidAnswer, ask_json
+from p2m.teacher.structured import InvalidAnswer, ask_json, json_schema
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 INPUT_NAMES = ("input", "text", "source", "document", "article", "question", "sentence", "content", "prompt", "query")
 OUTPUT_NAMES = ("output", "target", "summary", "answer", "answers", "translation", "label", "response", "completion")
-MAPPING_SCHEMA = {
-    "type": "object",
-    "properties": {"input_column": {"type": "string"}, "output_column": {"type": "string"},
-                   "label_map": {"type": "object", "additionalProperties": {"type": "string"}}},
-    "required": ["input_column", "output_column"],
-}
+
 
 
 class SkipDataset(P2MError):
@@ -42,7 +37,10 @@ class ColumnMapping:
     input_column: str
     output_column: str
     label_map: dict[str, str] = field(default_factory=dict)  # dataset value -> spec label (classification)
-    by: str = "teacher"  # "teacher" or "column names"
+    by: str = field(default="teacher", metadata={"answer": False})  # "teacher" or "column names"
+
+
+MAPPING_SCHEMA = json_schema(ColumnMapping, required=("input_column", "output_column"))
 
 
 def load_train_split(source: str, offline: bool):

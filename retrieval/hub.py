@@ -1,5 +1,5 @@
 """The live Hub: `p2m catalog refresh` lists models and datasets with `huggingface_hub` and writes them
-as the cached snapshot that retrieval reads. Only this module (and p2m/hub_push.py, for --push-to-hub) talks to the network."""
+as the cached snapshot that retrieval reads. Only this module (and p2m/student/hub.py, for --push-to-hub) talks to the network."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from p2m import prompts
 from p2m.embedded import EMBEDDED_PATHS, embedded_installed
 from p2m.errors import P2MError
-from p2m.llm import ChatRequest, Teacher
+from p2m.teacher.calls import ChatRequest, Teacher
 from p2m.retrieval.catalog import load_catalog, registry, snapshot_path
 from p2m.retrieval.search import TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
 from p2m.spec import TaskSpec
@@ -136,6 +136,14 @@ def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, ca
         raise P2MError(f"student {name} ({choice.arch}) cannot be trained for {spec.task_type}: that needs a model of kind '{wanted}'")
     choice.arch = wanted
     return choice
+
+
+def shortlist(spec: TaskSpec, student: str, max_params: int | None = None, catalog_files: tuple[str, ...] = (),
+              card: str = "", top_k: int = 10) -> tuple[StudentChoice, list[Hit]]:
+    """The student a run trains and the catalog's ranked candidates beside it: what the Retrieve stage
+    records and what the TUI's Model screen previews, so the two cannot differ."""
+    chosen = resolve_student(student, spec, max_params, catalog_files, card)
+    return chosen, rank_students(spec, constraints_for(spec, max_params), catalog_files, top_k=top_k, card=card)
 
 
 def _exists_on_hub(model_id: str) -> bool:

@@ -3,7 +3,7 @@ Every stage is also tested with a real model elsewhere."""
 
 from __future__ import annotations
 
-from p2m.llm import ChatResponse, TransientError
+from p2m.teacher.calls import ChatResponse, TransientError
 
 
 class FakeBackend:

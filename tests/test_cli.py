@@ -41,15 +41,35 @@ def test_unparseable_examples_file_is_one_line(tmp_path):
 
 
 def test_help_lists_the_commands_and_options():
-    from p2m.cli import STAGE_NAMES
     from p2m.config import METHODS
-    from p2m.stages import STAGES
+    from p2m.stages import STAGE_NAMES, stage_classes
 
     assert "run" in p2m("--help").stdout and "parse" in p2m("--help").stdout
     run_help = " ".join(p2m("run", "--help").stdout.split())
     assert "--teacher-base-url" in run_help and "--push-to-hub" in run_help and "--lora" in run_help
-    assert all(f"{method}:" in run_help or f"{method} (" in run_help for method in METHODS)  # each method explained
-    assert STAGE_NAMES == tuple(stage.name for stage in STAGES)  # --until's choices
+    assert all(f"'{method}':" in run_help or f"'{method}' (" in run_help for method in METHODS)  # each method explained
+    assert STAGE_NAMES == tuple(stage.name for stage in stage_classes())  # --until's choices
+
+
+def test_a_run_config_field_with_a_docstring_is_a_cli_option():
+    import argparse
+    from dataclasses import dataclass
+
+    from p2m.cli.options import add_config_options
+    from p2m.config import RunConfig
+
+    @dataclass
+    class WithNewField(RunConfig):
+        shots_per_label: int = 3
+        """How many few-shot examples per label the generator sees."""
+
+    parser = argparse.ArgumentParser()
+    add_config_options(parser, WithNewField)
+    assert parser.parse_args(["some task", "--shots-per-label", "5"]).shots_per_label == 5
+    assert parser.parse_args(["some task"]).shots_per_label == 3
+    assert "How many few-shot examples per label the generator sees. (default: 3)" in " ".join(parser.format_help().split())
+    options = {action.dest for action in parser._actions}
+    assert {"num_examples", "channel_verifier", "max_params", "test_fraction"} <= options  # RunConfig's own fields too
 
 
 def test_parse_prints_the_spec_as_json():

@@ -9,10 +9,10 @@ import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from fakes import FakeBackend
 
-from p2m.llm import CallCache, Teacher
+from p2m.teacher.calls import CallCache, Teacher
 from p2m.retrieval.dataset_rows import SkipDataset, collect, guess_mapping, load_train_split, map_columns, validate_mapping
 from p2m.spec import TaskSpec
-from p2m.structured import InvalidAnswer
+from p2m.teacher.structured import InvalidAnswer
 
 SPEC = TaskSpec(instruction="Classify movie reviews as positive or negative", task_type="classification", labels=["positive", "negative"])
 REVIEWS = [("A triumph of acting.", 1), ("Dull and far too long.", 0), ("I loved every minute.", 1), ("A waste of a good cast.", 0)]

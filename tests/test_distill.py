@@ -9,12 +9,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig, TrainingArguments
 
 from p2m import Pipeline, RunConfig
-from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
+from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
 from p2m.embedded import MINILM_ID, SMOLLM2_ID, smollm2_path
 from p2m.errors import P2MError
 from p2m.files import read_json
-from p2m.student import MAX_NEW_TOKENS, Student, answer_budget
-from p2m.wmss import resample, selection_weights
+from p2m.student.model import MAX_NEW_TOKENS, Student, answer_budget
+from p2m.training.wmss import resample, selection_weights
 
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
 MOVIES = "Classify movie reviews as positive or negative"

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from p2m.label_model import agreement_matrix, fit
+from p2m.verifiers.label_model import agreement_matrix, fit
 
 TRUE_ACCURACY = [0.9, 0.75, 0.65, 0.55]
 

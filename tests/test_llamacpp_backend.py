@@ -9,10 +9,10 @@ import pytest
 
 from p2m import Pipeline, RunConfig
 from p2m.errors import P2MError
-from p2m.llm import CallCache, ChatRequest, ScoreRequest, Teacher
-from p2m.llm_llamacpp import LlamaCppBackend
-from p2m.pipeline import build_teacher
-from p2m.teacher_files import Preset, _assemble, _resolve_preset, preset_installed, resolve
+from p2m.teacher.calls import CallCache, ChatRequest, ScoreRequest, Teacher
+from p2m.teacher.llamacpp import LlamaCppBackend
+from p2m.teacher.choice import build_teacher
+from p2m.teacher.files import Preset, _assemble, _resolve_preset, preset_installed, resolve
 
 REVIEW = "Review: a wonderful, warm film\nSentiment:"
 

@@ -4,7 +4,7 @@ import pytest
 
 from fakes import FakeBackend
 from p2m.errors import BudgetExceeded, TeacherUnavailable
-from p2m.llm import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
+from p2m.teacher.calls import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
 
 
 def request(text: str, **params) -> ChatRequest:

@@ -7,7 +7,7 @@ from p2m.dedup import dedupe, overlap
 from p2m.spec import SpecError, TaskSpec
 from p2m.task_text import heuristic_spec
 from p2m.stages.synthesize import clean_generated
-from p2m.verifiers import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
+from p2m.verifiers.signals import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
                            label_probs_from_logprobs, shape)
 
 
@@ -165,7 +165,7 @@ def test_classifier_schedule_by_encoder_size_and_user_epochs():
 
 def test_estimate_counts_the_requests_each_stage_makes():
     from p2m.config import RunConfig
-    from p2m.pipeline import estimate_spend
+    from p2m.plan import estimate_spend
 
     movies = RunConfig(task="Classify movie reviews as positive or negative")  # 96 examples, 2 labels
     assert estimate_spend(movies, None, can_score=True)["calls"] == 2 + 96 + 96 * 2 + 19

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from fakes import FakeBackend
-from p2m.llm import CallCache, Teacher
-from p2m.pipeline import build_teacher
+from p2m.teacher.calls import CallCache, Teacher
+from p2m.teacher.choice import build_teacher
 from p2m.config import RunConfig
 from p2m.stages.parse import parse_task
 from p2m.task_text import heuristic_spec

@@ -195,7 +195,7 @@ def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
 
     import openai
 
-    from p2m.serve import make_server
+    from p2m.student.serve import make_server
 
     _, out, _ = movie_run
     server = make_server(out, port=0)

@@ -5,10 +5,10 @@ import pytest
 
 from p2m.config import RunConfig
 from p2m.errors import TeacherUnavailable
-from p2m.llm import CallCache, ChatRequest, Teacher
-from p2m.llm_local import LocalBackend
-from p2m.llm_openai import OpenAIBackend
-from p2m.pipeline import build_teacher
+from p2m.teacher.calls import CallCache, ChatRequest, Teacher
+from p2m.teacher.local import LocalBackend
+from p2m.teacher.openai_compat import OpenAIBackend
+from p2m.teacher.choice import build_teacher
 
 QUESTION = (("system", "Reply with one word."), ("user", "Is 'a wonderful, moving film' positive or negative?"))
 

@@ -51,7 +51,8 @@ async def fill(pilot, selector: str, value: str) -> None:
     await pilot.pause()
 
 
-async def walk_to_plan(pilot, shots: Path) -> None:
+async def walk_to_plan(pilot, shots: Path) -> str:
+    """Task -> Plan as a user would; returns the student the Model screen put first."""
     app = pilot.app
     assert isinstance(app.screen, TaskScreen)
     await pilot.click("#task")
@@ -66,15 +67,15 @@ async def walk_to_plan(pilot, shots: Path) -> None:
     app.save_screenshot("1-task.svg", str(shots))
     await pilot.press("ctrl+n")
 
-    await wait_for(pilot, lambda: isinstance(app.screen, SpecScreen) and hasattr(app.screen, "parsed"))
+    await wait_for(pilot, lambda: isinstance(app.screen, SpecScreen) and app.screen.parsed is not None)
     assert app.screen.query_one("#task-type").value == "classification"
     assert app.screen.query_one("#labels").value == "positive, negative"
     app.save_screenshot("2-spec.svg", str(shots))
     await pilot.press("ctrl+n")
 
     await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and rows_of(app, "#students") > 0)
-    table = app.screen.query_one("#students")
-    assert table.get_row_at(0)[0] == (MPNET_ID if embedded_installed(MPNET_ID) else MINILM_ID)
+    first = app.screen.query_one("#students").get_row_at(0)[0]
+    assert first in (MPNET_ID, MINILM_ID) and embedded_installed(first)  # the run's own choice: weights on this machine
     assert "weights on this machine" in text_of(app, "#why")
     app.save_screenshot("3-model.svg", str(shots))
     await pilot.press("ctrl+n")
@@ -88,15 +89,17 @@ async def walk_to_plan(pilot, shots: Path) -> None:
     await fill(pilot, "#budget-usd", "0.5")
     assert "stops cleanly at $0.5" in text_of(app, "#estimate") and app.config.budget_usd == 0.5
     app.save_screenshot("4-plan.svg", str(shots))
+    return first
 
 
 def test_wizard_walks_from_task_to_results(tmp_path):
     shots = screenshots(tmp_path)
+    previewed: list[str] = []
 
     async def scenario():
         app = P2MApp(str(tmp_path / "run"), teacher=FAST_TEACHER)
         async with app.run_test(size=SIZE) as pilot:
-            await walk_to_plan(pilot, shots)
+            previewed.append(await walk_to_plan(pilot, shots))
             await pilot.press("ctrl+n")
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and "calls" in text_of(app, "#ledger"))
             await wait_for(pilot, lambda: "done" in text_of(app, "#note-synthesize"))
@@ -114,6 +117,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
     asyncio.run(scenario())
     report = read_json(tmp_path / "run" / "report.json")
     assert report["spec"]["labels"] == ["positive", "negative"]
+    assert read_json(tmp_path / "run" / "student.json")["chosen"]["id"] == previewed[0]  # the Model screen showed the run's choice
     assert report["student"]["model"]
     assert sorted(p.name for p in shots.glob("*.svg")) == ["1-task.svg", "2-spec.svg", "3-model.svg", "4-plan.svg", "5-run.svg", "6-results.svg"]
 

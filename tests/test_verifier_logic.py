@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from p2m.keyword_rules import keyword_label_probs, terms
-from p2m.label_model import hard_votes, weighted_pool
-from p2m.verifiers import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer
+from p2m.verifiers.keyword_rules import keyword_label_probs, terms
+from p2m.verifiers.label_model import hard_votes, weighted_pool
+from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer
 
 
 @pytest.mark.parametrize("text, number", [

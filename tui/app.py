@@ -15,9 +15,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Markdown
 
+from p2m import run_paths
 from p2m.config import RunConfig
 from p2m.errors import P2MError
 from p2m.files import read_json
+from p2m.spec import TaskSpec
+from p2m.tui.running import ResultsScreen, RunScreen
+from p2m.tui.wizard import TaskScreen
 
 HELP = """\
 # p2m: keys
@@ -50,7 +54,7 @@ class HelpScreen(ModalScreen):
 class P2MApp(App):
     """The wizard. `run_dir`: open an existing run (at Results if it finished, else at Run)."""
 
-    CSS_PATH = "p2m.tcss"
+    CSS_PATH = Path(__file__).with_name("p2m.tcss")  # absolute: subclasses elsewhere (tests) find it too
     TITLE = "p2m"
     SUB_TITLE = "prompt to model"
     BINDINGS = [Binding("f1,question_mark", "help", "help", key_display="f1 ?"), Binding("ctrl+q", "quit", "quit", priority=True)]
@@ -60,15 +64,13 @@ class P2MApp(App):
         self.run_dir = run_dir
         self.config = RunConfig(task="", out=run_dir, teacher=teacher)
         self.pipeline = None  # the Pipeline of the run being planned or run; built once the task is known
+        self.spec: TaskSpec | None = None  # the spec as confirmed on the Spec screen
 
     def on_mount(self) -> None:
-        from p2m.tui.running import ResultsScreen, RunScreen
-        from p2m.tui.wizard import TaskScreen
-
         path = Path(self.run_dir) if self.run_dir else None
-        if path and (path / "config.json").exists():
-            self.config = RunConfig(**{**read_json(path / "config.json"), "out": str(path)})
-            finished = (path / "report.json").exists()
+        if path and (path / run_paths.CONFIG).exists():
+            self.config = RunConfig(**{**read_json(path / run_paths.CONFIG), "out": str(path)})
+            finished = (path / run_paths.REPORT_JSON).exists()
             self.push_screen(ResultsScreen() if finished else RunScreen())
         else:
             self.push_screen(TaskScreen())
@@ -84,6 +86,11 @@ class P2MApp(App):
             self.notify(str(error), severity="error", timeout=8)
             return None
         return self.pipeline
+
+    def start_run(self) -> None:
+        """The Plan screen's last step: a pipeline for the planned config, run on the Run screen."""
+        if self.build_pipeline() is not None:
+            self.push_screen(RunScreen(start=True))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -9,14 +9,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Static
 
-from p2m.cli_progress import comparison_rows
+from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl
-from p2m.metrics import verdict
+from p2m.metrics import comparison_rows, verdict
 from p2m.progress import Progress
-from p2m.tui.wizard import WizardScreen
-
-STAGE_NAMES = ("parse", "retrieve", "synthesize", "verify", "train", "evaluate", "report")
+from p2m.stages import STAGE_NAMES
+from p2m.tui.base import WizardScreen
 
 
 class RunCancelled(P2MError):
@@ -162,6 +161,10 @@ class ResultsScreen(WizardScreen):
 
     STEP = 5
 
+    def __init__(self):
+        super().__init__()
+        self.student = None  # the trained Student, loaded on the first try-it request
+
     def body(self) -> ComposeResult:
         yield Static("", id="summary")
         table = DataTable(id="comparison", cursor_type="none")
@@ -178,14 +181,14 @@ class ResultsScreen(WizardScreen):
 
     def on_mount(self) -> None:
         run_dir = self.app.config.run_dir()
-        report = read_json(run_dir / "report.json")
+        report = read_json(run_dir / run_paths.REPORT_JSON)
         columns, rows = comparison_rows(report["teacher"], report["student"], report.get("baselines"))
         table = self.query_one("#comparison", DataTable)
         table.add_columns(*columns)
         for row in rows:
             table.add_row(*row)
         self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items\n{verdict(report)}")
-        rows = read_jsonl(run_dir / "eval" / "predictions.jsonl")
+        rows = read_jsonl(run_dir / run_paths.EVAL_PREDICTIONS)
         right = [r for r in rows if r["student"] == r["gold"]][:4]
         wrong = [r for r in rows if r["student"] != r["gold"]][:4]
         samples = self.query_one("#samples", DataTable)
@@ -203,10 +206,10 @@ class ResultsScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="try")
     def predict(self, text: str) -> None:
-        from p2m.student import Student
+        from p2m.student.model import Student
 
-        if not hasattr(self, "student"):
-            self.student = Student(self.app.config.run_dir() / "model")
+        if self.student is None:
+            self.student = Student(self.app.config.run_dir() / run_paths.MODEL)
         answer = self.student.predict([text])[0]
         self.app.call_from_thread(self.query_one("#answer", Static).update, f"student: [b]{answer}[/]")
 

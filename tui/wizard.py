@@ -4,47 +4,15 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
 
+from p2m import run_paths
 from p2m.config import METHODS, load_examples
 from p2m.errors import P2MError
 from p2m.files import read_json
 from p2m.spec import TASK_TYPES, SpecError, TaskSpec
-
-STEPS = ("Task", "Spec", "Model & data", "Plan", "Run", "Results")
-
-
-class WizardScreen(Screen):
-    """A step of the wizard: a title line with the step, `ctrl+n` onwards, `escape` back."""
-
-    STEP = 0
-    BINDINGS = [Binding("ctrl+n", "next", "next"), Binding("escape", "back", "back")]
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        steps = "  ".join(f"[b reverse] {n} [/]" if i == self.STEP else f"[dim]{n}[/]" for i, n in enumerate(STEPS))
-        yield Static(steps, id="steps")
-        with VerticalScroll(id="body"):
-            yield from self.body()
-        yield Footer()
-
-    def body(self) -> ComposeResult:
-        yield from ()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-
-    @on(Button.Pressed, "#next")
-    def _next_button(self) -> None:
-        self.action_next()
-
-    def fail(self, error: Exception) -> None:
-        self.app.notify(str(error), severity="error", timeout=8)
-
+from p2m.tui.base import WizardScreen
 
 class TaskScreen(WizardScreen):
     STEP = 0
@@ -116,6 +84,10 @@ class TaskScreen(WizardScreen):
 class SpecScreen(WizardScreen):
     STEP = 1
 
+    def __init__(self):
+        super().__init__()
+        self.parsed: dict | None = None  # spec.json as the parse stage wrote it; None while parsing
+
     def body(self) -> ComposeResult:
         yield Static("Reading the task with the teacher…", id="status")
         yield Label("Instruction")
@@ -147,9 +119,9 @@ class SpecScreen(WizardScreen):
         pipeline = self.app.pipeline
         try:
             if again:
-                (pipeline.run_dir / "spec.json").unlink(missing_ok=True)
+                (pipeline.run_dir / run_paths.SPEC).unlink(missing_ok=True)
             pipeline.run(until="parse")
-            self.app.call_from_thread(self.show, read_json(pipeline.run_dir / "spec.json"))
+            self.app.call_from_thread(self.show, read_json(pipeline.run_dir / run_paths.SPEC))
         except P2MError as error:
             self.app.call_from_thread(self.fail, error)
 
@@ -170,7 +142,7 @@ class SpecScreen(WizardScreen):
         self.parse(again=True)
 
     def action_next(self) -> None:
-        if not hasattr(self, "parsed"):
+        if self.parsed is None:
             return self.app.notify("still parsing; a moment")
         edited = {**self.parsed, "instruction": self.query_one("#instruction", Input).value,
                   "task_type": self.query_one("#task-type", Select).value,
@@ -189,6 +161,10 @@ class SpecScreen(WizardScreen):
 
 class ModelScreen(WizardScreen):
     STEP = 2
+
+    def __init__(self):
+        super().__init__()
+        self.hits: dict = {}  # student id -> its search Hit, as shown in the table
 
     def body(self) -> ComposeResult:
         yield Label("Student candidates (BM25 over the model catalog, with constraints); select one, or type an id or path.")
@@ -212,13 +188,19 @@ class ModelScreen(WizardScreen):
 
     @work(thread=True, group="search")
     def search(self) -> None:
-        from p2m.retrieval.students import constraints_for, offline, rank_datasets, rank_students
+        """The Retrieve stage's own choice and ranking (the teacher's model card included: a call the run
+        then finds in the cache), the chosen student first."""
+        from p2m.retrieval.search import Hit
+        from p2m.retrieval.students import hypothetical_card, rank_datasets, shortlist
 
         spec, config = self.app.spec, self.app.config
-        constraints = constraints_for(spec, config.max_params, local_only=offline())  # offline: only what can be used
-        hits = rank_students(spec, constraints, tuple(config.catalog), top_k=8)
-        datasets = rank_datasets(spec, tuple(config.catalog))
-        self.app.call_from_thread(self.show, hits, datasets)
+        try:
+            card = hypothetical_card(self.app.pipeline.teacher, spec) if config.student == "auto" else ""
+            chosen, candidates = shortlist(spec, config.student, config.max_params, tuple(config.catalog), card)
+        except P2MError as error:
+            return self.app.call_from_thread(self.fail, error)
+        hits = ([Hit(**chosen.hit)] if chosen.hit else []) + [hit for hit in candidates if hit.id != chosen.id]
+        self.app.call_from_thread(self.show, hits, rank_datasets(spec, tuple(config.catalog), card=card))
 
     def show(self, hits: list, datasets: list) -> None:
         table = self.query_one("#students", DataTable)
@@ -278,7 +260,7 @@ class PlanScreen(WizardScreen):
 
     def teachers(self) -> list[tuple[str, str]]:
         """(choice, label): each embedded preset installed, with what a call costs here, then the APIs."""
-        from p2m.teacher_files import PRESETS, STRONGEST_FIRST, preset_installed
+        from p2m.teacher.files import PRESETS, STRONGEST_FIRST, preset_installed
 
         presets = [(name, f"{PRESETS[name].title}, on this machine (~{PRESETS[name].seconds_per_call} s a call on 2 cores)")
                    for name in STRONGEST_FIRST if preset_installed(name)]
@@ -337,15 +319,12 @@ class PlanScreen(WizardScreen):
     @on(RadioSet.Changed)
     @on(Select.Changed)
     def update_estimate(self) -> None:
-        from p2m.llm_openai import DEFAULT_MODEL, PRICES
-        from p2m.pipeline import estimate_spend
-        from p2m.teacher_files import PRESETS
+        from p2m.plan import planned_spend
+        from p2m.teacher.files import PRESETS
 
         self.read()
         config = self.app.config
-        local = config.teacher in PRESETS or config.teacher == "embedded" or config.teacher_base_url
-        price = None if local else PRICES.get(DEFAULT_MODEL if config.teacher == "auto" else config.teacher)
-        spend = estimate_spend(config, price, can_score=bool(local) and not config.teacher_base_url)
+        spend = planned_spend(config)
         cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
         if config.teacher in PRESETS:  # at most; many calls are far shorter, cached ones free
             cost += f", at most ~{spend['calls'] * PRESETS[config.teacher].seconds_per_call / 60:.0f} min of this machine"
@@ -356,8 +335,5 @@ class PlanScreen(WizardScreen):
             f"{cost}{budget}. Cached calls are free.")
 
     def action_next(self) -> None:
-        from p2m.tui.running import RunScreen
-
         self.read()
-        if self.app.build_pipeline() is not None:
-            self.app.push_screen(RunScreen(start=True))
+        self.app.start_run()

@@ -16,16 +16,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from p2m import metrics
+from p2m import metrics, run_paths
 from p2m.config import load_pairs
 from p2m.dedup import overlap
-from p2m.embeddings import Embedder
+from p2m.verifiers.embeddings import Embedder
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
-from p2m.pipeline import RunContext, Stage
-from p2m.stages.verify import label_requests, softmax_rows, teacher_requests
-from p2m.student import Student
-from p2m.verifiers import calibrate, label_from_reply
+from p2m.stages.base import RunContext, Stage
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.student.model import Student
+from p2m.verifiers.signals import calibrate, label_from_reply
 
 
 def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], dict]:
@@ -108,10 +108,10 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     """Teacher, student and baselines on `rows` ({id, input, output, source}); writes metrics and predictions."""
     spec = ctx.spec()
     texts, golds = [r["input"] for r in rows], [r["output"] for r in rows]
-    train = read_jsonl(ctx.path("data/train.jsonl"))
+    train = read_jsonl(ctx.path(run_paths.TRAIN))
     readings, best, teacher_cost = teacher_readings(ctx, spec, texts, golds)
     ctx.progress.task("student on the test set", total=None)
-    student = Student(ctx.path("model"))
+    student = Student(ctx.path(run_paths.MODEL))
     started = time.perf_counter()
     student_answers = student.predict(texts)
     student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
@@ -119,7 +119,7 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     student_latency = student.latency_ms(texts)
     baselines = baseline_predictions(spec, texts, [r["output"] for r in train]) if spec.task_type == "classification" else {}
     backend = ctx.teacher.backend
-    write_jsonl(out_dir / "predictions.jsonl", [
+    write_jsonl(out_dir / Path(run_paths.EVAL_PREDICTIONS).name, [
         {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s,
          **{f"teacher_{name}": answers[i] for name, answers in readings.items()}, **{name: answers[i] for name, answers in baselines.items()}}
         for i, (r, t, s) in enumerate(zip(rows, readings[best], student_answers))
@@ -141,7 +141,7 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
         "teacher_over_student_seconds": round(teacher_cost["seconds_per_1k"] / max(student_seconds_per_1k, 1e-6), 1),
         **comparisons(spec, student_answers, readings[best], baselines, golds),
     }
-    write_json(out_dir / "metrics.json", result)
+    write_json(out_dir / Path(run_paths.EVAL_METRICS).name, result)
     return result
 
 
@@ -172,7 +172,8 @@ class Evaluate(Stage):
     version = 4  # the teacher's likelihood reading, baselines, retention
     uses_teacher = True
     prompt_files = ("classify", "answer", "label_likelihood")
-    outputs = ("eval/metrics.json", "eval/predictions.jsonl")
+    inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)
+    outputs = (run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
 
     def run(self, ctx: RunContext) -> None:
-        evaluate_rows(ctx, read_jsonl(ctx.path("data/test.jsonl")), ctx.path("eval"))
+        evaluate_rows(ctx, read_jsonl(ctx.path(run_paths.TEST)), ctx.path(run_paths.EVAL))

@@ -9,30 +9,16 @@ and the spec records a warning.
 
 from __future__ import annotations
 
-from p2m import prompts
+from p2m import prompts, run_paths
 from p2m.dedup import normalize
 from p2m.files import write_json
-from p2m.llm import Teacher
-from p2m.pipeline import RunContext, Stage
+from p2m.teacher.calls import Teacher
+from p2m.stages.base import RunContext, Stage
 from p2m.spec import SpecError, TaskSpec
 from p2m.task_text import heuristic_spec
-from p2m.structured import ask_json
+from p2m.teacher.structured import ask_json, json_schema
 
-SPEC_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "instruction": {"type": "string"},
-        "task_type": {"type": "string", "enum": ["classification", "generation", "extraction", "math"]},
-        "labels": {"type": "array", "items": {"type": "string"}},
-        "input_description": {"type": "string"},
-        "output_format": {"type": "string"},
-        "examples": {
-            "type": "array",
-            "items": {"type": "object", "properties": {"input": {"type": "string"}, "output": {"type": "string"}}},
-        },
-    },
-    "required": ["instruction", "task_type", "labels", "input_description", "output_format", "examples"],
-}
+SPEC_SCHEMA = json_schema(TaskSpec)  # what the teacher's constrained decoding may write
 
 
 def ask_teacher_for_spec(teacher: Teacher, task: str) -> tuple[dict | None, list[str]]:
@@ -112,11 +98,11 @@ class Parse(Stage):
     config_fields = ("task", "examples")
     uses_teacher = True
     prompt_files = ("parse_task", "repair_json")
-    outputs = ("spec.json",)
+    outputs = (run_paths.SPEC,)
 
     def run(self, ctx: RunContext) -> None:
         ctx.progress.task("reading the task description", total=None)
         spec, warnings = parse_task(ctx.teacher, ctx.config.task, ctx.config.examples)
         for warning in warnings:
             ctx.progress.log(f"parse: {warning}")
-        write_json(ctx.path("spec.json"), {**spec.to_dict(), "warnings": warnings})
+        write_json(ctx.path(run_paths.SPEC), {**spec.to_dict(), "warnings": warnings})

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from p2m import prompts
+from p2m import prompts, run_paths
 from p2m.files import read_json, read_jsonl, write_json, write_text
-from p2m.llm import Ledger
+from p2m.teacher.calls import Ledger
 from p2m.metrics import headline, verdict
-from p2m.pipeline import RunContext, Stage
+from p2m.stages.base import RunContext, Stage
 from p2m.report_html import render_html
 
 
 def render_markdown(report: dict) -> str:
     teacher, student, data = report["teacher"], report["student"], report["data"]
     spec = report["spec"]
-    ledger = report["ledger"]
-    cost = "unknown (no price for this teacher)" if ledger["cost_usd"] is None else f"${ledger['cost_usd']:.4f}"
     lines = [
         f"# p2m report: {report['task']}",
         "",
@@ -48,7 +46,15 @@ def render_markdown(report: dict) -> str:
     for source in [s for s in student["metrics"] if s != "all"]:
         lines.append(f"- {source}: teacher {headline(teacher['metrics'][source])}; "
                      f"student {headline(student['metrics'][source])} (n={student['metrics'][source]['n']})")
-    lines += [
+    lines += _data_section(report) + _verifier_section(data) + _training_and_cost_section(report)
+    if spec.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in spec["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def _data_section(report: dict) -> list[str]:
+    data = report["data"]
+    return [
         "",
         "## Data",
         "",
@@ -59,8 +65,12 @@ def render_markdown(report: dict) -> str:
         f"- Mean verifier scores of kept examples: {data['mean_scores']}",
         "",
     ]
-    lines += _verifier_section(data)
-    lines += [
+
+
+def _training_and_cost_section(report: dict) -> list[str]:
+    ledger = report["ledger"]
+    cost = "unknown (no price for this teacher)" if ledger["cost_usd"] is None else f"${ledger['cost_usd']:.4f}"
+    return [
         "## Training",
         "",
         f"- {report['training']['examples']} examples, {report['training']['epochs']} epochs, "
@@ -73,9 +83,6 @@ def render_markdown(report: dict) -> str:
         f"{ledger['prompt_tokens']} prompt + {ledger['completion_tokens']} completion, "
         f"cost: {cost}",
     ]
-    if spec.get("warnings"):
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in spec["warnings"]]
-    return "\n".join(lines) + "\n"
 
 
 def _verifier_section(data: dict) -> list[str]:
@@ -93,7 +100,7 @@ def _verifier_section(data: dict) -> list[str]:
 
 def tokens_by_stage(run_dir, current: Ledger) -> dict[str, int]:
     """Teacher tokens per stage over every invocation of this run."""
-    path = run_dir / "ledger.json"
+    path = run_dir / run_paths.LEDGER
     totals: dict[str, int] = {}
     for entry in (read_json(path)["history"] if path.exists() else []) + [current.__dict__]:
         for stage, row in entry.get("by_stage", {}).items():
@@ -103,7 +110,7 @@ def tokens_by_stage(run_dir, current: Ledger) -> dict[str, int]:
 
 def total_ledger(run_dir, current: Ledger) -> dict:
     """All teacher calls made for this run: earlier invocations (resumed ones included) and this one."""
-    path = run_dir / "ledger.json"
+    path = run_dir / run_paths.LEDGER
     history = (read_json(path)["history"] if path.exists() else []) + [current.__dict__]
     keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
     total = {k: sum(h[k] for h in history) for k in keys}
@@ -155,26 +162,27 @@ def render_model_card(report: dict) -> str:
 class Report(Stage):
     name = "report"
     version = 3  # baselines, retention, the teacher's reading
-    outputs = ("report.json", "report.md", "report.html", "model/README.md")
+    inputs = (run_paths.SPEC, run_paths.VERIFY_SUMMARY, run_paths.TRAIN, run_paths.TRAIN_METRICS, run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
+    outputs = (run_paths.REPORT_JSON, run_paths.REPORT_MD, run_paths.REPORT_HTML, run_paths.MODEL_CARD)
     prompt_files = ("model_card",)
 
     def run(self, ctx: RunContext) -> None:
-        evaluation = read_json(ctx.path("eval/metrics.json"))
+        evaluation = read_json(ctx.path(run_paths.EVAL_METRICS))
         report = {
             "task": ctx.config.task,
-            "spec": read_json(ctx.path("spec.json")),
+            "spec": read_json(ctx.path(run_paths.SPEC)),
             "teacher": {**evaluation["teacher"], "backend": ctx.teacher.backend.describe()},
             "student": evaluation["student"],
             **{key: evaluation[key] for key in ("baselines", "retention", "student_minus_teacher", "student_minus_baseline") if key in evaluation},
             "n_test": evaluation["n"],
             "leakage": evaluation["leakage"],
-            "data": read_json(ctx.path("data/verify_summary.json")),
-            "training": read_json(ctx.path("train/metrics.json")),
+            "data": read_json(ctx.path(run_paths.VERIFY_SUMMARY)),
+            "training": read_json(ctx.path(run_paths.TRAIN_METRICS)),
             "ledger": total_ledger(ctx.run_dir, ctx.teacher.ledger),
-            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path("model")), "report": str(ctx.path("report.md")), "html": str(ctx.path("report.html"))},
+            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path(run_paths.MODEL)), "report": str(ctx.path(run_paths.REPORT_MD)), "html": str(ctx.path(run_paths.REPORT_HTML))},
         }
-        write_json(ctx.path("report.json"), report)
-        write_text(ctx.path("report.md"), render_markdown(report))
-        write_text(ctx.path("report.html"), render_html(report, read_jsonl(ctx.path("eval/predictions.jsonl")),
-                                                        read_jsonl(ctx.path("data/train.jsonl")), tokens_by_stage(ctx.run_dir, ctx.teacher.ledger)))
-        write_text(ctx.path("model/README.md"), render_model_card(report))
+        write_json(ctx.path(run_paths.REPORT_JSON), report)
+        write_text(ctx.path(run_paths.REPORT_MD), render_markdown(report))
+        write_text(ctx.path(run_paths.REPORT_HTML), render_html(report, read_jsonl(ctx.path(run_paths.EVAL_PREDICTIONS)),
+                                                        read_jsonl(ctx.path(run_paths.TRAIN)), tokens_by_stage(ctx.run_dir, ctx.teacher.ledger)))
+        write_text(ctx.path(run_paths.MODEL_CARD), render_model_card(report))

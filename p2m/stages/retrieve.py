@@ -8,10 +8,14 @@ marked by source, and seed the generator's few-shot examples.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from p2m import run_paths
+from p2m.config import RunConfig
 from p2m.files import write_json, write_jsonl
-from p2m.pipeline import RunContext, Stage
+from p2m.stages.base import RunContext, Stage
 from p2m.retrieval.dataset_rows import collect
-from p2m.retrieval.students import constraints_for, hypothetical_card, offline, rank_datasets, rank_students, resolve_student
+from p2m.retrieval.students import hypothetical_card, offline, rank_datasets, shortlist
 
 AUTO_DATASETS = 2
 
@@ -22,19 +26,23 @@ class Retrieve(Stage):
     config_fields = ("student", "max_params", "catalog", "datasets", "dataset_rows")
     uses_teacher = True
     prompt_files = ("hypothetical_model_card", "map_columns", "repair_json")
-    outputs = ("student.json", "data/retrieved.jsonl")
+    inputs = (run_paths.SPEC,)
+    outputs = (run_paths.STUDENT, run_paths.RETRIEVED, run_paths.DATASETS)
+
+    def external_files(self, config: RunConfig) -> list[Path]:
+        """Local --datasets files and folders: an edited file is read again, not silently re-used."""
+        return [Path(source) for source in config.datasets if Path(source).exists()]
 
     def run(self, ctx: RunContext) -> None:
         config, spec = ctx.config, ctx.spec()
         ctx.progress.task("searching the model catalog", total=None)
         card = hypothetical_card(ctx.teacher, spec) if config.student == "auto" else ""
         catalog = tuple(config.catalog)
-        chosen = resolve_student(config.student, spec, config.max_params, catalog, card)
-        candidates = rank_students(spec, constraints_for(spec, config.max_params), catalog, top_k=10, card=card)
+        chosen, candidates = shortlist(spec, config.student, config.max_params, catalog, card)
         ctx.progress.log(f"student: {chosen.id} ({chosen.why})")
         if config.student == "auto" and candidates and candidates[0].id != chosen.id and not candidates[0].local:
             ctx.progress.log(f"the catalog's best match is {candidates[0].id} (not on this machine): --student {candidates[0].id}")
-        write_json(ctx.path("student.json"), {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates],
+        write_json(ctx.path(run_paths.STUDENT), {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates],
                                               "hypothetical_card": card})
 
         sources = list(config.datasets)
@@ -44,5 +52,5 @@ class Retrieve(Stage):
         if sources:
             ctx.progress.task("loading dataset rows", total=None)
         rows, report = collect(sources, ctx.teacher, spec, config.dataset_rows, offline(), ctx.progress.log)
-        write_jsonl(ctx.path("data/retrieved.jsonl"), rows)
-        write_json(ctx.path("data/datasets.json"), report)
+        write_jsonl(ctx.path(run_paths.RETRIEVED), rows)
+        write_json(ctx.path(run_paths.DATASETS), report)

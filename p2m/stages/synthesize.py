@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 import re
 
-from p2m import prompts
+from p2m import prompts, run_paths
 from p2m.files import read_jsonl, write_jsonl
-from p2m.llm import ChatRequest
-from p2m.pipeline import RunContext, Stage
+from p2m.teacher.calls import ChatRequest
+from p2m.stages.base import RunContext, Stage
 from p2m.spec import Example, TaskSpec
 
 TEMPERATURES = (0.7, 0.85, 1.0)
@@ -66,14 +66,15 @@ class Synthesize(Stage):
     config_fields = ("num_examples", "seed")
     uses_teacher = True
     prompt_files = ("generate_input_for_label", "generate_input", "styles")
-    outputs = ("data/candidates.jsonl",)
+    inputs = (run_paths.SPEC, run_paths.RETRIEVED)
+    outputs = (run_paths.CANDIDATES,)
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
-        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path("data/retrieved.jsonl")))
+        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)))
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
             {**meta, "input": clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}
             for (meta, request), response in zip(planned, responses)
         ]
-        write_jsonl(ctx.path("data/candidates.jsonl"), rows)
+        write_jsonl(ctx.path(run_paths.CANDIDATES), rows)

@@ -5,7 +5,7 @@ to the teacher's label distribution). Text output: a causal LM, by `--method`:
 - `sft` and `context`: TRL's `SFTTrainer` on prompt/completion pairs (loss on the completion only);
   `context` drops the instruction from the student's prompt, so it learns input -> answer alone;
 - `logit-kd`: `p2m.distill.LogitKDTrainer`, token-level GKD to the local teacher's logits;
-- `wmss`: SFT, then weak-driven joint training on entropy-selected examples (p2m/wmss.py).
+- `wmss`: SFT, then weak-driven joint training on entropy-selected examples (p2m/training/wmss.py).
 LoRA through peft (`--lora`; QLoRA on CUDA), early stopping on a validation split, checkpoints a few
 times a run (an interrupted run resumes from the last one). CUDA with bf16 where the card supports
 it, else CPU; under `accelerate launch` the trainers run data-parallel and only rank 0 writes.
@@ -22,16 +22,17 @@ from pathlib import Path
 
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
+from p2m import run_paths
 from p2m.device import best_device, count_params, use_bf16
-from p2m.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
+from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 from p2m.embedded import resolve_model
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl, write_json
-from p2m.pipeline import RunContext, Stage
+from p2m.stages.base import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
-from p2m.stages.verify import teacher_requests
-from p2m.student import answer_budget, save_meta, student_prompt
+from p2m.teacher.answers import teacher_requests
+from p2m.student.model import answer_budget, save_meta, student_prompt
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
@@ -82,7 +83,7 @@ def common_args(ctx: RunContext, work: Path, n_examples: int, epochs: float, bat
         output_dir=str(work), num_train_epochs=epochs, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
         learning_rate=learning_rate, warmup_steps=0.1, weight_decay=0.01, logging_steps=1,
         save_strategy="steps", save_steps=every, save_total_limit=1, report_to=[], seed=ctx.config.seed, bf16=use_bf16(),
-        disable_tqdm=True,
+        disable_tqdm=True, dataloader_pin_memory=best_device() == "cuda",  # pinned memory serves only a GPU
         **(dict(eval_strategy="steps", eval_steps=every, load_best_model_at_end=True, metric_for_best_model="eval_loss",
                 greater_is_better=False) if validate else {}),
     )
@@ -160,7 +161,7 @@ def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
 def local_teacher(ctx: RunContext, tokenizer):
     """The teacher's model for logit KD: it must run here and share the student's tokenizer. The local
     backend's own instance is used, so a teacher already loaded for synthesis is not loaded twice."""
-    from p2m.llm_local import LocalBackend
+    from p2m.teacher.local import LocalBackend
 
     backend = ctx.teacher.backend
     if not isinstance(backend, LocalBackend):
@@ -204,7 +205,7 @@ def last_checkpoint(ctx: RunContext, work: Path) -> str | None:
     """The last checkpoint of an interrupted training with the same inputs; stale work is cleared."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    root = ctx.path("train/work")
+    root = ctx.path(run_paths.TRAIN_WORK)
     marker = root / "fingerprint"
     if not (marker.exists() and marker.read_text() == ctx.fingerprint):
         shutil.rmtree(root, ignore_errors=True)
@@ -235,11 +236,11 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     joint training from that model on examples drawn by entropy dynamics, the base as the weak model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from p2m.wmss import completion_entropies, resample, selection_weights
+    from p2m.training.wmss import completion_entropies, resample, selection_weights
 
-    sft_dir = ctx.path("train/work/sft-model")
+    sft_dir = ctx.path(run_paths.TRAIN_WORK) / "sft-model"
     if not (sft_dir / "config.json").exists():
-        work = ctx.path("train/work/sft")
+        work = ctx.path(run_paths.TRAIN_WORK) / "sft"
         trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work, method="sft", description="training (sft)")
         fit(ctx, trainer, last_checkpoint(ctx, work))
         save_model(trainer, tokenizer, sft_dir)
@@ -251,7 +252,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     sft_h = completion_entropies(AutoModelForCausalLM.from_pretrained(sft_dir).to(best_device()), plain, tokenizer)
     alpha, beta, gamma = ctx.config.wmss_weights
     picked = resample(rows, selection_weights(base_h, sft_h, alpha, beta, gamma), ctx.config.seed)
-    work = ctx.path("train/work/wmss")
+    work = ctx.path(run_paths.TRAIN_WORK) / "wmss"
     trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=weak)
     return trainer, tokenizer, work
 
@@ -262,12 +263,13 @@ class Train(Stage):
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping")
     uses_teacher = True  # logit-kd reads the teacher's logits
-    outputs = ("model/p2m.json", "train/metrics.json")
+    inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
+    outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
 
     def run(self, ctx: RunContext) -> None:
         spec, method = ctx.spec(), ctx.config.method
-        student = read_json(ctx.path("student.json"))["chosen"]["id"]
-        rows = read_jsonl(ctx.path("data/train.jsonl"))
+        student = read_json(ctx.path(run_paths.STUDENT))["chosen"]["id"]
+        rows = read_jsonl(ctx.path(run_paths.TRAIN))
         if not rows:
             raise P2MError("no synthetic example passed verification, so there is nothing to train on; "
                            "raise --num-examples or lower --keep-threshold")
@@ -280,7 +282,7 @@ class Train(Stage):
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         base = resolve_model(student)
-        work = ctx.path("train/work/main")
+        work = ctx.path(run_paths.TRAIN_WORK) / "main"
         checkpoint = last_checkpoint(ctx, work)
         try:
             if method == "wmss":
@@ -301,13 +303,13 @@ class Train(Stage):
             return
         adapters = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
         lora = ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off"
-        model_dir = ctx.path("model")
+        model_dir = ctx.path(run_paths.MODEL)
         save_model(trainer, tokenizer, model_dir)
         budget = None if classifier else answer_budget(tokenizer, [r["output"] for r in rows + validation])
         save_meta(model_dir, spec, student, method, budget)
-        shutil.rmtree(ctx.path("train/work"), ignore_errors=True)
+        shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
         history = trainer.state.log_history
-        write_json(ctx.path("train/metrics.json"), {
+        write_json(ctx.path(run_paths.TRAIN_METRICS), {
             "base_model": student, "examples": len(rows), "validation_examples": len(validation), "epochs": trainer.args.num_train_epochs,
             "learning_rate": trainer.args.learning_rate,
             "steps": result.global_step, "planned_steps": trainer.state.max_steps,

@@ -28,60 +28,28 @@ import random
 from collections import Counter
 from typing import Callable
 
-import numpy as np
-
-from p2m import label_model, prompts
+from p2m import prompts, run_paths
+from p2m.verifiers import label_model
 from p2m.dedup import dedupe, normalize
-from p2m.embeddings import Embedder
+from p2m.verifiers.embeddings import Embedder
 from p2m.files import read_jsonl, write_json, write_jsonl
-from p2m.keyword_rules import keyword_label_probs
-from p2m.llm import ChatRequest, ScoreRequest
-from p2m.pipeline import RunContext, Stage
+from p2m.verifiers.keyword_rules import keyword_label_probs
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.teacher.calls import ChatRequest, ScoreRequest
+from p2m.stages.base import RunContext, Stage
 from p2m.spec import TaskSpec
-from p2m.verifiers import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
+from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
                            judge_yes_probability, label_probs_from_logprobs)
 
-SAMPLE_TEMPERATURE = 0.8
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other.
 VERIFIER_MODEL = {"intended": "teacher", "teacher": "teacher", "channel": "teacher", "embedding": "minilm", "pool": "minilm"}
-
-
-def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
-    """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
-    shots = [({"input": e.input}, e.output) for e in spec.examples[:4] if e.output]
-    if spec.task_type == "classification":
-        choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
-        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels),
-                                label_choices=choices, input=text)
-        max_tokens = 6
-    else:
-        messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
-        longest = max((len(e.output) for e in spec.examples), default=0)
-        max_tokens = min(256, max(24, longest)) if longest else 128  # ~3 chars a token: room for 3x
-    greedy = ChatRequest(messages, max_tokens=max_tokens, top_logprobs=10)
-    sampled = [ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)]
-    return [greedy, *sampled]
 
 
 def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     """One request per (text, label), text-major: log P(text | task, label)."""
     prefixes = [prompts.fill("channel", instruction=spec.instruction, label=label).rstrip() + " " for label in spec.labels]
     return [ScoreRequest(prefix, text) for text in texts for prefix in prefixes]
-
-
-def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
-    """One request per (text, label), text-major: log P(label | task, examples, text)."""
-    examples = "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in spec.examples[:4] if e.output)
-    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples, input=text), f" {label}")
-            for text in texts for label in spec.labels]
-
-
-def softmax_rows(logliks: list[float], labels: list[str]) -> list[dict[str, float]]:
-    """Text-major log-likelihoods, one per label, as a distribution over labels per text."""
-    loglik = np.array(logliks).reshape(-1, len(labels))
-    probs = np.exp(loglik - loglik.max(axis=1, keepdims=True))
-    return [dict(zip(labels, row)) for row in (probs / probs.sum(axis=1, keepdims=True)).tolist()]
 
 
 def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
@@ -226,11 +194,12 @@ class Verify(Stage):
     config_fields = ("votes", "channel_verifier", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
-    outputs = ("data/train.jsonl", "data/test.jsonl", "data/verify_summary.json")
+    inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
+    outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
-        candidates = read_jsonl(ctx.path("data/candidates.jsonl"))
+        candidates = read_jsonl(ctx.path(run_paths.CANDIDATES))
         rejected: list[dict] = []
 
         def drop(rows: list[dict], keep: list[int], reason: str) -> list[dict]:
@@ -238,7 +207,7 @@ class Verify(Stage):
             rejected.extend({**row, "rejected": reason} for i, row in enumerate(rows) if i not in kept)
             return [row for i, row in enumerate(rows) if i in kept]
 
-        real = [real_row(r, spec) for r in read_jsonl(ctx.path("data/retrieved.jsonl"))]
+        real = [real_row(r, spec) for r in read_jsonl(ctx.path(run_paths.RETRIEVED))]
         # The generator sees user examples and real rows as few-shot seeds and sometimes copies one.
         known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
         min_words = 2 if spec.task_type == "classification" else 1
@@ -263,10 +232,10 @@ class Verify(Stage):
 
         train, test = train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed)
 
-        write_jsonl(ctx.path("data/train.jsonl"), train)
-        write_jsonl(ctx.path("data/test.jsonl"), test)
-        write_jsonl(ctx.path("data/rejected.jsonl"), rejected)
-        write_json(ctx.path("data/verify_summary.json"), {
+        write_jsonl(ctx.path(run_paths.TRAIN), train)
+        write_jsonl(ctx.path(run_paths.TEST), test)
+        write_jsonl(ctx.path(run_paths.REJECTED), rejected)
+        write_json(ctx.path(run_paths.VERIFY_SUMMARY), {
             "candidates": len(candidates),
             "kept": len(rows),
             "real_rows": len(real),

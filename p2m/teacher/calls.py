@@ -1,6 +1,6 @@
 """The teacher: one cached, accounted layer in front of every LLM call.
 
-Backends (`llm_local.LocalBackend`, `llm_openai.OpenAIBackend`) only turn requests into responses.
+Backends (`llamacpp.LlamaCppBackend`, `local.LocalBackend`, `openai_compat.OpenAIBackend`) only turn requests into responses.
 `Teacher` adds what every call needs: an on-disk cache keyed by backend, model, messages, parameters and
 seed (a finished run re-run makes zero backend calls); a ledger of calls, tokens, cache hits and cost;
 call and dollar budgets; and retries with exponential backoff on transient failures.

@@ -18,7 +18,7 @@ import random
 
 import torch
 
-from p2m.distill import CompletionCollator
+from p2m.training.distill import CompletionCollator
 
 
 @torch.no_grad()

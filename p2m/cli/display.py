@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, Spinn
 from rich.prompt import Confirm
 from rich.table import Table
 
-from p2m.metrics import main_metric, secondary_metric, verdict
+from p2m.metrics import comparison_rows, verdict
 from p2m.progress import Progress
 
 
@@ -55,27 +55,6 @@ def confirm(console: Console, pipeline) -> bool:
     cost = f"about ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge known"
     console.print(f"Teacher {pipeline.teacher.identity}: ~{spend['calls']} calls from an empty cache ({cost}); cached calls are free.")
     return Confirm.ask("Proceed?", default=True, console=console)
-
-
-def short_name(model: str) -> str:
-    """'llama.cpp:qwen2.5-coder-1.5b@cc324af070c2' or 'org/model' -> its short name, for narrow tables."""
-    return model.split("/")[-1].split(":")[-1].split("@")[0][:24]
-
-
-def comparison_rows(teacher: dict, student: dict, baselines: dict | None = None) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the teacher vs student (and baselines) table, shared by the CLI and the TUI:
-    main metric with its 95% CI, the second metric, size and speed."""
-    main, second = main_metric(student["metrics"]["all"]), secondary_metric(student["metrics"]["all"])
-
-    def cells(scores: dict) -> list[str]:
-        low, high = scores[f"{main}_ci95"]
-        return [f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]", f"{scores[second]:.2f}" if second else "-"]
-
-    rows = [[role, short_name(side["model"]), *cells(side["metrics"]["all"]),
-             f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?", f"{side['latency_ms']:.0f}"]
-            for role, side in (("teacher", teacher), ("student", student))]
-    rows += [["baseline", name, *cells(scores), "-", "-"] for name, scores in (baselines or {}).items()]
-    return ["", "model", f"{main} [95% CI]", second or "", "params", "ms/item"], rows
 
 
 def comparison_table(title: str, teacher: dict, student: dict, caption: str, baselines: dict | None = None) -> Table:

@@ -26,8 +26,8 @@ from typing import Sequence
 import numpy as np
 
 from p2m.errors import P2MError
-from p2m.llm import ChatRequest, ChatResponse, ScoreRequest
-from p2m.teacher_files import TeacherFile, remembered
+from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
+from p2m.teacher.files import TeacherFile, remembered
 
 MIN_CONTEXT = 4096
 

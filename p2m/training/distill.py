@@ -3,7 +3,7 @@
 - `soft_target_trainer` (classification, `--method soft-kd`): KL to the teacher's label distribution.
 - `LogitKDTrainer` (causal students, `--method logit-kd`): token-level generalized JSD to a teacher that
   shares the tokenizer, with TRL's GKD loss (`GKDTrainer.generalized_jsd_loss`).
-- `WMSSTrainer` (`--method wmss`, p2m/wmss.py picks its data): CE on logits mixed with a weak checkpoint.
+- `WMSSTrainer` (`--method wmss`, p2m/training/wmss.py picks its data): CE on logits mixed with a weak checkpoint.
 
 Causal data comes from `CompletionCollator`: chat-templated prompt ids followed by the completion's ids,
 the loss on the completion only. The completion is tokenized on its own, so it is the same ids after
@@ -13,6 +13,7 @@ the student's prompt and after the teacher's: the two views align token for toke
 from __future__ import annotations
 
 import random
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +108,9 @@ class LogitKDTrainer(Trainer):
     used, not its training step."""
 
     def __init__(self, *args, teacher_model, alpha: float, beta: float, on_policy: float, temperature: float = 1.0, **kwargs):
-        from trl.experimental.gkd import GKDTrainer
+        with warnings.catch_warnings():  # trl.experimental on purpose: GKD's loss lives only there (pyproject)
+            warnings.filterwarnings("ignore", message="You are importing from 'trl.experimental'")
+            from trl.experimental.gkd import GKDTrainer
 
         super().__init__(*args, **kwargs)
         self.jsd = GKDTrainer.generalized_jsd_loss

@@ -17,7 +17,7 @@ import torch
 
 from p2m.device import best_device, count_params, use_bf16
 from p2m.embedded import SMOLLM2_ID, resolve_model
-from p2m.llm import ChatRequest, ChatResponse, ScoreRequest
+from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
 
 
 class LocalBackend:

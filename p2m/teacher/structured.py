@@ -3,18 +3,43 @@ for a bounded number of repair tries (the instructor pattern). A weak teacher of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import typing
 from typing import Callable, TypeVar
 
 from p2m import prompts
-from p2m.llm import ChatRequest, Teacher
+from p2m.teacher.calls import ChatRequest, Teacher
 
 T = TypeVar("T")
 
 
 class InvalidAnswer(ValueError):
     """The teacher's answer is not usable; the message says why and is shown to the teacher."""
+
+
+def json_schema(cls: type, required: tuple[str, ...] | None = None, top_level: bool = True) -> dict:
+    """The JSON schema of a dataclass answer type, from its field types (str, list, dict, nested
+    dataclasses), an `enum` in a field's metadata, and `{"answer": False}` for fields p2m fills in
+    itself: the one description of the answer, used for the teacher's constrained decoding. The top
+    level requires `required` (default: every answer field); nested objects are checked by the type's
+    own validation."""
+    hints = typing.get_type_hints(cls)
+
+    def of(annotation) -> dict:
+        if dataclasses.is_dataclass(annotation):
+            return json_schema(annotation, top_level=False)
+        if typing.get_origin(annotation) is list:
+            return {"type": "array", "items": of(typing.get_args(annotation)[0])}
+        if typing.get_origin(annotation) is dict:
+            return {"type": "object", "additionalProperties": of(typing.get_args(annotation)[1])}
+        return {"type": {str: "string", int: "integer", float: "number", bool: "boolean"}[annotation]}
+
+    properties = {f.name: {**of(hints[f.name]), **({"enum": list(f.metadata["enum"])} if "enum" in f.metadata else {})}
+                  for f in dataclasses.fields(cls) if f.metadata.get("answer", True)}
+    schema = {"type": "object", "properties": properties}
+    return {**schema, "required": list(required or properties)} if top_level else schema
 
 
 def extract_json(text: str) -> dict:

@@ -11,7 +11,7 @@ from typing import Sequence
 import openai
 
 from p2m.errors import P2MError, TeacherUnavailable
-from p2m.llm import ChatRequest, ChatResponse, TransientError
+from p2m.teacher.calls import ChatRequest, ChatResponse, TransientError
 
 # USD per million (prompt, completion) tokens, for the cost estimate; unknown models cost "unknown".
 PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1-nano": (0.10, 0.40)}

@@ -8,13 +8,14 @@ import json
 import os
 import sqlite3
 import sys
-import warnings
 from pathlib import Path
 
-from p2m.config import LORA_MODES, METHODS, RunConfig, load_examples
+from p2m import run_paths
+from p2m.cli.options import add_config_options, parse_count
+from p2m.config import RunConfig, load_examples
 from p2m.errors import P2MError
+from p2m.stages import STAGE_NAMES
 
-STAGE_NAMES = ("parse", "retrieve", "synthesize", "verify", "train", "evaluate", "report")
 
 EPILOG = """examples:
   p2m run "Classify movie reviews as positive or negative" --yes
@@ -25,11 +26,11 @@ EPILOG = """examples:
 
 
 def _quiet_libraries() -> None:
-    """Library chatter (warnings, download bars) drowns p2m's own progress; errors still surface."""
+    """Library chatter (info logs, download bars) drowns p2m's own progress; warnings and errors still
+    surface (the known noise is silenced where it arises: p2m/stages/train.py, p2m/training/distill.py)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. the GGUF de-quantization bar
-    warnings.filterwarnings("ignore")
     import datasets
     import transformers
 
@@ -39,64 +40,22 @@ def _quiet_libraries() -> None:
     datasets.logging.set_verbosity_error()
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    defaults = RunConfig(task="")
-    parser.add_argument("task", help="the task, in plain words; may list labels and Input:/Output: examples")
-    parser.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
-    parser.add_argument("--teacher", default=defaults.teacher,
-                        help="'auto' (OpenAI with OPENAI_API_KEY, else the strongest embedded preset: qwen2.5-coder-1.5b, "
-                             "smollm2-135m), a preset, a .gguf file, hf:OWNER/REPO/FILE.gguf, a transformers model, or a model name on the server")
-    parser.add_argument("--teacher-base-url", metavar="URL", help="OpenAI-compatible server: vLLM, llama.cpp server, Ollama")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="p2m", description="Turn a task description into a small, trained, evaluated model.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    defaults = RunConfig(task="")
-
+def _add_run_command(commands) -> None:
     run = commands.add_parser("run", help="parse, synthesize, verify, train and evaluate, end to end",
                               description="Run the whole pipeline; re-running resumes and re-uses finished stages.")
-    _add_run_options(run)
-    run.add_argument("--student", default=defaults.student, help="'auto' (BM25 over the student registry), a model id, or a local directory")
-    run.add_argument("--max-params", type=parse_count, metavar="N", help="largest student 'auto' may pick, e.g. 150M")
-    run.add_argument("--catalog", action="append", default=[], metavar="FILE", help="extra catalog snapshot (JSONL) to search; repeatable")
-    run.add_argument("--datasets", action="append", default=[], metavar="SRC",
-                     help="real data to train on too: a Hub dataset id, a local file/folder, or 'auto'; repeatable")
-    run.add_argument("--dataset-rows", type=int, default=defaults.dataset_rows, metavar="N", help="rows per dataset (default %(default)s)")
-    run.add_argument("--num-examples", type=int, default=defaults.num_examples, metavar="N", help="synthetic examples to generate (default %(default)s; 0 with --datasets trains on real rows only)")
-    run.add_argument("--votes", type=int, default=defaults.votes, help="sampled teacher answers per example for verification (default %(default)s)")
-    run.add_argument("--channel-verifier", action="store_true",
-                     help="classification: also score each input after each label (noisy channel); about 3x verify's teacher time for 2 labels")
-    run.add_argument("--keep-threshold", type=float, default=defaults.keep_threshold, help="minimum verifier score to keep an example (default %(default)s)")
-    run.add_argument("--epochs", type=float, default=defaults.epochs, help="training epochs; 0 = from data size")
-    run.add_argument("--method", choices=METHODS, default=defaults.method,
-                     help="sft (default): the verified hard targets. soft-kd (classification): the teacher's label distribution "
-                          "as soft targets. logit-kd (text; local teacher with the student's tokenizer): per-token generalized "
-                          "JSD to the teacher's logits, the teacher reading its few-shot prompt. context (text): the student "
-                          "learns input -> answer without the instruction. wmss (text): SFT, then weak-driven joint training "
-                          "with the base checkpoint")
-    run.add_argument("--kd-alpha", type=float, default=defaults.kd_alpha, help="soft-kd/logit-kd: weight of the KD term vs CE (default %(default)s)")
-    run.add_argument("--kd-temperature", type=float, default=defaults.kd_temperature, help="soft-kd temperature (default %(default)s)")
-    run.add_argument("--kd-beta", type=float, default=defaults.kd_beta, help="logit-kd: 0 forward KL, 1 reverse KL, between: JSD (default %(default)s)")
-    run.add_argument("--kd-on-policy", type=float, default=defaults.kd_on_policy, help="logit-kd: share of steps on student samples (default %(default)s)")
-    run.add_argument("--wmss-lambda", type=float, default=defaults.wmss_lambda, help="wmss: strong model's share of the mixed logits (default %(default)s)")
-    run.add_argument("--wmss-weights", type=parse_floats, default=defaults.wmss_weights, metavar="A,B,G",
-                     help="wmss: weights of base entropy, entropy drop, rebound in example selection (default 1,1,1)")
-    run.add_argument("--lora", choices=LORA_MODES, default=defaults.lora, help="LoRA adapters (peft): auto = for students over 1B parameters; qlora needs CUDA")
-    run.add_argument("--early-stopping", type=int, default=defaults.early_stopping, metavar="N",
-                     help="stop after N evaluations without a better validation loss; 0 = off (default %(default)s)")
-    run.add_argument("--push-to-hub", metavar="REPO", help="upload model/ to this Hub repo when the run finishes")
+    add_config_options(run)
+    run.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
     run.add_argument("--until", choices=STAGE_NAMES, metavar="STAGE",
                      help=f"stop after this stage ({', '.join(STAGE_NAMES)}); e.g. train under accelerate launch")
-    run.add_argument("--max-teacher-calls", type=int, metavar="N", help="stop cleanly after N live teacher calls")
-    run.add_argument("--budget-usd", type=float, metavar="USD", help="stop cleanly before the teacher's cost passes USD (priced teachers)")
-    run.add_argument("--seed", type=int, default=defaults.seed)
-    run.add_argument("--out", metavar="DIR", help="run directory (default runs/<task slug>)")
     run.add_argument("--yes", "-y", action="store_true", help="do not ask before spending teacher calls")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+    parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
+    add_config_options(parse, only=("task", "teacher", "teacher_base_url"))
+    parse.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
 
+
+def _add_run_dir_commands(commands) -> None:
     evaluate = commands.add_parser("eval", help="teacher vs student of a finished run, on its held-out set or a test file",
                                    description="Score a run's teacher and student on the same items, with 95% CIs.")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
@@ -113,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
 
+    tui = commands.add_parser("tui", help="the interactive wizard (Textual), for a new run or to reopen RUN_DIR",
+                              description="Task, spec, model & data, plan, run, results; F1 lists the keys.")
+    tui.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="an existing run directory to reopen (resume or view results)")
+
+
+def _add_catalog_commands(commands) -> None:
     retrieve = commands.add_parser("retrieve", help="search the catalog for student models or datasets",
                                    description="BM25 over Hub metadata with constraints; answers offline from the cached catalog.")
     retrieve.add_argument("kind", choices=("models", "datasets"))
@@ -130,12 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--kind", choices=("models", "datasets", "both"), default="both")
     catalog.add_argument("--limit", type=int, default=500, metavar="N", help="models per pipeline tag, or datasets (x6) (default %(default)s)")
 
-    tui = commands.add_parser("tui", help="the interactive wizard (Textual), for a new run or to reopen RUN_DIR",
-                              description="Task, spec, model & data, plan, run, results; F1 lists the keys.")
-    tui.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="an existing run directory to reopen (resume or view results)")
 
-    parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
-    _add_run_options(parse)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="p2m", description="Turn a task description into a small, trained, evaluated model.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_command(commands)
+    _add_run_dir_commands(commands)
+    _add_catalog_commands(commands)
     return parser
 
 
@@ -148,7 +115,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def command_parse(args: argparse.Namespace) -> None:
-    from p2m.pipeline import build_teacher
+    from p2m.teacher.choice import build_teacher
     from p2m.stages.parse import parse_task
 
     config = _config(args)
@@ -159,7 +126,7 @@ def command_parse(args: argparse.Namespace) -> None:
 def command_run(args: argparse.Namespace) -> None:
     from rich.console import Console
 
-    from p2m.cli_progress import RichProgress, confirm, summary_table
+    from p2m.cli.display import RichProgress, confirm, summary_table
     from p2m.pipeline import Pipeline
     from p2m.progress import Progress
 
@@ -183,7 +150,7 @@ def command_run(args: argparse.Namespace) -> None:
 def command_eval(args: argparse.Namespace) -> None:
     from rich.console import Console
 
-    from p2m.cli_progress import RichProgress, evaluation_table
+    from p2m.cli.display import RichProgress, evaluation_table
     from p2m.files import read_json
     from p2m.pipeline import Pipeline
     from p2m.progress import Progress
@@ -193,7 +160,7 @@ def command_eval(args: argparse.Namespace) -> None:
         pipeline = Pipeline.open(args.run_dir, Progress() if args.json else RichProgress(console))
         result = pipeline.evaluate(args.test, args.input_field, args.label_field, args.limit)
     else:
-        held_out = Path(args.run_dir) / "eval" / "metrics.json"
+        held_out = Path(args.run_dir) / run_paths.EVAL_METRICS
         if not held_out.exists():
             raise P2MError(f"{args.run_dir} has no evaluation yet; finish it with p2m run, or pass --test FILE")
         result = read_json(held_out)
@@ -206,7 +173,7 @@ def command_eval(args: argparse.Namespace) -> None:
 def command_retrieve(args: argparse.Namespace) -> None:
     from rich.console import Console
 
-    from p2m.cli_progress import retrieval_table
+    from p2m.cli.display import retrieval_table
     from p2m.retrieval.students import constraints_for, rank_datasets, rank_students, spec_from_text
 
     if not args.task.strip():
@@ -234,30 +201,13 @@ def command_catalog(args: argparse.Namespace) -> None:
 def command_tui(args: argparse.Namespace) -> None:
     from p2m.tui.app import main as tui_main
 
-    if args.run_dir and Path(args.run_dir).exists() and not (Path(args.run_dir) / "config.json").exists():
+    if args.run_dir and Path(args.run_dir).exists() and not (Path(args.run_dir) / run_paths.CONFIG).exists():
         raise P2MError(f"{args.run_dir} is not a p2m run directory (it has no config.json)")
     tui_main(args.run_dir)
 
 
-def parse_count(text: str) -> int:
-    """'150M', '1.5B', '20000' -> an integer."""
-    scale = {"k": 1e3, "m": 1e6, "b": 1e9}.get(text[-1:].lower(), 1)
-    try:
-        return int(float(text[:-1] if scale != 1 else text) * scale)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 150M, 1B)") from None
-
-
-def parse_floats(text: str) -> list[float]:
-    """'1,1,0.5' -> [1.0, 1.0, 0.5]."""
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
-
-
 def command_serve(args: argparse.Namespace) -> None:
-    from p2m.serve import make_server
+    from p2m.student.serve import make_server
 
     server = make_server(args.run_dir, args.host, args.port)
     print(f"p2m: serving {args.run_dir} at http://{args.host}:{server.server_port}/v1 (Ctrl-C stops)", file=sys.stderr)

@@ -1,0 +1,42 @@
+"""What a run will spend, said before anything is spent: the CLI's confirmation and the TUI's Plan
+screen both show this one estimate."""
+
+from __future__ import annotations
+
+from p2m.config import RunConfig
+from p2m.task_text import heuristic_spec, looks_like_classification
+
+TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
+
+
+def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None, can_score: bool) -> dict:
+    """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse and
+    HyDE, one generation per example, then verify and evaluate by task. A classifier whose teacher
+    scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
+    per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
+    as many judge calls for text outputs. L comes from the description's own label list (else 4)."""
+    n = config.num_examples
+    read = heuristic_spec(config.task)
+    if (read.get("task_type") or ("classification" if looks_like_classification(config.task) else "")) == "classification":
+        labels = len(read.get("labels") or []) or 4
+        verify = n * labels * (1 + config.channel_verifier) if can_score else n * (1 + config.votes)
+        evaluate = round(n * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
+    else:
+        verify, evaluate = 2 * n * (1 + config.votes), len(config.examples)
+    calls = 2 + n + verify + evaluate
+    prompt_tokens, completion_tokens = calls * TOKENS_PER_CALL[0], calls * TOKENS_PER_CALL[1]
+    cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None
+    return {"calls": calls, "tokens": prompt_tokens + completion_tokens, "cost_usd": cost}
+
+
+def planned_spend(config: RunConfig) -> dict:
+    """`estimate_spend` for the teacher these options choose, without building it: the TUI's Plan
+    screen, as the options change. The same choice `build_teacher` makes, so the same terms."""
+    from p2m.teacher.choice import backend_kind
+
+    if backend_kind(config) != "openai":
+        return estimate_spend(config, None, can_score=True)
+    from p2m.teacher.openai_compat import DEFAULT_MODEL, PRICES  # the openai library, only for an API teacher
+
+    model = DEFAULT_MODEL if config.teacher in ("auto", "embedded") and not config.teacher_base_url else config.teacher
+    return estimate_spend(config, PRICES.get(model), can_score=False)

@@ -1,0 +1,44 @@
+"""A task's answer from the teacher: the chat requests that ask for it and the likelihood requests that
+read its belief in each label. Verify, train (logit-kd's teacher prompt) and evaluate all ask the same
+way, so evaluation's teacher calls are the verify stage's, served from the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from p2m import prompts
+from p2m.spec import TaskSpec
+from p2m.teacher.calls import ChatRequest, ScoreRequest
+
+SAMPLE_TEMPERATURE = 0.8
+
+
+def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
+    """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
+    shots = [({"input": e.input}, e.output) for e in spec.examples[:4] if e.output]
+    if spec.task_type == "classification":
+        choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
+        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels),
+                                label_choices=choices, input=text)
+        max_tokens = 6
+    else:
+        messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
+        longest = max((len(e.output) for e in spec.examples), default=0)
+        max_tokens = min(256, max(24, longest)) if longest else 128  # ~3 chars a token: room for 3x
+    greedy = ChatRequest(messages, max_tokens=max_tokens, top_logprobs=10)
+    sampled = [ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)]
+    return [greedy, *sampled]
+
+
+def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
+    """One request per (text, label), text-major: log P(label | task, examples, text)."""
+    examples = "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in spec.examples[:4] if e.output)
+    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples, input=text), f" {label}")
+            for text in texts for label in spec.labels]
+
+
+def softmax_rows(logliks: list[float], labels: list[str]) -> list[dict[str, float]]:
+    """Text-major log-likelihoods, one per label, as a distribution over labels per text."""
+    loglik = np.array(logliks).reshape(-1, len(labels))
+    probs = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+    return [dict(zip(labels, row)) for row in (probs / probs.sum(axis=1, keepdims=True)).tolist()]

@@ -1,0 +1,86 @@
+"""The code's shape: no import circles between p2m's modules, no function over 60 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Installed package -> folder (pyproject's package-dir): the design card's top-level folders map into p2m.
+PACKAGE_DIRS = {"p2m": ROOT / "p2m", "p2m.retrieval": ROOT / "retrieval", "p2m.tui": ROOT / "tui", "p2m.prompts": ROOT / "prompts"}
+MAX_FUNCTION_LINES = 60
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGE_DIRS.items():
+        for file in folder.rglob("*.py"):
+            parts = [p for p in file.relative_to(folder).with_suffix("").parts if p != "__init__"]
+            found[".".join([package, *parts])] = file
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the p2m modules it imports anywhere in its body (lazy imports inside functions too:
+    a circle dodged by importing late is still a circle). `from pkg import mod` is an edge to the
+    module; a package's __init__ is not counted as imported by its own submodules."""
+    mods = modules()
+    graph = {}
+    for name, file in mods.items():
+        edges = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("p2m"):
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names} & mods.keys()
+                edges |= submodules or {node.module}
+            elif isinstance(node, ast.Import):
+                edges |= {alias.name for alias in node.names if alias.name.startswith("p2m")}
+        graph[name] = {edge for edge in edges if edge in mods and edge != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles():
+    graph = import_graph()
+    assert "p2m.stages.base" in graph["p2m.stages.verify"]  # the graph sees real edges
+    assert circles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_function_is_longer_than_60_lines():
+    long = []
+    for name, file in modules().items():
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                long.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert long == []
