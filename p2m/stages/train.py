@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, set_seed
 
 from p2m import run_paths
 from p2m.device import best_device, count_params, use_bf16
@@ -259,7 +259,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 5  # classifier epochs and learning rate by the student's size; validation split from 200 rows
+    version = 6  # seeded before the student is built: the same model whether the run was cold or resumed
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping")
     uses_teacher = True  # logit-kd reads the teacher's logits
@@ -281,6 +281,7 @@ class Train(Stage):
         epochs = ctx.config.epochs or GENERATOR_EPOCHS
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
+        set_seed(ctx.config.seed)  # the new head's initial weights too: a resumed run trains what a cold one would
         base = resolve_model(student)
         work = ctx.path(run_paths.TRAIN_WORK) / "main"
         checkpoint = last_checkpoint(ctx, work)
