@@ -173,3 +173,16 @@ def test_estimate_counts_the_requests_each_stage_makes():
     assert estimate_spend(movies, None, can_score=False)["calls"] == 2 + 96 + 96 * 4  # greedy + 3 votes, re-used by evaluate
     dates = RunConfig(task="Convert dates like 'March 3, 2021' to ISO format 2021-03-03", num_examples=10, votes=1)
     assert estimate_spend(dates, None, can_score=True)["calls"] == 2 + 10 + 2 * 10 * 2
+
+
+def test_a_user_example_is_never_shown_to_the_teacher_as_its_own_demonstration():
+    from p2m.teacher.answers import label_requests, teacher_requests
+
+    spec = TaskSpec.from_dict({"instruction": "Tag tickets", "task_type": "classification", "labels": ["billing", "bug"],
+                               "examples": [{"input": "charged twice", "output": "billing"}, {"input": "app crashes", "output": "bug"}]})
+    own = teacher_requests(spec, "charged twice", votes=0)[0].messages
+    assert not any("charged twice" in text for _, text in own[:-1]) and "app crashes" in " ".join(text for _, text in own)
+    other = teacher_requests(spec, "refund please", votes=0)[0].messages
+    assert "charged twice" in " ".join(text for _, text in other[:-1])  # any other input sees every example
+    scored = label_requests(spec, ["charged twice"])[0].prefix
+    assert scored.count("charged twice") == 1 and "app crashes" in scored

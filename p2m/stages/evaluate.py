@@ -169,7 +169,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 4  # the teacher's likelihood reading, baselines, retention
+    version = 5  # user examples asked leave-one-out (teacher/answers.py)
     uses_teacher = True
     prompt_files = ("classify", "answer", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

@@ -39,7 +39,8 @@ def render_markdown(report: dict) -> str:
         verdict(report),
         f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.",
         "",
-        "Per source (`user`: your examples with your answers; `synthetic`: verified teacher labels, "
+        "Per source (`user`: your examples with your answers, each asked leave-one-out: the teacher's "
+        "demonstrations never include the example it is asked about; `synthetic`: verified teacher labels, "
         "which favour the teacher by construction):",
         "",
     ]

@@ -1,6 +1,9 @@
 """A task's answer from the teacher: the chat requests that ask for it and the likelihood requests that
 read its belief in each label. Verify, train (logit-kd's teacher prompt) and evaluate all ask the same
-way, so evaluation's teacher calls are the verify stage's, served from the cache."""
+way, so evaluation's teacher calls are the verify stage's, served from the cache.
+
+The user's examples are the teacher's few-shot demonstrations, except for the one being asked about:
+a user example scored on the held-out set is answered leave-one-out, never with its own answer shown."""
 
 from __future__ import annotations
 
@@ -13,9 +16,14 @@ from p2m.teacher.calls import ChatRequest, ScoreRequest
 SAMPLE_TEMPERATURE = 0.8
 
 
+def shots_for(spec: TaskSpec, text: str) -> list:
+    """The few-shot examples for asking about `text`: the first four with an answer, less `text` itself."""
+    return [e for e in spec.examples[:4] if e.output and e.input != text]
+
+
 def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
     """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
-    shots = [({"input": e.input}, e.output) for e in spec.examples[:4] if e.output]
+    shots = [({"input": e.input}, e.output) for e in shots_for(spec, text)]
     if spec.task_type == "classification":
         choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
         messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels),
@@ -32,8 +40,10 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
 
 def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     """One request per (text, label), text-major: log P(label | task, examples, text)."""
-    examples = "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in spec.examples[:4] if e.output)
-    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples, input=text), f" {label}")
+    def examples(text: str) -> str:
+        return "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in shots_for(spec, text))
+
+    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples(text), input=text), f" {label}")
             for text in texts for label in spec.labels]
 
 
