@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from p2m.config import RunConfig
 from p2m.task_text import heuristic_spec, looks_like_classification
+from p2m.teacher.choice import backend_kind
 
 TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
 
@@ -32,8 +33,6 @@ def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None
 def planned_spend(config: RunConfig) -> dict:
     """`estimate_spend` for the teacher these options choose, without building it: the TUI's Plan
     screen, as the options change. The same choice `build_teacher` makes, so the same terms."""
-    from p2m.teacher.choice import backend_kind
-
     if backend_kind(config) != "openai":
         return estimate_spend(config, None, can_score=True)
     from p2m.teacher.openai_compat import DEFAULT_MODEL, PRICES  # the openai library, only for an API teacher
