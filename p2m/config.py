@@ -37,7 +37,8 @@ class RunConfig:
     catalog: list[str] = field(default_factory=list)
     """Extra model/dataset catalog snapshots (JSONL) to search, besides p2m's registry and cache."""
     datasets: list[str] = field(default_factory=list)
-    """Real data to train on as well: Hub dataset ids, local files/folders, or 'auto' (best matches)."""
+    """Real data to train on as well: Hub dataset ids, local files/folders, a finished p2m run directory
+    (its data/hf train split), or 'auto' (best matches)."""
     dataset_rows: int = 500
     """At most this many rows from each dataset (its training split only)."""
     num_examples: int = 96
@@ -85,6 +86,8 @@ class RunConfig:
     out, from 200 rows up: fewer pick a checkpoint by noise); 0 trains every epoch on all rows."""
     push_to_hub: str | None = None
     """Hub repo id (user/name) to upload model/ to when the run finishes (token from HF_TOKEN or `hf auth login`)."""
+    push_dataset_to_hub: str | None = None
+    """Hub dataset repo id (user/name) to upload data/hf/ (train, test, rejected and the card) to when the run finishes."""
     seed: int = 0
     """Seed of generation requests, data splits and training: the same seed, the same run."""
     max_teacher_calls: int | None = None

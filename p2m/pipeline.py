@@ -88,16 +88,26 @@ class Pipeline:
                 write_json(state_path, state)
                 if stage.name == until:
                     break
-            if self.config.push_to_hub and until in (None, self.stages[-1].name):
-                from p2m.student.hub import push_model  # huggingface_hub's upload only when asked
-
-                url = push_model(self.run_dir / run_paths.MODEL, self.config.push_to_hub)
-                self.ctx.progress.log(f"pushed model/ to {url}")
+            if until in (None, self.stages[-1].name):
+                self._push()
         finally:
             self._close_ledger()
             self.ctx.progress.close()
         report = self.run_dir / run_paths.REPORT_JSON
         return read_json(report) if report.exists() else {}
+
+    def _push(self) -> None:
+        """Upload what the options ask for, once every stage is done (huggingface_hub only when asked)."""
+        if self.config.push_to_hub:
+            from p2m.student.hub import push_model
+
+            url = push_model(self.run_dir / run_paths.MODEL, self.config.push_to_hub)
+            self.ctx.progress.log(f"pushed model/ to {url}")
+        if self.config.push_dataset_to_hub:
+            from p2m.export.dataset import push_dataset
+
+            url = push_dataset(self.run_dir / run_paths.DATASET, self.config.push_dataset_to_hub)
+            self.ctx.progress.log(f"pushed data/hf/ to {url}")
 
     def _run_stage(self, stage: Stage, upstream: str, state: dict) -> str:
         """Run one stage unless its outputs are current (recorded in `state`); returns its fingerprint."""

@@ -13,6 +13,7 @@ TRAIN = "data/train.jsonl"
 TEST = "data/test.jsonl"  # held-out: verified synthetic rows and the user's examples
 REJECTED = "data/rejected.jsonl"  # dropped candidates, each with its reason
 VERIFY_SUMMARY = "data/verify_summary.json"
+DATASET = "data/hf"  # train/test/rejected as a datasets.DatasetDict, with its card (README.md)
 MODEL = "model"  # the trained student, save_pretrained layout
 MODEL_META = "model/p2m.json"  # how the student is prompted and what it was trained from
 MODEL_CARD = "model/README.md"

@@ -1,7 +1,7 @@
 """Real rows from existing datasets, converted to the task's (input, output) format.
 
-A source is a Hub id (`load_dataset`, online), a directory written by `save_to_disk`, or a local
-JSONL/JSON/CSV/Parquet file. Only a training split is ever read (never test or validation), so real
+A source is a Hub id (`load_dataset`, online), a directory written by `save_to_disk`, a local
+JSONL/JSON/CSV/Parquet file, or a finished p2m run directory (its data/hf dataset). Only a training split is ever read (never test or validation), so real
 rows cannot leak into p2m's held-out evaluation. The teacher maps the dataset's columns to the task
 (and, for classification, the dataset's label values to the spec's labels); the mapping is validated
 against the real columns and values, and a bad one is sent back for repair, then replaced by the
@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from p2m import prompts
+from p2m import prompts, run_paths
 from p2m.dedup import normalize
 from p2m.errors import P2MError
 from p2m.teacher.calls import Teacher
@@ -43,11 +43,19 @@ class ColumnMapping:
 MAPPING_SCHEMA = json_schema(ColumnMapping, required=("input_column", "output_column"))
 
 
+def local_source(source: str) -> Path:
+    """A source's local path: a p2m run directory stands for its data/hf dataset."""
+    path = Path(source)
+    return path / run_paths.DATASET if (path / run_paths.CONFIG).exists() else path
+
+
 def load_train_split(source: str, offline: bool):
     """The training split of `source` as a `datasets.Dataset`."""
     import datasets
 
-    path = Path(source)
+    path = local_source(source)
+    if path.name == Path(run_paths.DATASET).name and not path.exists():
+        raise SkipDataset(f"{source}: a p2m run without {run_paths.DATASET} yet; finish it with p2m run")
     try:
         if path.is_dir():
             loaded = datasets.load_from_disk(str(path))
@@ -132,6 +140,14 @@ def guess_mapping(dataset, spec: TaskSpec) -> ColumnMapping | None:
 
 
 def map_columns(teacher: Teacher, dataset, spec: TaskSpec, source: str) -> ColumnMapping:
+    """The teacher's mapping of the dataset's columns to the task, unless they are input/output already
+    (a p2m run's data, or data in p2m's own format): no call is spent on an answer we can read."""
+    try:
+        mapping = validate_mapping({"input_column": "input", "output_column": "output"}, dataset, spec)
+        mapping.by = "column names"
+        return mapping
+    except InvalidAnswer:
+        pass
     sample = {k: (str(v)[:200]) for k, v in dataset[0].items()}
     values = {c: label_values(dataset, c, 12) for c in dataset.column_names if hasattr(dataset.features[c], "names")}
     messages = prompts.chat("map_columns", instruction=spec.instruction, task_type=spec.task_type,

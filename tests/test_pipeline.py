@@ -264,3 +264,26 @@ def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_r
     with pytest.raises(P2MError, match="could not push .* the run itself is complete"):
         Pipeline(RunConfig(**{**last, "push_to_hub": "someone/p2m-movies"}), progress).run()
     assert all(progress.finished.values()) and len(progress.finished) == 7  # nothing re-ran for the push
+
+
+def test_run_data_is_a_hub_dataset_with_a_card_and_trains_another_run(movie_run, tmp_path):
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    _, out, _ = movie_run
+    data = datasets.load_from_disk(str(out / "data/hf"))
+    assert set(data) == {"train", "test", "rejected"}
+    assert len(data["train"]) == len(read_jsonl(out / "data/train.jsonl")) and len(data["test"]) == len(read_jsonl(out / "data/test.jsonl"))
+    assert data["train"].column_names == data["rejected"].column_names and "score_teacher" in data["train"].column_names
+    card = DatasetCard.load(out / "data/hf/README.md")
+    assert "p2m" in card.data.tags and "sha256" in card.text and "Label balance" in card.text
+
+    config = RunConfig(task=MOVIES, num_examples=0, votes=1, out=str(tmp_path / "reuse"), datasets=[str(out)], teacher=FAST_TEACHER,
+                       student=FAST_STUDENT)
+    Pipeline(config).run()
+    reused = read_json(tmp_path / "reuse" / "data/datasets.json")[0]
+    assert reused["rows"] == len(data["train"]) and reused["mapping"]["by"] == "column names"  # no call spent on the mapping
+    train = read_jsonl(tmp_path / "reuse" / "data/train.jsonl")
+    assert train and all(row["source"] == f"dataset:{out}" for row in train)
+    assert not {row["input"] for row in train} & set(data["test"]["input"])  # the first run's test split stays out
+    assert (tmp_path / "reuse" / "model" / "config.json").exists()

@@ -27,6 +27,7 @@ VALUE_FORMATS = {  # field -> argparse options beyond what its annotation says
     "method": {"choices": METHODS},
     "lora": {"choices": LORA_MODES},
     "push_to_hub": {"metavar": "REPO"},
+    "push_dataset_to_hub": {"metavar": "REPO"},
     "budget_usd": {"metavar": "USD"},
 }
 

@@ -10,6 +10,9 @@ from p2m.teacher.calls import Ledger
 from p2m.metrics import headline, verdict
 from p2m.stages.base import RunContext, Stage
 from p2m.report_html import render_html
+from p2m.export.dataset import save_dataset
+from p2m.stages.synthesize import Synthesize
+from p2m.stages.verify import Verify
 
 
 def render_markdown(report: dict) -> str:
@@ -162,10 +165,10 @@ def render_model_card(report: dict) -> str:
 
 class Report(Stage):
     name = "report"
-    version = 3  # baselines, retention, the teacher's reading
+    version = 4  # the data as a DatasetDict with its card
     inputs = (run_paths.SPEC, run_paths.VERIFY_SUMMARY, run_paths.TRAIN, run_paths.TRAIN_METRICS, run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
-    outputs = (run_paths.REPORT_JSON, run_paths.REPORT_MD, run_paths.REPORT_HTML, run_paths.MODEL_CARD)
-    prompt_files = ("model_card",)
+    outputs = (run_paths.REPORT_JSON, run_paths.REPORT_MD, run_paths.REPORT_HTML, run_paths.MODEL_CARD, run_paths.DATASET)
+    prompt_files = ("model_card", "dataset_card")
 
     def run(self, ctx: RunContext) -> None:
         evaluation = read_json(ctx.path(run_paths.EVAL_METRICS))
@@ -187,3 +190,4 @@ class Report(Stage):
         write_text(ctx.path(run_paths.REPORT_HTML), render_html(report, read_jsonl(ctx.path(run_paths.EVAL_PREDICTIONS)),
                                                         read_jsonl(ctx.path(run_paths.TRAIN)), tokens_by_stage(ctx.run_dir, ctx.teacher.ledger)))
         write_text(ctx.path(run_paths.MODEL_CARD), render_model_card(report))
+        save_dataset(ctx.run_dir, report, prompts.digest(Synthesize.prompt_files + Verify.prompt_files))

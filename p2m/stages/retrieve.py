@@ -14,7 +14,7 @@ from p2m import run_paths
 from p2m.config import RunConfig
 from p2m.files import write_json, write_jsonl
 from p2m.stages.base import RunContext, Stage
-from p2m.retrieval.dataset_rows import collect
+from p2m.retrieval.dataset_rows import collect, local_source
 from p2m.retrieval.students import hypothetical_card, offline, rank_datasets, shortlist
 
 AUTO_DATASETS = 2
@@ -31,7 +31,7 @@ class Retrieve(Stage):
 
     def external_files(self, config: RunConfig) -> list[Path]:
         """Local --datasets files and folders: an edited file is read again, not silently re-used."""
-        return [Path(source) for source in config.datasets if Path(source).exists()]
+        return [local_source(source) for source in config.datasets if local_source(source).exists()]
 
     def run(self, ctx: RunContext) -> None:
         config, spec = ctx.config, ctx.spec()

@@ -27,7 +27,7 @@ import numpy as np
 
 from p2m.errors import P2MError
 from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
-from p2m.teacher.files import TeacherFile, remembered
+from p2m.teacher.files import PRESETS, TeacherFile, remembered
 
 MIN_CONTEXT = 4096
 
@@ -44,7 +44,8 @@ class LlamaCppBackend:
         self._n_ctx = MIN_CONTEXT
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.label, "file": self.file.provenance()}
+        preset = PRESETS.get(self.label)
+        return {"backend": self.name, "model": self.label, "file": self.file.provenance(), **({"licence": preset.licence} if preset else {})}
 
     def num_params(self) -> int:
         """Counted from the GGUF tensor shapes (once per file), without loading the model."""
