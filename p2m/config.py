@@ -30,6 +30,9 @@ class RunConfig:
     logit-kd), or a model name on the OpenAI-compatible server."""
     teacher_base_url: str | None = None
     """OpenAI-compatible server (vLLM, llama.cpp server, Ollama); its key, if any, from OPENAI_API_KEY."""
+    teacher_concurrency: int | None = None
+    """Requests in flight to a server teacher; default 16 for --teacher-base-url (enough to keep a vLLM
+    server's batches full), 4 for OpenAI itself."""
     student: str = "auto"
     """'auto' (BM25 retrieval over the student registry), a registry id, or a local model directory."""
     max_params: int | None = None
@@ -102,6 +105,8 @@ class RunConfig:
                            'p2m run "Classify movie reviews as positive or negative"')
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
+        if self.teacher_concurrency is not None and self.teacher_concurrency < 1:
+            raise P2MError("--teacher-concurrency must be at least 1")
         if self.num_examples < (0 if self.datasets else 1) or self.votes < 0 or self.dataset_rows < 0:
             raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes and --dataset-rows at least 0")
         if self.method not in METHODS:

@@ -143,6 +143,14 @@ def embedded_installed(model_id: str) -> bool:
         return False
 
 
+def gguf_source(model_id: str) -> Path | None:
+    """The GGUF file an embedded model was converted from, if it was (its tokenizer metadata is llama.cpp's own)."""
+    try:
+        return smollm2_gguf_path() if model_id == SMOLLM2_ID else None
+    except P2MError:
+        return None
+
+
 def resolve_model(model_id: str) -> str:
     """Map an embedded model id to its local path; any other id or path is returned unchanged."""
     if model_id in EMBEDDED_PATHS:

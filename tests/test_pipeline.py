@@ -132,14 +132,27 @@ def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     assert "exact_match" in report["student"]["metrics"]["all"] and "chrf" in report["student"]["metrics"]["all"]
     assert report["training"]["steps"] >= 1
     AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    assert "FutureWarning" not in result.stderr and "Converting and de-quantizing" not in result.stderr  # only p2m's own output
+
+    exported = subprocess.run([sys.executable, "-m", "p2m", "export", str(tmp_path), "--format", "gguf"], capture_output=True, text=True, timeout=1800)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    check = json.loads(exported.stdout)  # llama.cpp (llama-cpp-python) loaded the file and answered every held-out input
+    assert check["n"] == report["n_test"] and check["pre_tokenizer"] == "smollm"
+    assert check["exact_match_rate"] >= 0.8  # greedy F16 llama.cpp vs greedy f32 torch: rounding may flip a rare token
+    assert (tmp_path / "export/gguf/Modelfile").read_text().count("FROM ./model.gguf") == 1
 
 
 def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_server, tmp_path):
-    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), teacher_base_url=llama_server)
+    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), teacher_base_url=llama_server, channel_verifier=True,
+                       teacher_concurrency=8)
     pipeline = Pipeline(config)
     pipeline.run(until="verify")
-    assert pipeline.teacher.identity == "openai:smollm2"
-    assert read_json(tmp_path / "data/verify_summary.json")["candidates"] == 6
+    assert pipeline.teacher.identity == "openai:smollm2" and pipeline.teacher.backend.concurrency == 8
+    summary = read_json(tmp_path / "data/verify_summary.json")
+    assert summary["candidates"] == 6
+    # this server's prompt log-probabilities fail the probe: the teacher verifier reads its votes, and the
+    # channel verifier (likelihoods only) is left out rather than fed wrong numbers
+    assert not pipeline.teacher.can_score and "teacher" in summary["estimated_accuracy"] and "channel" not in summary["estimated_accuracy"]
     assert pipeline.teacher.ledger.calls > 0
 
 
@@ -211,6 +224,33 @@ def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
                                          headers={"Content-Type": "application/json"})
         labels = json.loads(urllib.request.urlopen(request, timeout=30).read())["labels"]
         assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_onnx_export_gives_torch_labels_and_is_served(movie_run):
+    import threading
+    import urllib.request
+
+    from p2m.student.model import Student
+    from p2m.student.serve import make_server
+
+    _, out, _ = movie_run
+    result = subprocess.run([sys.executable, "-m", "p2m", "export", str(out), "--format", "onnx"], capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    check = json.loads(result.stdout)
+    assert check["n"] == len(read_jsonl(out / "data/test.jsonl")) and check["same_label"] == check["n"]
+    assert check["torch_latency_ms"] > 0 and check["onnx_latency_ms"] > 0
+    assert "Warning" not in result.stderr and "torchvision" not in result.stderr  # the exporter's chatter stays quiet
+    server = make_server(out, port=0, onnx=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        texts = ["Awful.", "Lovely.", "A long, slow, beautiful film about nothing much."]
+        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/v1/classify", data=json.dumps({"input": texts}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        labels = json.loads(urllib.request.urlopen(request, timeout=30).read())["labels"]
+        assert labels == Student(out / "model").predict(texts)
     finally:
         server.shutdown()
         server.server_close()

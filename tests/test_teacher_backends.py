@@ -39,6 +39,29 @@ def test_openai_backend_against_a_real_server(llama_server, tmp_path):
     assert teacher.ledger.calls == 1 and teacher.ledger.cache_hits == 1
 
 
+def test_a_server_whose_prompt_logprobs_are_wrong_is_not_used_for_scoring(llama_server, tmp_path, monkeypatch):
+    """llama-cpp-python's server echoes each prompt token's log-probability under the distribution
+    after it (abetlen/llama-cpp-python#1983): the probe compares its echo with its own generation."""
+    monkeypatch.setenv("P2M_CACHE_DIR", str(tmp_path))
+    server = OpenAIBackend(base_url=llama_server)
+    generated = server._client.completions.create(model=server.model, prompt="The capital of France is", max_tokens=1,
+                                                  temperature=0, logprobs=1).choices[0].logprobs
+    echoed = server._prompt_logprobs("The capital of France is" + generated.tokens[0])
+    assert abs(echoed[-2][2] - generated.token_logprobs[0]) > 0.05  # the server's two readings of one token disagree
+    assert not server.scores_text
+    assert not build_teacher(RunConfig(task="x", teacher_base_url=llama_server)).can_score  # remembered, and the verifiers fall back
+    assert "scores-text|" in (tmp_path / "file_facts.json").read_text()
+
+
+def test_continuation_logprob_sums_the_tokens_past_the_prefix():
+    from p2m.teacher.openai_compat import continuation_logprob
+
+    # "Label:" + " positive" echoed as 'Label' ':' ' pos' 'itive' + one generated token
+    tokens = [(5, 6, -1.0), (6, 10, -0.5), (10, 15, -0.25), (15, 16, -9.0)]
+    assert continuation_logprob(tokens, prefix_chars=6, text_chars=15) == -0.75
+    assert continuation_logprob([(4, 8, -0.5)], prefix_chars=6, text_chars=8) == -0.5  # a token straddling the boundary counts
+
+
 def test_openai_backend_json_schema_output(llama_server):
     schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}}, "required": ["label"]}
     backend = OpenAIBackend(base_url=llama_server)

@@ -71,6 +71,13 @@ def _add_run_dir_commands(commands) -> None:
     serve.add_argument("run_dir", metavar="RUN_DIR")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
+    serve.add_argument("--onnx", action="store_true", help="serve the ONNX export (p2m export RUN_DIR --format onnx) with ONNX Runtime")
+
+    export = commands.add_parser("export", help="export a run's student: ONNX (classifiers) or GGUF (text students)",
+                                 description="ONNX: export/onnx/, checked against torch on the held-out set. "
+                                             "GGUF: export/gguf/ for llama.cpp, with an Ollama Modelfile.")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--format", choices=("onnx", "gguf"), required=True)
 
     tui = commands.add_parser("tui", help="the interactive wizard (Textual), for a new run or to reopen RUN_DIR",
                               description="Task, spec, model & data, plan, run, results; F1 lists the keys.")
@@ -209,12 +216,21 @@ def command_tui(args: argparse.Namespace) -> None:
 def command_serve(args: argparse.Namespace) -> None:
     from p2m.student.serve import make_server
 
-    server = make_server(args.run_dir, args.host, args.port)
+    server = make_server(args.run_dir, args.host, args.port, onnx=args.onnx)
     print(f"p2m: serving {args.run_dir} at http://{args.host}:{server.server_port}/v1 (Ctrl-C stops)", file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         server.server_close()
+
+
+def command_export(args: argparse.Namespace) -> None:
+    if args.format == "onnx":
+        from p2m.export.onnx import export_onnx as export
+    else:
+        from p2m.export.gguf import export_gguf as export
+    result = export(Path(args.run_dir))
+    print(json.dumps(result, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         commands = {"run": command_run, "parse": command_parse, "eval": command_eval, "serve": command_serve,
-                    "retrieve": command_retrieve, "catalog": command_catalog, "tui": command_tui}
+                    "retrieve": command_retrieve, "catalog": command_catalog, "tui": command_tui,
+                    "export": command_export}
         commands[args.command](args)
     except P2MError as error:
         print(f"p2m: error: {error}", file=sys.stderr)

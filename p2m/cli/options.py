@@ -20,6 +20,7 @@ VALUE_FORMATS = {  # field -> argparse options beyond what its annotation says
     "examples": {"skip": True},  # the CLI reads --examples FILE (cli/__init__.py)
     "out": {"metavar": "DIR"},
     "teacher_base_url": {"metavar": "URL"},
+    "teacher_concurrency": {"metavar": "N"},
     "catalog": {"metavar": "FILE"},
     "datasets": {"metavar": "SRC"},
     "max_params": {"type": "count", "metavar": "N"},

@@ -18,6 +18,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, set_seed
@@ -111,7 +112,9 @@ def with_lora(model, lora: str, task_type: str):
 
     if lora == "qlora":
         model = prepare_model_for_kbit_training(model)
-    return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
+    with warnings.catch_warnings():  # peft reads the model's checkpointing flag by its old transformers name
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
 
 
 def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
@@ -192,7 +195,10 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
                   callbacks=callbacks(ctx, bool(validation), description))
     args = common_args(ctx, work, len(rows), epochs, batch_size=8, learning_rate=5e-5, validate=bool(validation))
     if method in ("sft", "context"):
-        return SFTTrainer(args=SFTConfig(**args, max_length=256, completion_only_loss=True), **common), tokenizer
+        with warnings.catch_warnings():  # TRL's own default (gradient_checkpointing=True) under transformers' new name
+            warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
+            sft_args = SFTConfig(**args, max_length=256, completion_only_loss=True)
+        return SFTTrainer(args=sft_args, **common), tokenizer
     collator = CompletionCollator(tokenizer)
     args = TrainingArguments(**args, remove_unused_columns=False)  # the collator reads the raw rows
     if method == "logit-kd":

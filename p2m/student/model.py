@@ -14,6 +14,7 @@ from p2m.spec import TaskSpec
 
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
+MAX_INPUT_TOKENS = 256  # a classifier reads at most this much of an input
 
 
 def student_prompt(instruction: str, text: str) -> str:
@@ -66,7 +67,7 @@ class Student:
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
             if self.is_classifier:
-                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.model.device)
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.model.device)
                 ids = self.model(**enc).logits.argmax(-1).tolist()
                 outputs += [self.model.config.id2label[i] for i in ids]
             else:
@@ -81,12 +82,16 @@ class Student:
         return outputs
 
     def latency_ms(self, texts: list[str], limit: int = 32) -> float:
-        """Mean wall time of one request (batch of one), as an application calling it would see."""
-        sample = texts[:limit]
-        if not sample:
-            return 0.0
-        self.predict(sample[:1])  # warm-up
-        started = time.perf_counter()
-        for text in sample:
-            self.predict([text])
-        return (time.perf_counter() - started) * 1000 / len(sample)
+        return mean_latency_ms(self.predict, texts, limit)
+
+
+def mean_latency_ms(predict, texts: list[str], limit: int = 32) -> float:
+    """Mean wall time of one request (batch of one) after a warm-up, as an application calling it would see."""
+    sample = texts[:limit]
+    if not sample:
+        return 0.0
+    predict(sample[:1])
+    started = time.perf_counter()
+    for text in sample:
+        predict([text])
+    return (time.perf_counter() - started) * 1000 / len(sample)

@@ -22,7 +22,7 @@ from p2m.student.model import Student
 class StudentHandler(BaseHTTPRequestHandler):
     """The API's routes; `make_server` binds a subclass to one student."""
 
-    student: Student
+    student: Student  # or an OnnxClassifier: the same predict()
     name: str
     lock: threading.Lock
 
@@ -83,12 +83,22 @@ class StudentHandler(BaseHTTPRequestHandler):
         self._send(200, {"model": self.name, "labels": self.predict(texts)})
 
 
-def make_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    model_dir = Path(run_dir) / run_paths.MODEL
-    if not (Path(run_dir) / run_paths.MODEL_META).exists():
+def load_served_model(run_dir: Path, onnx: bool = False):
+    """The torch student, or its ONNX export (`p2m export --format onnx`) run by ONNX Runtime."""
+    if not (run_dir / run_paths.MODEL_META).exists():
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
-    bound = type("BoundStudentHandler", (StudentHandler,),
-                 {"student": Student(model_dir), "name": f"p2m-{Path(run_dir).resolve().name}", "lock": threading.Lock()})
+    if not onnx:
+        return Student(run_dir / run_paths.MODEL)
+    if not (run_dir / run_paths.ONNX / "model.onnx").exists():
+        raise P2MError(f"{run_dir} has no ONNX export; run p2m export {run_dir} --format onnx first")
+    from p2m.export.onnx import OnnxClassifier
+
+    return OnnxClassifier(run_dir / run_paths.ONNX)
+
+
+def make_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, onnx: bool = False) -> ThreadingHTTPServer:
+    bound = type("BoundStudentHandler", (StudentHandler,), {"student": load_served_model(Path(run_dir), onnx),
+                                                            "name": f"p2m-{Path(run_dir).resolve().name}", "lock": threading.Lock()})
     try:
         return ThreadingHTTPServer((host, port), bound)
     except OSError as error:

@@ -165,7 +165,8 @@ class Teacher:
 
     @property
     def can_score(self) -> bool:
-        return hasattr(self.backend, "score")
+        """Whether the backend returns log-likelihoods of text (a server teacher: if it answered the probe)."""
+        return hasattr(self.backend, "score") and getattr(self.backend, "scores_text", True)
 
     def chat(self, requests: Sequence[ChatRequest], batch_size: int = 16) -> list[ChatResponse]:
         """Answer requests in order, from the cache where possible; new answers are cached at once."""

@@ -189,9 +189,13 @@ def file_sha256(path: Path) -> str:
 def remembered(path: Path, fact: str, compute):
     """A fact about a file (its hash, its parameter count) computed once per (path, size, mtime)."""
     stat = path.stat()
+    return remembered_fact(f"{fact}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}", compute)
+
+
+def remembered_fact(key: str, compute):
+    """A fact computed once and kept in p2m's cache (a file's hash, what a teacher server supports)."""
     memo_path = cache_dir() / "file_facts.json"
     memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
-    key = f"{fact}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if key not in memo:
         memo[key] = compute()
         memo_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,14 @@
 """OpenAI-compatible teacher backend: OpenAI itself, or any server speaking its API (vLLM, llama.cpp
-server, Ollama) through `base_url`. The API key is read from the environment and never stored."""
+server, Ollama) through `base_url`. The API key is read from the environment and never stored.
+
+Requests run `concurrency` at a time, so a batching server (vLLM, llama-server with parallel slots)
+stays busy. A server that returns correct prompt log-probabilities from `/v1/completions` (`echo` with `logprobs`,
+as vLLM does) also scores text, so the verifiers that read the teacher's likelihoods run as with an
+in-process teacher. Whether it does is probed once per (server, model) and remembered in p2m's cache:
+the echoed log-probability of the server's own greedy next token must equal the one it reported when
+generating it. llama.cpp's C++ server returns no prompt log-probabilities (ggml-org/llama.cpp#27174)
+and llama-cpp-python's gives each token's under the distribution after it (abetlen/llama-cpp-python
+#1983), so both fail the probe and the verifiers read their votes and first-token probabilities."""
 
 from __future__ import annotations
 
@@ -11,7 +20,8 @@ from typing import Sequence
 import openai
 
 from p2m.errors import P2MError, TeacherUnavailable
-from p2m.teacher.calls import ChatRequest, ChatResponse, TransientError
+from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest, TransientError
+from p2m.teacher.files import remembered_fact
 
 # USD per million (prompt, completion) tokens, for the cost estimate; unknown models cost "unknown".
 PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1-nano": (0.10, 0.40)}
@@ -32,6 +42,7 @@ class OpenAIBackend:
         self.price_per_mtok = PRICES.get(self.model)
         self.concurrency = concurrency
         self._schema_dialect: str | None = None  # learnt on the first JSON-schema request
+        self._scores_text: bool | None = None
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url}
@@ -49,6 +60,55 @@ class OpenAIBackend:
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(self._one, requests))
 
+    @property
+    def scores_text(self) -> bool:
+        """Whether `score` works here: OpenAI's own chat models give no prompt log-probabilities; a
+        server is asked once (one short completion) and the answer remembered."""
+        if not self.base_url:
+            return False
+        if self._scores_text is None:
+            try:
+                self._scores_text = remembered_fact(f"scores-text|{self.base_url}|{self.model}", self._probe_scoring)
+            except TransientError:  # a server error or a hiccup: no scoring this time, nothing remembered
+                self._scores_text = False
+        return self._scores_text
+
+    def _probe_scoring(self) -> bool:
+        prompt = "The capital of France is"
+        try:
+            generated = self._create(self._client.completions.create, {
+                "model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "logprobs": 1}).choices[0].logprobs
+            echoed = self._prompt_logprobs(prompt + generated.tokens[0])
+        except TeacherUnavailable:  # the server refuses the request: it does not score
+            return False
+        except (AttributeError, IndexError, TypeError):  # no log-probabilities in its answer
+            return False
+        at_token = [logprob for start, _, logprob in echoed if start == len(prompt)]
+        return bool(at_token) and abs(at_token[0] - generated.token_logprobs[0]) < 0.05
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self._score_one, requests))
+
+    def _score_one(self, request: ScoreRequest) -> ChatResponse:
+        """log P(continuation | prefix): the prompt log-probabilities of the tokens past the prefix."""
+        started = time.perf_counter()
+        text = request.prefix + request.continuation
+        tokens = self._prompt_logprobs(text)
+        return ChatResponse(text="", prompt_tokens=len(tokens), latency_ms=(time.perf_counter() - started) * 1000,
+                            logprob=round(continuation_logprob(tokens, len(request.prefix), len(text)), 4))
+
+
+    def _prompt_logprobs(self, text: str) -> list[tuple[int, int, float]]:
+        """(start, end, log-probability) of each prompt token that has one (the first has none)."""
+        completion = self._create(self._client.completions.create, {
+            "model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1})
+        logprobs = completion.choices[0].logprobs if completion.choices else None
+        if not logprobs or not logprobs.token_logprobs or not logprobs.text_offset:
+            return []
+        return [(offset, offset + len(token), logprob)
+                for offset, token, logprob in zip(logprobs.text_offset, logprobs.tokens, logprobs.token_logprobs) if logprob is not None]
+
     def _one(self, request: ChatRequest) -> ChatResponse:
         params: dict = {
             "model": self.model,
@@ -63,7 +123,7 @@ class OpenAIBackend:
         if request.json_schema:
             completion = self._create_with_schema(params, request.json_schema)
         else:
-            completion = self._create(params)
+            completion = self._create(self._client.chat.completions.create, params)
         latency_ms = (time.perf_counter() - started) * 1000
         choice = completion.choices[0]
         usage = completion.usage
@@ -78,9 +138,9 @@ class OpenAIBackend:
             top_logprobs=logprobs,
         )
 
-    def _create(self, params: dict):
+    def _create(self, create, params: dict):
         try:
-            return self._client.chat.completions.create(**params)
+            return create(**params)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as error:
             raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
         except openai.APIStatusError as error:
@@ -91,7 +151,7 @@ class OpenAIBackend:
         Python server `json_object` with a `schema`, some none at all (the prompt still asks for JSON).
         Try them in that order once; remember the first the server accepts."""
         if self._schema_dialect is not None:
-            return self._create({**params, **_response_format(self._schema_dialect, schema)})
+            return self._create(self._client.chat.completions.create, {**params, **_response_format(self._schema_dialect, schema)})
         for dialect in SCHEMA_DIALECTS:
             try:
                 completion = self._client.chat.completions.create(**params, **_response_format(dialect, schema))
@@ -102,6 +162,12 @@ class OpenAIBackend:
             self._schema_dialect = dialect
             return completion
         raise TeacherUnavailable(f"teacher {self.model} at {self.base_url} rejects every request for JSON output")
+
+
+def continuation_logprob(tokens: list[tuple[int, int, float]], prefix_chars: int, text_chars: int) -> float:
+    """Sum over the echoed prompt tokens that reach past the prefix (a token straddling the boundary
+    counts: it carries continuation text), leaving out the one generated after the text."""
+    return sum(logprob for start, end, logprob in tokens if end > prefix_chars and start < text_chars)
 
 
 SCHEMA_DIALECTS = ("json_schema", "json_object", "none")
