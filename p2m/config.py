@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from p2m.errors import P2MError
+from p2m.privacy import redact_url
 
 
 METHODS = ("sft", "soft-kd", "logit-kd", "context", "wmss")
@@ -103,6 +105,11 @@ class RunConfig:
         if not self.task.strip():
             raise P2MError('the task description is empty; say what the model should do, e.g. '
                            'p2m run "Classify movie reviews as positive or negative"')
+        try:
+            self.task.encode("utf-8")
+        except UnicodeEncodeError:
+            raise P2MError("the task description is not valid UTF-8 text") from None
+        self._check_numbers()
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
         if self.teacher_concurrency is not None and self.teacher_concurrency < 1:
@@ -125,11 +132,21 @@ class RunConfig:
         if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
             raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
 
+    def _check_numbers(self) -> None:
+        """Every number finite (NaN passes comparisons unnoticed), and those that count things not negative."""
+        for name, value in asdict(self).items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
+        if self.epochs < 0 or self.early_stopping < 0 or self.kd_temperature <= 0:
+            raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
+
     def run_dir(self) -> Path:
         return Path(self.out or Path("runs") / slugify(self.task))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The options as written to config.json: a server URL without its credentials."""
+        return {**asdict(self), "teacher_base_url": redact_url(self.teacher_base_url)}
 
 
 def slugify(text: str, limit: int = 48) -> str:
@@ -141,12 +158,12 @@ def load_pairs(path: str | Path, input_field: str | None = None, output_field: s
     """(input, output) pairs from a JSONL or CSV file. Fields default to input/output, else text/label."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV often starts with a byte-order mark
     except (OSError, UnicodeDecodeError) as error:
         raise P2MError(f"cannot read {kind} file {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
         if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
+            rows = list(csv.DictReader(text.splitlines(), restkey="(cells past the header)"))
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except (json.JSONDecodeError, csv.Error) as error:
@@ -158,7 +175,7 @@ def load_pairs(path: str | Path, input_field: str | None = None, output_field: s
         target = row.get(output_field) if output_field else row.get("output", row.get("label"))
         if source is None or target is None:
             wanted = f"'{input_field or 'input'}' and '{output_field or 'output'}'"
-            raise P2MError(f"{path}: row {number} needs {wanted}; it has {sorted(row)}")
+            raise P2MError(f"{path}: row {number} needs {wanted}; it has {sorted(map(str, row))}")
         pairs.append({"input": str(source), "output": str(target)})
     if not pairs:
         raise P2MError(f"{kind} file {path} holds no rows")

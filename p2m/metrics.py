@@ -13,11 +13,11 @@ import re
 import string
 from collections import Counter
 
-from p2m.dedup import normalize
+from p2m.dedup import label_key
 from p2m.verifiers.signals import normalize_answer
 
 def accuracy_items(predictions: list[str], golds: list[str]) -> list[float]:
-    return [float(normalize(p) == normalize(g)) for p, g in zip(predictions, golds)]
+    return [float(label_key(p) == label_key(g)) for p, g in zip(predictions, golds)]
 
 
 def squad_normalize(text: str) -> str:

@@ -8,14 +8,17 @@ the TUI all drive `Pipeline.run`; this module only orchestrates.
 
 from __future__ import annotations
 
+import errno
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from p2m import run_paths
 from p2m.config import RunConfig
 from p2m.errors import P2MError
-from p2m.files import read_json, write_json
+from p2m.files import Locked, exclusive, read_json, write_json
 from p2m.plan import estimate_spend
+from p2m.privacy import private_dir
 from p2m.progress import Progress
 from p2m.retrieval.students import find_student
 from p2m.spec import TaskSpec
@@ -24,6 +27,14 @@ from p2m.stages.base import RunContext, Stage
 from p2m.stages.evaluate import evaluate_file
 from p2m.teacher.calls import Ledger
 from p2m.teacher.choice import build_teacher
+
+
+def check_run_dir(path: Path) -> None:
+    """A run dir is new, empty or a p2m run: p2m never writes into a folder of the user's."""
+    if path.exists() and not path.is_dir():
+        raise P2MError(f"--out {path} is a file, not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / run_paths.CONFIG).exists():
+        raise P2MError(f"--out {path} is a folder with other files in it, not a p2m run; pass a new or empty --out")
 
 
 class Pipeline:
@@ -35,6 +46,7 @@ class Pipeline:
             find_student(config.student)  # fail fast, before the teacher is asked anything
         self.config = config
         self.run_dir = config.run_dir()
+        check_run_dir(self.run_dir)
         self.stages = stages or [stage() for stage in stage_classes()]
         self.teacher = build_teacher(config)
         self.teacher.on_ledger = self._save_ledger
@@ -46,7 +58,11 @@ class Pipeline:
         path = Path(run_dir)
         if not (path / run_paths.CONFIG).exists():
             raise P2MError(f"{run_dir} is not a p2m run directory (it has no config.json)")
-        return cls(RunConfig(**{**read_json(path / run_paths.CONFIG), "out": str(path)}), progress)
+        options = {**read_json(path / run_paths.CONFIG), "out": str(path)}
+        ledger = path / run_paths.LEDGER
+        if options.get("teacher_base_url") and options.get("teacher") in ("auto", "embedded") and ledger.exists():
+            options["teacher"] = read_json(ledger)["teacher"]["model"]  # re-opened without asking the server
+        return cls(RunConfig(**options), progress)
 
     def evaluate(self, test_file: str | Path, input_field: str | None = None, label_field: str | None = None,
                  limit: int | None = None) -> dict:
@@ -54,11 +70,13 @@ class Pipeline:
         if not (self.run_dir / run_paths.MODEL_META).exists():
             raise P2MError(f"{self.run_dir} has no trained student yet; finish it with p2m run first")
         self.teacher.stage = "eval"
-        try:
-            return evaluate_file(self.ctx, test_file, input_field, label_field, limit)
-        finally:
-            self._close_ledger()
-            self.ctx.progress.close()
+        with ExitStack() as stack:
+            self._lock(stack, record_options=False)
+            try:
+                return evaluate_file(self.ctx, test_file, input_field, label_field, limit)
+            finally:
+                self._close_ledger()
+                self.ctx.progress.close()
 
     def estimate(self) -> dict:
         return estimate_spend(self.config, self.teacher.backend.price_per_mtok, self.teacher.can_score)
@@ -71,14 +89,31 @@ class Pipeline:
         write_json(state_path, {name: value for name, value in state.items() if name == "parse"})
 
     def _save_ledger(self, ledger: Ledger) -> None:
+        """After every batch: this invocation's calls so far, marked open until it closes."""
         path = self.run_dir / run_paths.LEDGER
         history = read_json(path).get("history", []) if path.exists() else []
-        write_json(path, {"teacher": self.teacher.backend.describe(), "this_invocation": ledger.__dict__, "history": history})
+        write_json(path, {"teacher": self.teacher.backend.describe(), "this_invocation": {**ledger.__dict__, "open": True},
+                          "history": history})
+
+    def _recover_ledger(self) -> None:
+        """An invocation killed without closing (SIGKILL, power loss) left its calls open in the ledger:
+        they were paid for, so they join the history before this invocation starts counting."""
+        path = self.run_dir / run_paths.LEDGER
+        data = read_json(path) if path.exists() else {}
+        if data.get("this_invocation", {}).get("open"):
+            data["history"].append({**data["this_invocation"], "open": False, "interrupted": True})
+            data["this_invocation"]["open"] = False
+            write_json(path, data)
 
     def run(self, until: str | None = None) -> dict:
         """Run (or resume) the pipeline; returns the report. `until` stops after the named stage."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / run_paths.CONFIG, self.config.to_dict())
+        with ExitStack() as stack:
+            self._lock(stack)
+            self._run_stages(until)
+        report = self.run_dir / run_paths.REPORT_JSON
+        return read_json(report) if report.exists() else {}
+
+    def _run_stages(self, until: str | None) -> None:
         state_path = self.run_dir / run_paths.STAGES
         state = read_json(state_path) if state_path.exists() else {}
         upstream = ""
@@ -93,8 +128,23 @@ class Pipeline:
         finally:
             self._close_ledger()
             self.ctx.progress.close()
-        report = self.run_dir / run_paths.REPORT_JSON
-        return read_json(report) if report.exists() else {}
+
+    def _lock(self, stack: ExitStack, record_options: bool = True) -> None:
+        """Create the run dir (checked in __init__) private to the user, hold its lock for the stack's
+        life (a second p2m process on it is told who has it), and record this invocation's options."""
+        path = self.run_dir
+        try:
+            private_dir(path)
+            stack.enter_context(exclusive(path / run_paths.LOCK, wait=False))
+            self._recover_ledger()
+            if record_options:
+                write_json(path / run_paths.CONFIG, self.config.to_dict())
+        except Locked as holder:
+            raise P2MError(f"another p2m process (pid {holder}) is working in {path}; wait for it to finish, or pass another --out") from None
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise
+            raise P2MError(f"cannot write the run directory {path}: {error.strerror}") from None
 
     def _push(self) -> None:
         """Upload what the options ask for, once every stage is done (huggingface_hub only when asked)."""
@@ -135,4 +185,5 @@ class Pipeline:
         path = self.run_dir / run_paths.LEDGER
         data = read_json(path)
         data["history"].append({"finished": time.time(), **self.teacher.ledger.__dict__})
+        data["this_invocation"]["open"] = False
         write_json(path, data)

@@ -2,6 +2,7 @@
 pipeline, the CLI, the TUI and the server find a run's parts here rather than by string literals."""
 
 CONFIG = "config.json"  # the RunConfig a run was last invoked with
+LOCK = ".p2m.lock"  # held by the p2m process working in the run dir; holds its pid
 STAGES = "stages.json"  # each finished stage's fingerprint and time
 LEDGER = "ledger.json"  # teacher calls, tokens and cost: this invocation and every earlier one
 SPEC = "spec.json"  # the parsed TaskSpec

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from p2m.errors import P2MError
-from p2m.task_text import unique
+from p2m.dedup import label_key
 
 TASK_TYPES = ("classification", "generation", "extraction", "math")
 
@@ -48,10 +48,12 @@ class TaskSpec:
         labels = data.get("labels") or []
         if not isinstance(labels, list) or not all(isinstance(l, str) for l in labels):
             raise SpecError("'labels' must be a list of strings")
-        labels = unique([l.strip() for l in labels if l.strip()])
+        labels = unique_labels([l.strip() for l in labels if l.strip()])
         if task_type == "classification" and len(labels) < 2:
             raise SpecError("a classification task needs at least two 'labels'")
         examples = []
+        if not isinstance(data.get("examples") or [], list):
+            raise SpecError("'examples' must be a list of {input, output} objects")
         for item in data.get("examples") or []:
             if not isinstance(item, dict) or not str(item.get("input", "")).strip():
                 raise SpecError("each example needs a non-empty 'input'")
@@ -71,5 +73,16 @@ class TaskSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Labels in order, those that read as an earlier one (dedup.label_key: "Positive." = "positive")
+    dropped, so no two labels of a spec can be confused when answers are matched to them."""
+    seen, out = set(), []
+    for label in labels:
+        if label_key(label) not in seen:
+            seen.add(label_key(label))
+            out.append(label)
+    return out
 
 

@@ -47,7 +47,10 @@ def is_available(model_id: str) -> bool:
         return True
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except ValueError:  # not a well-formed Hub id (e.g. a path that does not exist): not on this machine
+        return False
 
 
 @cache

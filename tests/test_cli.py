@@ -32,6 +32,56 @@ def test_user_errors_are_one_line(args, message):
     assert len(lines) == 1 and lines[0].startswith("p2m: error:") and message in lines[0], result.stderr
 
 
+def test_bad_numbers_paths_and_bytes_are_one_line_errors(tmp_path):
+    a_file, a_folder = tmp_path / "notes.txt", tmp_path / "mine"
+    a_file.write_text("x")
+    a_folder.mkdir()
+    (a_folder / "thesis.tex").write_text("keep me")
+    task = "Classify x as a or b"
+    for args, message in [(["--epochs", "nan"], "--epochs must be a finite number"), (["--epochs", "-3"], "--epochs and --early-stopping"),
+                          (["--kd-temperature", "0"], "--kd-temperature above 0"), (["--student", "../../x"], "unknown student model"),
+                          (["--out", str(a_file)], "is a file, not a directory"), (["--out", str(a_file / "run")], "cannot write the run directory"),
+                          (["--out", str(a_folder)], "not a p2m run")]:
+        result = p2m("run", task, *args, "--teacher", "smollm2-135m", "--yes")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr[-800:])
+    assert [f.name for f in a_folder.iterdir()] == ["thesis.tex"]  # nothing written into the user's folder
+    for args in (["--max-params", "infB"], ["--wmss-weights", "1,nan,1"]):  # argparse's own two-line usage error
+        result = p2m("run", task, *args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and args[0] in result.stderr
+    result = subprocess.run([sys.executable, "-m", "p2m", "run", b"Classify \xff\xfe reviews"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "not valid UTF-8" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_task_can_come_from_a_file(tmp_path):
+    import json
+
+    task = tmp_path / "task.txt"
+    task.write_text("Classify support emails into billing or bug.\n\nInput: I was charged twice\nOutput: billing\n")
+    result = p2m("parse", "--task-file", str(task), "--teacher", "smollm2-135m")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert json.loads(result.stdout)["labels"] == ["billing", "bug"]
+    binary = tmp_path / "task.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    for args, message in ((["--task-file", str(binary)], "is not UTF-8 text"), (["words", "--task-file", str(task)], "not both"),
+                          (["--task-file", str(tmp_path / "none.txt")], "cannot read the task file")):
+        result = p2m("run", *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_examples_csv_with_a_byte_order_mark_or_a_long_row(tmp_path):
+    from p2m.config import load_examples
+    from p2m.errors import P2MError
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufefftext,label\nGreat film,positive\n".encode("utf-8"))
+    assert load_examples(bom) == [{"input": "Great film", "output": "positive"}]
+    long_row = tmp_path / "long.csv"
+    long_row.write_text("text\nGreat film,positive,extra\n")
+    with pytest.raises(P2MError, match="row 1 needs"):
+        load_examples(long_row)
+
+
 def test_unparseable_examples_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
@@ -102,3 +152,29 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr and "interrupted; finished work is kept" in stderr
     assert {"parse", "retrieve"} <= set(json.loads(stages.read_text()))
+
+
+def test_sigkill_mid_synthesis_resumes_with_every_paid_call_accounted_and_none_repeated(tmp_path):
+    import json
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
+               "--out", str(tmp_path), "--teacher", "smollm2-135m", "--yes", "--quiet", "--until", "synthesize"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = tmp_path / "ledger.json"
+    deadline = time.time() + 600  # a hang, not a slow CPU
+    while time.time() < deadline and not (ledger.exists() and json.loads(ledger.read_text())["this_invocation"]
+                                           .get("by_stage", {}).get("synthesize", {}).get("calls", 0) >= 16):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)  # no finally, no atexit: the ledger was saved after each batch
+    process.wait(timeout=60)
+    killed = json.loads(ledger.read_text())["this_invocation"]
+    assert killed["open"] and killed["calls"] >= 16
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-1500:]
+    data = json.loads(ledger.read_text())
+    interrupted = [entry for entry in data["history"] if entry.get("interrupted")]
+    assert len(interrupted) == 1 and interrupted[0]["calls"] == killed["calls"]  # the killed invocation's spend is in the history
+    assert data["this_invocation"]["cache_hits"] >= killed["calls"]  # what was paid for before the kill was not asked again
+    assert len([json.loads(line) for line in (tmp_path / "data/candidates.jsonl").read_text().splitlines()]) == 64

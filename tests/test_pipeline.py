@@ -142,18 +142,29 @@ def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     assert (tmp_path / "export/gguf/Modelfile").read_text().count("FROM ./model.gguf") == 1
 
 
-def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_server, tmp_path):
-    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path), teacher_base_url=llama_server, channel_verifier=True,
+def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_server, tmp_path, p2m_cache, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-p2m-test-KEYmarkerQ7")
+    with_password = llama_server.replace("http://", "http://someone:PWmarkerQ7@")
+    config = RunConfig(task=MOVIES, num_examples=6, votes=1, out=str(tmp_path / "run"), teacher_base_url=with_password, channel_verifier=True,
                        teacher_concurrency=8)
     pipeline = Pipeline(config)
     pipeline.run(until="verify")
     assert pipeline.teacher.identity == "openai:smollm2" and pipeline.teacher.backend.concurrency == 8
-    summary = read_json(tmp_path / "data/verify_summary.json")
+    summary = read_json(tmp_path / "run" / "data/verify_summary.json")
     assert summary["candidates"] == 6
     # this server's prompt log-probabilities fail the probe: the teacher verifier reads its votes, and the
     # channel verifier (likelihoods only) is left out rather than fed wrong numbers
     assert not pipeline.teacher.can_score and "teacher" in summary["estimated_accuracy"] and "channel" not in summary["estimated_accuracy"]
     assert pipeline.teacher.ledger.calls > 0
+    run = tmp_path / "run"
+    for folder in (run, p2m_cache):  # neither the key nor the URL's password is written anywhere
+        for file in (f for f in folder.rglob("*") if f.is_file()):
+            assert b"markerQ7" not in file.read_bytes(), file
+    assert read_json(run / "config.json")["teacher_base_url"] == llama_server
+    assert (run.stat().st_mode & 0o777, (run / "config.json").stat().st_mode & 0o777) == (0o700, 0o600)
+    config_file = read_json(run / "config.json")
+    (run / "config.json").write_text(json.dumps({**config_file, "teacher_base_url": "http://127.0.0.1:9/v1"}))
+    assert Pipeline.open(run).teacher.backend.model == "smollm2"  # a finished run re-opens with its server down
 
 
 def test_eval_on_a_test_file_matches_labels_case_insensitively(movie_run, tmp_path):
@@ -327,3 +338,17 @@ def test_run_data_is_a_hub_dataset_with_a_card_and_trains_another_run(movie_run,
     assert train and all(row["source"] == f"dataset:{out}" for row in train)
     assert not {row["input"] for row in train} & set(data["test"]["input"])  # the first run's test split stays out
     assert (tmp_path / "reuse" / "model" / "config.json").exists()
+
+
+def test_a_second_process_on_a_run_dir_is_told_who_holds_it(movie_run):
+    import os
+
+    from p2m.errors import P2MError
+    from p2m.files import exclusive
+
+    _, out, _ = movie_run
+    before = (out / "config.json").read_bytes()
+    with exclusive(out / ".p2m.lock", wait=False):  # as another p2m process working there would
+        with pytest.raises(P2MError, match=f"another p2m process \\(pid {os.getpid()}\\) is working in"):
+            Pipeline(RunConfig(**read_json(out / "config.json"))).run()
+    assert (out / "config.json").read_bytes() == before  # nothing written while locked out

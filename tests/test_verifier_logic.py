@@ -12,7 +12,7 @@ from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_
 @pytest.mark.parametrize("text, number", [
     ("so the total is \\boxed{1,234} dollars", "1234"),
     ("First 3 apples, then 4. The answer is $42.", "42"),
-    ("The answer is: 3.50", "3.50"),
+    ("The answer is: 3.50", "3.5"),  # numbers compare as numbers: one spelling per value
     ("She has 3 then 5 more.\n#### 8", "8"),
     ("I count 5 apples and 7.0 pears", "7"),
     ("\\boxed{12} but the answer is 13", "12"),  # boxed wins over later phrasing
@@ -20,6 +20,21 @@ from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_
 ])
 def test_extract_number_order_boxed_then_phrase_then_hashes_then_last(text, number):
     assert extract_number(text) == number
+
+
+@pytest.mark.parametrize("a, b", [("10.00", "10"), (".5", "0.5"), ("1e3", "1000"), ("-0", "0"), ("1,000", "1000.0"), ("+7", "7")])
+def test_numbers_equal_in_value_are_the_same_answer(a, b):
+    assert extract_number(a) == extract_number(b)
+
+
+def test_labels_that_differ_only_in_symbols_stay_apart():
+    from p2m.metrics import accuracy_items
+    from p2m.spec import unique_labels
+    from p2m.verifiers.signals import label_from_reply
+
+    assert accuracy_items(["👎", "c++", "+", "Positive.", "feature request"], ["👍", "c#", "-", "positive", "Feature Request"]) == [0, 0, 0, 1, 1]
+    assert label_from_reply("c#", ["c++", "c#"]) == "c#" and label_from_reply("surely c++ here", ["c++", "c#"]) is None
+    assert unique_labels(["Positive", "positive.", "👍", "👎"]) == ["Positive", "👍", "👎"]
 
 
 def test_numeric_self_consistency_compares_final_answers():

@@ -44,6 +44,7 @@ def _add_run_command(commands) -> None:
     run = commands.add_parser("run", help="parse, synthesize, verify, train and evaluate, end to end",
                               description="Run the whole pipeline; re-running resumes and re-uses finished stages.")
     add_config_options(run)
+    run.add_argument("--task-file", metavar="FILE", help="read the task description from this file (UTF-8) instead")
     run.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
     run.add_argument("--until", choices=STAGE_NAMES, metavar="STAGE",
                      help=f"stop after this stage ({', '.join(STAGE_NAMES)}); e.g. train under accelerate launch")
@@ -52,6 +53,7 @@ def _add_run_command(commands) -> None:
     run.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
     parse = commands.add_parser("parse", help="print the task spec the pipeline would use, as JSON")
     add_config_options(parse, only=("task", "teacher", "teacher_base_url"))
+    parse.add_argument("--task-file", metavar="FILE", help="read the task description from this file (UTF-8) instead")
     parse.add_argument("--examples", metavar="FILE", help="your examples, JSONL or CSV with input/output (or text/label)")
 
 
@@ -116,9 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> RunConfig:
     options = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None}
     options["examples"] = load_examples(args.examples) if args.examples else []
+    if args.task_file:
+        if args.task:
+            raise P2MError("give the task either as text or with --task-file, not both")
+        options["task"] = read_task_file(args.task_file)
     config = RunConfig(**options)
     config.check()
     return config
+
+
+def read_task_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise P2MError(f"the task file {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise P2MError(f"cannot read the task file {path}: {error.strerror}") from None
 
 
 def command_parse(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import math
 import textwrap
 import types
 import typing
@@ -37,17 +38,23 @@ def parse_count(text: str) -> int:
     """'150M', '1.5B', '20000' -> an integer."""
     scale = {"k": 1e3, "m": 1e6, "b": 1e9}.get(text[-1:].lower(), 1)
     try:
-        return int(float(text[:-1] if scale != 1 else text) * scale)
+        value = float(text[:-1] if scale != 1 else text) * scale
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 150M, 1B)") from None
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r} (e.g. 150M, 1B)")
+    return int(value)
 
 
 def parse_floats(text: str) -> list[float]:
     """'1,1,0.5' -> [1.0, 1.0, 0.5]."""
     try:
-        return [float(part) for part in text.split(",")]
+        values = [float(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+        values = [math.nan]
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}")
+    return values
 
 
 FORMATS = {"count": parse_count, "floats": parse_floats}
@@ -73,7 +80,7 @@ def argument(field: dataclasses.Field, annotation, default, help_text: str) -> t
     """argparse's name and keyword arguments for one RunConfig field."""
     extra = dict(VALUE_FORMATS.get(field.name, {}))
     if extra.pop("positional", False):
-        return [field.name], {"help": help_text}
+        return [field.name], {"help": help_text, "nargs": "?", "default": ""}  # or --task-file
     kind = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation) if isinstance(annotation, types.UnionType) else annotation
     options: dict = {"dest": field.name, "help": help_text}
     if kind is bool:

@@ -3,7 +3,9 @@
 Backends (`llamacpp.LlamaCppBackend`, `local.LocalBackend`, `openai_compat.OpenAIBackend`) only turn requests into responses.
 `Teacher` adds what every call needs: an on-disk cache keyed by backend, model, messages, parameters and
 seed (a finished run re-run makes zero backend calls); a ledger of calls, tokens, cache hits and cost;
-call and dollar budgets; and retries with exponential backoff on transient failures.
+call and dollar budgets; and retries with jittered exponential backoff on transient failures, request
+by request: a server backend reports a failed request in its place, so the other answers of its batch
+are cached at once and only the failed one is asked again (a server's Retry-After is honoured).
 
 Two kinds of request: `ChatRequest` (a completion) and `ScoreRequest` (the log-probability of a given
 text after a prefix, which the channel verifier needs; only backends with a `score` method serve it).
@@ -13,14 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from p2m.errors import BudgetExceeded, TeacherUnavailable
+from p2m.privacy import PRIVATE_FILE, private_dir, redact_url
+
+MAX_RETRY_AFTER_S = 60.0  # a server's Retry-After is honoured up to this
+_JITTER = random.Random()  # its own generator: backoff must not move the seeded global one
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,17 @@ class ChatResponse:
     latency_ms: float = 0.0  # of the call that produced it, kept through the cache
     top_logprobs: list[dict[str, float]] = field(default_factory=list)  # one dict per generated token
     logprob: float | None = None  # ScoreRequest: summed log-probability of the continuation
+    tokens_estimated: bool = False  # the server reported no usage: token counts are ~4 characters a token
     cached: bool = False
 
 
 class TransientError(Exception):
-    """Raised by a backend for failures worth retrying (time-outs, HTTP 429 and 5xx, dropped links)."""
+    """A failure worth retrying (time-outs, HTTP 429 and 5xx, dropped links, malformed bodies). A backend
+    raises it to fail a whole batch, or returns it in a request's place to fail that request alone."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said
 
 
 class Backend(Protocol):
@@ -73,7 +87,7 @@ class Backend(Protocol):
     model: str
     price_per_mtok: tuple[float, float] | None  # USD per million (prompt, completion) tokens, if known
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]: ...
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | TransientError]: ...
 
     # Optional: def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse] (with .logprob)
 
@@ -84,20 +98,28 @@ class CallCache:
     """SQLite key-value store: survives interrupts (each insert is a transaction) and is shared by runs."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._db = sqlite3.connect(path, check_same_thread=False)
+        os.chmod(path, PRIVATE_FILE)
         self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, response TEXT)")
         self._lock = threading.Lock()
 
     @staticmethod
     def key(backend: Backend, request: ChatRequest) -> str:
+        """Backend, model and request; and a server's URL, so another server's model of the same name
+        is not answered from this one's cache (credentials cut: a new password keeps the cache)."""
         payload = {"backend": backend.name, "model": backend.model, "request": asdict(request)}
+        if getattr(backend, "base_url", None):
+            payload["base_url"] = redact_url(backend.base_url)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def get(self, key: str) -> ChatResponse | None:
         with self._lock:
             row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
-        return ChatResponse(**json.loads(row[0])) if row else None
+        if row is None:
+            return None
+        known = {f.name for f in fields(ChatResponse)}  # an entry a newer p2m wrote may carry more fields
+        return ChatResponse(**{k: v for k, v in json.loads(row[0]).items() if k in known})
 
     def put(self, key: str, response: ChatResponse) -> None:
         data = asdict(response)
@@ -112,10 +134,17 @@ class Ledger:
 
     calls: int = 0
     cache_hits: int = 0
+    failed_attempts: int = 0  # live requests that failed and were asked again (or gave up)
+    estimated_token_calls: int = 0  # live calls whose tokens were estimated (no usage in the answer)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
     by_stage: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def record_failure(self, stage: str) -> None:
+        self.failed_attempts += 1
+        row = self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        row["failed_attempts"] = row.get("failed_attempts", 0) + 1
 
     def record(self, stage: str, response: ChatResponse, price: tuple[float, float] | None) -> None:
         row = self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
@@ -124,6 +153,7 @@ class Ledger:
             row["cache_hits"] += 1
             return
         self.calls += 1
+        self.estimated_token_calls += response.tokens_estimated
         self.prompt_tokens += response.prompt_tokens
         self.completion_tokens += response.completion_tokens
         row["calls"] += 1
@@ -215,23 +245,33 @@ class Teacher:
 
     def _call(self, requests, keys, indices: list[int], results: list, batch_size: int, generate: Callable) -> None:
         for start in range(0, len(indices), batch_size):
-            batch = indices[start : start + batch_size]
-            for i, response in zip(batch, self._generate_with_retries(generate, [requests[i] for i in batch])):
-                self.cache.put(keys[i], response)
-                self.ledger.record(self.stage, response, self.backend.price_per_mtok)
-                results[i] = response
-            if self.on_ledger:
-                self.on_ledger(self.ledger)
+            self._answer_with_retries(requests, keys, indices[start : start + batch_size], results, generate)
 
     def ask(self, request: ChatRequest) -> ChatResponse:
         return self.chat([request])[0]
 
-    def _generate_with_retries(self, generate: Callable, requests: list) -> list[ChatResponse]:
+    def _answer_with_retries(self, requests, keys, pending: list[int], results: list, generate: Callable) -> None:
+        """Ask for `pending`; cache each good answer as it comes; ask again only for the failed ones."""
         for attempt in range(self.retries + 1):
             try:
-                return generate(requests)
-            except TransientError as error:
-                if attempt == self.retries:
-                    raise TeacherUnavailable(f"teacher {self.identity} failed after {attempt + 1} tries: {error}") from None
-                time.sleep(self.backoff_s * 2**attempt)
-        raise AssertionError("unreachable")
+                outcomes = generate([requests[i] for i in pending])
+            except TransientError as error:  # the whole batch failed (an in-process backend, a dropped link)
+                outcomes = [error] * len(pending)
+            failed = []
+            for i, outcome in zip(pending, outcomes):
+                if isinstance(outcome, TransientError):
+                    failed.append(i)
+                    self.ledger.record_failure(self.stage)
+                    continue
+                self.cache.put(keys[i], outcome)
+                self.ledger.record(self.stage, outcome, self.backend.price_per_mtok)
+                results[i] = outcome
+            if self.on_ledger:
+                self.on_ledger(self.ledger)
+            if not failed:
+                return
+            error = next(o for o in outcomes if isinstance(o, TransientError))
+            if attempt == self.retries:
+                raise TeacherUnavailable(f"teacher {self.identity} failed after {attempt + 1} tries: {error}")
+            pending = failed
+            time.sleep(max(self.backoff_s * 2**attempt * _JITTER.uniform(0.5, 1.5), min(error.retry_after or 0.0, MAX_RETRY_AFTER_S)))

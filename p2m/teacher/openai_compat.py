@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import openai
 
 from p2m.errors import P2MError, TeacherUnavailable
+from p2m.privacy import redact_url
 from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest, TransientError
 from p2m.teacher.files import remembered_fact
 
@@ -43,22 +45,33 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self._schema_dialect: str | None = None  # learnt on the first JSON-schema request
         self._scores_text: bool | None = None
+        self._dialect_wins: Counter = Counter()  # requests each dialect answered after earlier ones failed
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+        return {"backend": self.name, "model": self.model, "base_url": redact_url(self.base_url)}
 
     def _first_served_model(self) -> str:
         """A local server usually serves one model; ask it which, so `--teacher` can be left out."""
         try:
             return self._client.models.list().data[0].id
         except (openai.APIConnectionError, openai.APITimeoutError):
-            raise TeacherUnavailable(f"cannot reach the teacher server at {self.base_url}") from None
+            raise TeacherUnavailable(f"cannot reach the teacher server at {redact_url(self.base_url)}") from None
         except (openai.APIError, IndexError) as error:
-            raise TeacherUnavailable(f"the teacher server at {self.base_url} lists no model ({error}); pass --teacher MODEL") from None
+            raise TeacherUnavailable(f"the teacher server at {redact_url(self.base_url)} lists no model ({error}); pass --teacher MODEL") from None
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | TransientError]:
+        """Answers in order; a request that failed transiently is its error, so the Teacher retries it alone."""
+        return self._each(self._one, requests)
+
+    def _each(self, answer, requests: Sequence) -> list:
+        def attempt(request):
+            try:
+                return answer(request)
+            except TransientError as error:
+                return error
+
         with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self._one, requests))
+            return list(pool.map(attempt, requests))
 
     @property
     def scores_text(self) -> bool:
@@ -68,7 +81,7 @@ class OpenAIBackend:
             return False
         if self._scores_text is None:
             try:
-                self._scores_text = remembered_fact(f"scores-text|{self.base_url}|{self.model}", self._probe_scoring)
+                self._scores_text = remembered_fact(f"scores-text|{redact_url(self.base_url)}|{self.model}", self._probe_scoring)
             except TransientError:  # a server error or a hiccup: no scoring this time, nothing remembered
                 self._scores_text = False
         return self._scores_text
@@ -86,9 +99,8 @@ class OpenAIBackend:
         at_token = [logprob for start, _, logprob in echoed if start == len(prompt)]
         return bool(at_token) and abs(at_token[0] - generated.token_logprobs[0]) < 0.05
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(self._score_one, requests))
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse | TransientError]:
+        return self._each(self._score_one, requests)
 
     def _score_one(self, request: ScoreRequest) -> ChatResponse:
         """log P(continuation | prefix): the prompt log-probabilities of the tokens past the prefix."""
@@ -125,15 +137,20 @@ class OpenAIBackend:
         else:
             completion = self._create(self._client.chat.completions.create, params)
         latency_ms = (time.perf_counter() - started) * 1000
+        if not completion.choices:
+            raise TransientError(f"an answer with no choices from {self.base_url or 'OpenAI'}")
         choice = completion.choices[0]
         usage = completion.usage
         logprobs = []
         if choice.logprobs and choice.logprobs.content:
             logprobs = [{alt.token: alt.logprob for alt in token.top_logprobs} for token in choice.logprobs.content]
+        text = (choice.message.content or "").strip()
         return ChatResponse(
-            text=(choice.message.content or "").strip(),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            text=text,
+            # no usage in the answer: estimated (~4 characters a token) and marked, so budgets still see the spend
+            prompt_tokens=usage.prompt_tokens if usage else request.rough_tokens() - request.max_tokens,
+            completion_tokens=usage.completion_tokens if usage else len(text) // 4 + 1,
+            tokens_estimated=usage is None,
             latency_ms=latency_ms,
             top_logprobs=logprobs,
         )
@@ -142,26 +159,42 @@ class OpenAIBackend:
         try:
             return create(**params)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as error:
-            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
+            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}", retry_after(error)) from None
+        except (openai.APIResponseValidationError, ValueError) as error:  # a malformed body (JSONDecodeError is a ValueError)
+            raise TransientError(f"a malformed answer from {self.base_url or 'OpenAI'}: {type(error).__name__}") from None
         except openai.APIStatusError as error:
             raise TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}") from None
 
     def _create_with_schema(self, params: dict, schema: dict):
         """Servers differ in how they take a JSON schema: OpenAI and vLLM use `json_schema`, llama.cpp's
         Python server `json_object` with a `schema`, some none at all (the prompt still asks for JSON).
-        Try them in that order once; remember the first the server accepts."""
+        Try them in that order; remember the first the server accepts once every one before it was
+        refused outright (4xx). llama.cpp's Python server answers an unknown response_format with a 500,
+        which a flaky server also sends, so a dialect reached past a 500 is remembered only once it has
+        been so reached for DIALECT_EVIDENCE requests."""
         if self._schema_dialect is not None:
             return self._create(self._client.chat.completions.create, {**params, **_response_format(self._schema_dialect, schema)})
+        refused_outright = True
         for dialect in SCHEMA_DIALECTS:
-            try:
-                completion = self._client.chat.completions.create(**params, **_response_format(dialect, schema))
-            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError):
-                continue  # llama.cpp's server answers an unknown response_format with a 500
-            except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as error:
-                raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}") from None
-            self._schema_dialect = dialect
-            return completion
+            completion, refusal = self._try_dialect(params, dialect, schema)
+            if completion is not None:
+                self._dialect_wins[dialect] += 1
+                if refused_outright or self._dialect_wins[dialect] >= DIALECT_EVIDENCE:
+                    self._schema_dialect = dialect
+                return completion
+            refused_outright = refused_outright and refusal == "4xx"
         raise TeacherUnavailable(f"teacher {self.model} at {self.base_url} rejects every request for JSON output")
+
+    def _try_dialect(self, params: dict, dialect: str, schema: dict):
+        """(completion, None), or (None, '4xx' | '500') when the server did not take this dialect."""
+        try:
+            return self._client.chat.completions.create(**params, **_response_format(dialect, schema)), None
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            return None, "4xx"
+        except openai.InternalServerError:
+            return None, "500"
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as error:
+            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}", retry_after(error)) from None
 
 
 def continuation_logprob(tokens: list[tuple[int, int, float]], prefix_chars: int, text_chars: int) -> float:
@@ -170,7 +203,17 @@ def continuation_logprob(tokens: list[tuple[int, int, float]], prefix_chars: int
     return sum(logprob for start, end, logprob in tokens if end > prefix_chars and start < text_chars)
 
 
+def retry_after(error: Exception) -> float | None:
+    """The seconds a server's Retry-After header asks for, if it sent one as a number."""
+    response = getattr(error, "response", None)
+    try:
+        return float(response.headers["retry-after"]) if response is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 SCHEMA_DIALECTS = ("json_schema", "json_object", "none")
+DIALECT_EVIDENCE = 3
 
 
 def _response_format(dialect: str, schema: dict) -> dict:

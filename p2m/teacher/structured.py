@@ -51,19 +51,22 @@ def extract_json(text: str) -> dict:
         return json.loads(match.group(0))
     except json.JSONDecodeError as error:
         raise InvalidAnswer(f"invalid JSON: {error.msg} at character {error.pos}") from None
+    except RecursionError:
+        raise InvalidAnswer("JSON nested too deeply") from None
 
 
 def ask_json(teacher: Teacher, messages: tuple, schema: dict, validate: Callable[[dict], T], repairs: int = 2,
              max_tokens: int = 400) -> tuple[T | None, list[str]]:
     """`validate(parsed JSON)` of the teacher's answer (or None after `repairs` failed repairs), and
-    the errors met on the way. `validate` raises `InvalidAnswer` (or a subclass of ValueError)."""
+    the errors met on the way. `validate` raises `InvalidAnswer` (or a subclass of ValueError); a
+    TypeError or AttributeError from it (a field of the wrong JSON type) counts as an invalid answer too."""
     errors: list[str] = []
     for attempt in range(repairs + 1):
         reply = teacher.ask(ChatRequest(messages=messages, max_tokens=max_tokens, seed=attempt, json_schema=schema)).text
         try:
             return validate(extract_json(reply)), errors
-        except ValueError as error:
-            errors.append(str(error))
+        except (ValueError, TypeError, AttributeError) as error:
+            errors.append(str(error) or type(error).__name__)
             _, fix = prompts.render("repair_json", error=str(error), reply=reply[:1500])
             messages = messages + (("assistant", reply), ("user", fix))
     return None, errors

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from decimal import Decimal, InvalidOperation
 from difflib import SequenceMatcher
 
-from p2m.dedup import normalize
+from p2m.dedup import label_key, normalize
 
 
 def label_from_reply(reply: str, labels: list[str]) -> str | None:
     """The label a free-text reply names: an exact match, else the label mentioned first."""
+    by_key = {label_key(label): label for label in labels}
+    if label_key(reply) in by_key:
+        return by_key[label_key(reply)]
+    words = Counter(normalize(label) for label in labels)  # a label found by its words only if no other label has them
     norm = normalize(reply)
-    by_norm = {normalize(label): label for label in labels}
-    if norm in by_norm:
-        return by_norm[norm]
-    positions = [(m.start(), label) for key, label in by_norm.items() if (m := re.search(rf"\b{re.escape(key)}\b", norm))]
+    positions = [(m.start(), label) for label in labels if (key := normalize(label)) and words[key] == 1
+                 and (m := re.search(rf"\b{re.escape(key)}\b", norm))]
     return min(positions)[1] if positions else None
 
 
@@ -70,12 +74,12 @@ def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> f
     return max(SequenceMatcher(None, shape(answer), shape(out)).ratio() for _, out in examples)
 
 
-_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+_NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
 
 
 def extract_number(text: str) -> str | None:
     """The final numeric answer of a worked solution: \\boxed{...}, then "the answer is ...", then
-    "#### ..." (GSM8K), then the last number in the text. Commas and a trailing ".0" are dropped."""
+    "#### ..." (GSM8K), then the last number in the text, written canonically (see _plain_number)."""
     for pattern in (r"\\boxed\{([^{}]*)\}", rf"answer is\s*:?\s*\$?\s*({_NUMBER})", rf"####\s*\$?\s*({_NUMBER})"):
         found = re.findall(pattern, text, re.I)
         if found:
@@ -87,8 +91,18 @@ def extract_number(text: str) -> str | None:
 
 
 def _plain_number(text: str) -> str:
-    text = text.replace(",", "")
-    return text[:-2] if text.endswith(".0") else text.rstrip(".")
+    """One spelling per value, so numbers compare as numbers: 10.00 -> 10, .5 -> 0.5, 1e3 -> 1000,
+    -0 -> 0, 1,000 -> 1000."""
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        return text
+    if abs(value.adjusted()) > 60:  # 1e999999 would print a million digits
+        return text
+    if value == 0:
+        return "0"
+    plain = format(value, "f")
+    return plain.rstrip("0").rstrip(".") if "." in plain else plain
 
 
 def answer_kind(instruction: str, examples: list[tuple[str, str]]) -> str:
