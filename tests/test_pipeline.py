@@ -315,6 +315,8 @@ def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_r
     with pytest.raises(P2MError, match="could not push .* the run itself is complete"):
         Pipeline(RunConfig(**{**last, "push_to_hub": "someone/p2m-movies"}), progress).run()
     assert all(progress.finished.values()) and len(progress.finished) == 7  # nothing re-ran for the push
+    with pytest.raises(P2MError, match="could not push .*data/hf to the Hub dataset someone/p2m-movie-data: .* the run itself is complete"):
+        Pipeline(RunConfig(**{**last, "push_dataset_to_hub": "someone/p2m-movie-data"}), RecordingProgress()).run()
 
 
 def test_run_data_is_a_hub_dataset_with_a_card_and_trains_another_run(movie_run, tmp_path):
