@@ -8,7 +8,9 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.privacy import redact_url
 
@@ -35,6 +37,8 @@ class RunConfig:
     teacher_concurrency: int | None = None
     """Requests in flight to a server teacher; default 16 for --teacher-base-url (enough to keep a vLLM
     server's batches full), 4 for OpenAI itself."""
+    teacher_timeout: float = 60.0
+    """Seconds to wait for one answer from a server teacher before the request counts as failed and is asked again."""
     student: str = "auto"
     """'auto' (BM25 retrieval over the student registry), a registry id, or a local model directory."""
     max_params: int | None = None
@@ -96,12 +100,13 @@ class RunConfig:
     seed: int = 0
     """Seed of generation requests, data splits and training: the same seed, the same run."""
     max_teacher_calls: int | None = None
-    """Stop cleanly, keeping finished work, once this many live teacher calls were made."""
+    """Stop cleanly, keeping finished work, once this many live teacher requests (failed ones included)
+    were made for this run, over all its invocations."""
     budget_usd: float | None = None
     """Stop cleanly before the teacher's cost (where its price is known) would pass this many dollars."""
 
     def check(self) -> None:
-        """Reject options no run could succeed with, before anything is spent."""
+        """Reject options no run could succeed with, before anything is spent or any model loads."""
         if not self.task.strip():
             raise P2MError('the task description is empty; say what the model should do, e.g. '
                            'p2m run "Classify movie reviews as positive or negative"')
@@ -109,13 +114,39 @@ class RunConfig:
             self.task.encode("utf-8")
         except UnicodeEncodeError:
             raise P2MError("the task description is not valid UTF-8 text") from None
+        if len(self.task) > MAX_TASK_CHARS:  # more than any teacher's context holds; examples belong in a file
+            raise P2MError(f"the task description is {len(self.task):,} characters, more than {MAX_TASK_CHARS:,}; "
+                           "describe the task in a few lines and give examples with --examples FILE")
         self._check_numbers()
+        self._check_choices()
+        self._check_paths()
+
+    def _check_numbers(self) -> None:
+        """Every number finite (NaN passes comparisons unnoticed), and those that count things in range."""
+        for name, value in asdict(self).items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
+        if self.epochs < 0 or self.early_stopping < 0 or self.kd_temperature <= 0:
+            raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
+        if self.max_teacher_calls is not None and self.max_teacher_calls < 1:
+            raise P2MError("--max-teacher-calls must be at least 1")
         if self.teacher_concurrency is not None and self.teacher_concurrency < 1:
             raise P2MError("--teacher-concurrency must be at least 1")
+        if self.teacher_timeout <= 0:
+            raise P2MError("--teacher-timeout must be a positive number of seconds")
         if self.num_examples < (0 if self.datasets else 1) or self.votes < 0 or self.dataset_rows < 0:
             raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes and --dataset-rows at least 0")
+        if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
+            raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
+        if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:
+            raise P2MError("--wmss-weights takes three non-negative numbers, not all zero, e.g. 1,1,1")
+        if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
+            raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
+
+    def _check_choices(self) -> None:
         if self.method not in METHODS:
             raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.lora not in LORA_MODES:
@@ -125,21 +156,19 @@ class RunConfig:
 
             if not torch.cuda.is_available():
                 raise P2MError("--lora qlora needs a CUDA GPU (4-bit bitsandbytes); use --lora on here")
-        if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
-            raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
-        if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:
-            raise P2MError("--wmss-weights takes three non-negative numbers, not all zero, e.g. 1,1,1")
-        if not 0 <= self.keep_threshold <= 1 or not 0 < self.test_fraction < 1:
-            raise P2MError("--keep-threshold must be in [0, 1] and the test fraction in (0, 1)")
+        if self.teacher_base_url:
+            url = urlsplit(self.teacher_base_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise P2MError(f"--teacher-base-url must be an http(s) URL such as http://127.0.0.1:8080/v1, not {redact_url(self.teacher_base_url)!r}")
 
-    def _check_numbers(self) -> None:
-        """Every number finite (NaN passes comparisons unnoticed), and those that count things not negative."""
-        for name, value in asdict(self).items():
-            values = value if isinstance(value, list) else [value]
-            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-                raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
-        if self.epochs < 0 or self.early_stopping < 0 or self.kd_temperature <= 0:
-            raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
+    def _check_paths(self) -> None:
+        """Files the options name exist, and the run dir can be p2m's."""
+        if self.teacher.lower().endswith(".gguf") and not self.teacher.startswith("hf:") and not Path(self.teacher).is_file():
+            raise P2MError(f"teacher file {self.teacher} not found")
+        for source in self.datasets:
+            if Path(source).suffix.lower() in DATA_FILE_SUFFIXES and not Path(source).exists():
+                raise P2MError(f"--datasets {source}: no such file")
+        check_run_dir(self.run_dir())
 
     def run_dir(self) -> Path:
         return Path(self.out or Path("runs") / slugify(self.task))
@@ -149,9 +178,29 @@ class RunConfig:
         return {**asdict(self), "teacher_base_url": redact_url(self.teacher_base_url)}
 
 
+MAX_TASK_CHARS = 20_000
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")  # --datasets files (retrieval/dataset_rows.py reads them)
+
+
+def check_run_dir(path: Path) -> None:
+    """A run dir is new, empty or a p2m run: p2m never writes into a folder of the user's."""
+    if path.exists() and not path.is_dir():
+        raise P2MError(f"--out {path} is a file, not a directory")
+    ledger_only = (run_paths.LEDGER_JOURNAL, run_paths.LEDGER, run_paths.LOCK)  # a run stopped before it began
+    others = [p.name for p in path.iterdir() if p.name not in ledger_only] if path.is_dir() else []
+    if others and not (path / run_paths.CONFIG).exists():
+        raise P2MError(f"--out {path} is a folder with other files in it, not a p2m run; pass a new or empty --out")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise P2MError(f"--out {path}: {parent} is a file, not a directory")
+
+
 def slugify(text: str, limit: int = 48) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:limit].rstrip("-") or "run"
+
+
+PAST_HEADER = "(cells past the header)"
 
 
 def load_pairs(path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples") -> list[dict]:
@@ -163,14 +212,16 @@ def load_pairs(path: str | Path, input_field: str | None = None, output_field: s
         raise P2MError(f"cannot read {kind} file {path}: {getattr(error, 'strerror', None) or error}") from None
     try:
         if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines(), restkey="(cells past the header)"))
+            rows = list(csv.DictReader(text.splitlines(), restkey=PAST_HEADER))
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, csv.Error) as error:
-        raise P2MError(f"cannot parse {kind} file {path}: {error} (expected JSONL or CSV)") from None
+    except (json.JSONDecodeError, csv.Error, RecursionError) as error:
+        raise P2MError(f"cannot parse {kind} file {path}: {error or 'nested too deeply'} (expected JSONL or CSV)") from None
     pairs = []
     for number, row in enumerate(rows, 1):
         row = row if isinstance(row, dict) else {}
+        if PAST_HEADER in row:
+            raise P2MError(f"{path}: row {number} has more cells than the header; quote cells that hold commas")
         source = row.get(input_field) if input_field else row.get("input", row.get("text"))
         target = row.get(output_field) if output_field else row.get("output", row.get("label"))
         if source is None or target is None:

@@ -21,20 +21,12 @@ from p2m.plan import estimate_spend
 from p2m.privacy import private_dir
 from p2m.progress import Progress
 from p2m.retrieval.students import find_student
+from p2m.run_ledger import RunLedger
 from p2m.spec import TaskSpec
 from p2m.stages import stage_classes
 from p2m.stages.base import RunContext, Stage
 from p2m.stages.evaluate import evaluate_file
-from p2m.teacher.calls import Ledger
 from p2m.teacher.choice import build_teacher
-
-
-def check_run_dir(path: Path) -> None:
-    """A run dir is new, empty or a p2m run: p2m never writes into a folder of the user's."""
-    if path.exists() and not path.is_dir():
-        raise P2MError(f"--out {path} is a file, not a directory")
-    if path.is_dir() and any(path.iterdir()) and not (path / run_paths.CONFIG).exists():
-        raise P2MError(f"--out {path} is a folder with other files in it, not a p2m run; pass a new or empty --out")
 
 
 class Pipeline:
@@ -46,10 +38,9 @@ class Pipeline:
             find_student(config.student)  # fail fast, before the teacher is asked anything
         self.config = config
         self.run_dir = config.run_dir()
-        check_run_dir(self.run_dir)
+        self.teacher = build_teacher(config)  # first: an unreachable server is told before the stages' libraries load
         self.stages = stages or [stage() for stage in stage_classes()]
-        self.teacher = build_teacher(config)
-        self.teacher.on_ledger = self._save_ledger
+        self.ledger = RunLedger(self.run_dir, self.teacher)
         self.ctx = RunContext(self.run_dir, config, self.teacher, progress or Progress())
 
     @classmethod
@@ -75,7 +66,7 @@ class Pipeline:
             try:
                 return evaluate_file(self.ctx, test_file, input_field, label_field, limit)
             finally:
-                self._close_ledger()
+                self.ledger.close()
                 self.ctx.progress.close()
 
     def estimate(self) -> dict:
@@ -87,23 +78,6 @@ class Pipeline:
         state_path = self.run_dir / run_paths.STAGES
         state = read_json(state_path) if state_path.exists() else {}
         write_json(state_path, {name: value for name, value in state.items() if name == "parse"})
-
-    def _save_ledger(self, ledger: Ledger) -> None:
-        """After every batch: this invocation's calls so far, marked open until it closes."""
-        path = self.run_dir / run_paths.LEDGER
-        history = read_json(path).get("history", []) if path.exists() else []
-        write_json(path, {"teacher": self.teacher.backend.describe(), "this_invocation": {**ledger.__dict__, "open": True},
-                          "history": history})
-
-    def _recover_ledger(self) -> None:
-        """An invocation killed without closing (SIGKILL, power loss) left its calls open in the ledger:
-        they were paid for, so they join the history before this invocation starts counting."""
-        path = self.run_dir / run_paths.LEDGER
-        data = read_json(path) if path.exists() else {}
-        if data.get("this_invocation", {}).get("open"):
-            data["history"].append({**data["this_invocation"], "open": False, "interrupted": True})
-            data["this_invocation"]["open"] = False
-            write_json(path, data)
 
     def run(self, until: str | None = None) -> dict:
         """Run (or resume) the pipeline; returns the report. `until` stops after the named stage."""
@@ -126,7 +100,7 @@ class Pipeline:
             if until in (None, self.stages[-1].name):
                 self._push()
         finally:
-            self._close_ledger()
+            self.ledger.close()
             self.ctx.progress.close()
 
     def _lock(self, stack: ExitStack, record_options: bool = True) -> None:
@@ -136,7 +110,7 @@ class Pipeline:
         try:
             private_dir(path)
             stack.enter_context(exclusive(path / run_paths.LOCK, wait=False))
-            self._recover_ledger()
+            self.ledger.attach()
             if record_options:
                 write_json(path / run_paths.CONFIG, self.config.to_dict())
         except Locked as holder:
@@ -178,12 +152,3 @@ class Pipeline:
         state[stage.name] = {"fingerprint": fingerprint, "seconds": seconds, "finished": time.time()}
         self.ctx.progress.stage_finished(stage.name, skipped=False, seconds=seconds)
         return fingerprint
-
-    def _close_ledger(self) -> None:
-        """Append this invocation to the ledger's history, so every call ever made stays accounted."""
-        self._save_ledger(self.teacher.ledger)
-        path = self.run_dir / run_paths.LEDGER
-        data = read_json(path)
-        data["history"].append({"finished": time.time(), **self.teacher.ledger.__dict__})
-        data["this_invocation"]["open"] = False
-        write_json(path, data)

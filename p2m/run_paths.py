@@ -5,6 +5,7 @@ CONFIG = "config.json"  # the RunConfig a run was last invoked with
 LOCK = ".p2m.lock"  # held by the p2m process working in the run dir; holds its pid
 STAGES = "stages.json"  # each finished stage's fingerprint and time
 LEDGER = "ledger.json"  # teacher calls, tokens and cost: this invocation and every earlier one
+LEDGER_JOURNAL = "ledger.jsonl"  # append-only: every request sent and every round of answers, as it happens
 SPEC = "spec.json"  # the parsed TaskSpec
 STUDENT = "student.json"  # the chosen student and the ranked candidates
 RETRIEVED = "data/retrieved.jsonl"  # real dataset rows

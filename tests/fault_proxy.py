@@ -1,25 +1,36 @@
-"""A loopback proxy in front of a real OpenAI-compatible server that injects faults on a fixed pattern:
-HTTP 429 / 500 / 503, a dropped connection, a malformed body, an answer with no choices; and, not a
-fault, a real answer with its `usage` removed ("no-usage", as some servers send). The client
-under test is the real `openai` client; every request the proxy does not fault reaches the real server."""
+"""A loopback proxy in front of a real OpenAI-compatible server that injects faults, on a fixed pattern
+or at random at a given rate: HTTP 429 / 500 / 503, a dropped connection, a malformed body, an answer
+with no choices, a hang (no answer until the client gives up); and, not a fault, a real answer with
+its `usage` removed ("no-usage", as some servers send). The client under test is the real `openai`
+client; every request the proxy does not fault reaches the real server. benchmarks/faults.py uses it too."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = ("429", "500", "503", "reset", "malformed", "empty")
+HANG = "hang"
 
 
 class FaultProxy:
-    """`pattern[n % len(pattern)]` decides the n-th POST: None forwards it, a FAULTS name fakes that failure."""
+    """`pattern[n % len(pattern)]` decides the n-th POST: None forwards it, a FAULTS name (or HANG) fakes
+    that failure. Without a pattern, each POST is faulted with probability `rate`, its kind drawn from
+    `kinds` (a seeded generator: the same faults each run)."""
 
-    def __init__(self, upstream: str, pattern: list[str | None]):
+    def __init__(self, upstream: str, pattern: list[str | None] | None = None, rate: float = 0.0,
+                 kinds: tuple[str, ...] = FAULTS, seed: int = 0, hang_s: float = 30.0):
         self.upstream, self.pattern = upstream.rstrip("/"), pattern
+        self.rate, self.kinds, self.hang_s, self._random = rate, kinds, hang_s, random.Random(seed)
         self.seen = self.forwarded = self.faulted = 0
+        self.bodies: Counter = Counter()  # sha256 of each forwarded body: a request asked again shows up twice
         self._lock = threading.Lock()
         proxy = self
 
@@ -33,11 +44,13 @@ class FaultProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with proxy._lock:
-                    fault = proxy.pattern[proxy.seen % len(proxy.pattern)]
+                    fault = proxy.decide()
                     proxy.seen += 1
-                    proxy.faulted += fault in FAULTS
-                    proxy.forwarded += fault not in FAULTS
-                if fault not in FAULTS:
+                    proxy.faulted += fault in FAULTS + (HANG,)
+                    proxy.forwarded += fault not in FAULTS + (HANG,)
+                if fault not in FAULTS + (HANG,):
+                    with proxy._lock:
+                        proxy.bodies[hashlib.sha256(body).hexdigest()] += 1
                     proxy.relay(self, body, strip_usage=fault == "no-usage")
                 else:
                     proxy.fake(self, fault)
@@ -45,6 +58,11 @@ class FaultProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def decide(self) -> str | None:
+        if self.pattern is not None:
+            return self.pattern[self.seen % len(self.pattern)]
+        return self._random.choice(self.kinds) if self._random.random() < self.rate else None
 
     def relay(self, handler: BaseHTTPRequestHandler, body: bytes | None, strip_usage: bool) -> None:
         url = self.upstream + handler.path.removeprefix("/v1")
@@ -59,7 +77,10 @@ class FaultProxy:
         self.send(handler, status, data)
 
     def fake(self, handler: BaseHTTPRequestHandler, fault: str) -> None:
-        if fault == "reset":
+        if fault == HANG:
+            time.sleep(self.hang_s)
+            handler.close_connection = True
+        elif fault == "reset":
             handler.close_connection = True
             handler.connection.close()
         elif fault == "malformed":
@@ -71,13 +92,16 @@ class FaultProxy:
 
     @staticmethod
     def send(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict | None = None) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timed out, or was killed)
+            handler.close_connection = True
 
     def close(self) -> None:
         self.server.shutdown()

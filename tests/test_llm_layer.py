@@ -83,3 +83,46 @@ def test_score_requests_are_cached_and_need_a_scoring_backend(tmp_path):
     assert teacher.score(requests) == [-2.0, -3.0] and teacher.score(requests) == [-2.0, -3.0]
     assert backend.calls == 2 and teacher.ledger.cache_hits == 2
     assert teacher.can_score and not Teacher(FakeBackend(), CallCache(tmp_path / "d.sqlite")).can_score
+
+
+def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(tmp_path):
+    from p2m.teacher.calls import Ledger
+
+    journal: list[dict] = []
+    teacher = Teacher(FakeBackend(failures=1), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001)
+    teacher.journal = journal.append
+    teacher.stage = "synthesize"
+    teacher.chat([request(str(i)) for i in range(3)])
+    rebuilt = Ledger()
+    for event in journal:
+        rebuilt.apply(event)
+    live = teacher.ledger
+    assert (rebuilt.calls, rebuilt.failed_attempts, rebuilt.attempts, rebuilt.prompt_tokens, rebuilt.cost_usd) == \
+        (live.calls, live.failed_attempts, live.attempts, live.prompt_tokens, live.cost_usd) == (3, 3, 6, 30, live.cost_usd)
+    capped = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"), max_calls=8)
+    capped.spent_before = (6, 0.0)  # six requests in the run's earlier invocations: two left
+    with pytest.raises(BudgetExceeded, match="8 requests in this run"):
+        capped.chat([request(f"new {i}") for i in range(3)])
+    assert capped.ledger.calls == 2
+
+
+def test_a_run_wide_failure_budget_stops_a_server_that_is_down(tmp_path):
+    teacher = Teacher(FakeBackend(failures=100), CallCache(tmp_path / "c.sqlite"), retries=50, backoff_s=0.0, max_failures=5)
+    with pytest.raises(TeacherUnavailable, match="5 failed requests in this run"):
+        teacher.ask(request("x"))
+
+
+def test_a_killed_invocation_is_rebuilt_from_the_journal_even_before_it_locked_the_run(tmp_path):
+    from p2m.run_ledger import RunLedger
+
+    killed = RunLedger(tmp_path, Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite")))
+    killed.teacher.chat([request("a"), request("b")])  # paid before attach (like the plan's probe), then SIGKILL
+    resumed = RunLedger(tmp_path, Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite")))
+    resumed.attach()
+    resumed.teacher.chat([request("c")])
+    resumed.close()
+    import json
+
+    history = json.loads((tmp_path / "ledger.json").read_text())["history"]
+    assert [(h["calls"], bool(h.get("interrupted"))) for h in history] == [(2, True), (1, False)]
+    assert resumed.teacher.spent_before == (2, history[0]["cost_usd"])

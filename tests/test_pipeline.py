@@ -214,17 +214,15 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
 
 
 def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
-    import threading
     import urllib.request
 
     import openai
 
-    from p2m.student.serve import make_server
+    from p2m.student.serve import StudentServer
 
     _, out, _ = movie_run
-    server = make_server(out, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base_url = f"http://127.0.0.1:{server.server_port}/v1"
+    server = StudentServer.for_run(out, port=0).start()
+    base_url = server.url
     try:
         client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0)
         model = client.models.list().data[0].id
@@ -236,16 +234,14 @@ def test_serve_answers_a_real_openai_client_with_the_student(movie_run):
         labels = json.loads(urllib.request.urlopen(request, timeout=30).read())["labels"]
         assert len(labels) == 2 and set(labels) <= {"positive", "negative"}
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_onnx_export_gives_torch_labels_and_is_served(movie_run):
-    import threading
     import urllib.request
 
     from p2m.student.model import Student
-    from p2m.student.serve import make_server
+    from p2m.student.serve import StudentServer
 
     _, out, _ = movie_run
     result = subprocess.run([sys.executable, "-m", "p2m", "export", str(out), "--format", "onnx"], capture_output=True, text=True, timeout=1800)
@@ -254,17 +250,15 @@ def test_onnx_export_gives_torch_labels_and_is_served(movie_run):
     assert check["n"] == len(read_jsonl(out / "data/test.jsonl")) and check["same_label"] == check["n"]
     assert check["torch_latency_ms"] > 0 and check["onnx_latency_ms"] > 0
     assert "Warning" not in result.stderr and "torchvision" not in result.stderr  # the exporter's chatter stays quiet
-    server = make_server(out, port=0, onnx=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = StudentServer.for_run(out, port=0, onnx=True).start()
     try:
         texts = ["Awful.", "Lovely.", "A long, slow, beautiful film about nothing much."]
-        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/v1/classify", data=json.dumps({"input": texts}).encode(),
+        request = urllib.request.Request(f"{server.url}/classify", data=json.dumps({"input": texts}).encode(),
                                          headers={"Content-Type": "application/json"})
         labels = json.loads(urllib.request.urlopen(request, timeout=30).read())["labels"]
         assert labels == Student(out / "model").predict(texts)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 class InterruptTraining(Progress):

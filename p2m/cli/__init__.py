@@ -27,17 +27,12 @@ EPILOG = """examples:
 
 def _quiet_libraries() -> None:
     """Library chatter (info logs, download bars) drowns p2m's own progress; warnings and errors still
-    surface (the known noise is silenced where it arises: p2m/stages/train.py, p2m/training/distill.py)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. the GGUF de-quantization bar
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    surface (the known noise is silenced where it arises: p2m/stages/train.py, p2m/training/distill.py).
+    Set through the libraries' environment variables, so a bad option fails before they are imported."""
+    for name, value in {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' bars too
+                        "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error",
+                        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(name, value)
 
 
 def _add_run_command(commands) -> None:
@@ -137,22 +132,22 @@ def read_task_file(path: str) -> str:
 
 
 def command_parse(args: argparse.Namespace) -> None:
+    config = _config(args)  # bad options fail before the model libraries load
     from p2m.teacher.choice import build_teacher
     from p2m.stages.parse import parse_task
 
-    config = _config(args)
     spec, warnings_ = parse_task(build_teacher(config), config.task, config.examples)
     print(json.dumps({**spec.to_dict(), "warnings": warnings_}, indent=2, ensure_ascii=False))
 
 
 def command_run(args: argparse.Namespace) -> None:
+    config = _config(args)  # bad options fail before the model libraries load
     from rich.console import Console
 
     from p2m.cli.display import RichProgress, confirm, summary_table
     from p2m.pipeline import Pipeline
     from p2m.progress import Progress
 
-    config = _config(args)
     console = Console(stderr=True, quiet=args.quiet)
     pipeline = Pipeline(config, RichProgress(console) if not args.quiet else Progress())
     if not args.yes and sys.stdin.isatty() and not confirm(console, pipeline):
@@ -229,14 +224,11 @@ def command_tui(args: argparse.Namespace) -> None:
 
 
 def command_serve(args: argparse.Namespace) -> None:
-    from p2m.student.serve import make_server
+    from p2m.student.serve import StudentServer
 
-    server = make_server(args.run_dir, args.host, args.port, onnx=args.onnx)
-    print(f"p2m: serving {args.run_dir} at http://{args.host}:{server.server_port}/v1 (Ctrl-C stops)", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    server = StudentServer.for_run(args.run_dir, args.host, args.port, onnx=args.onnx)
+    print(f"p2m: serving {args.run_dir} at {server.url} (Ctrl-C stops)", file=sys.stderr)
+    server.run()  # uvicorn handles Ctrl-C: it stops taking connections and finishes the open ones
 
 
 def command_export(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from p2m import prompts, run_paths
 from p2m.files import read_json, read_jsonl, write_json, write_text
+from p2m.run_ledger import attempts_of
 from p2m.teacher.calls import Ledger
 from p2m.metrics import headline, verdict
 from p2m.stages.base import RunContext, Stage
@@ -118,6 +119,8 @@ def total_ledger(run_dir, current: Ledger) -> dict:
     history = (read_json(path)["history"] if path.exists() else []) + [current.__dict__]
     keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
     total = {k: sum(h[k] for h in history) for k in keys}
+    total["failed_attempts"] = sum(h.get("failed_attempts", 0) for h in history)
+    total["attempts"] = sum(attempts_of(h) for h in history)
     costs = [h["cost_usd"] for h in history if h["cost_usd"] is not None]
     total["cost_usd"] = round(sum(costs), 6) if costs else None
     return total

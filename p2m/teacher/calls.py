@@ -28,6 +28,7 @@ from p2m.errors import BudgetExceeded, TeacherUnavailable
 from p2m.privacy import PRIVATE_FILE, private_dir, redact_url
 
 MAX_RETRY_AFTER_S = 60.0  # a server's Retry-After is honoured up to this
+MAX_BACKOFF_S = 30.0  # the longest wait between two tries of a request, before jitter
 _JITTER = random.Random()  # its own generator: backoff must not move the seeded global one
 
 
@@ -130,38 +131,56 @@ class CallCache:
 
 @dataclass
 class Ledger:
-    """What the teacher cost: live calls, cache hits and tokens, per stage and in total."""
+    """What the teacher cost: live calls, cache hits and tokens, per stage and in total. Built from
+    events (`apply`), so an invocation killed mid-run is rebuilt from its journal the same way."""
 
     calls: int = 0
     cache_hits: int = 0
     failed_attempts: int = 0  # live requests that failed and were asked again (or gave up)
+    attempts: int = 0  # every request sent: answered, failed, and a server's probe / refused JSON dialects
     estimated_token_calls: int = 0  # live calls whose tokens were estimated (no usage in the answer)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
     by_stage: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def record_failure(self, stage: str) -> None:
-        self.failed_attempts += 1
-        row = self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
-        row["failed_attempts"] = row.get("failed_attempts", 0) + 1
+    def record_hit(self, stage: str) -> None:
+        self.cache_hits += 1
+        self._row(stage)["cache_hits"] += 1
 
-    def record(self, stage: str, response: ChatResponse, price: tuple[float, float] | None) -> None:
-        row = self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
-        if response.cached:
-            self.cache_hits += 1
-            row["cache_hits"] += 1
+    def apply(self, event: dict) -> None:
+        """One journal event: a request sent ("request") or a round of answers and failures ("round")."""
+        row = self._row(event["stage"])
+        if event["event"] == "request":
+            self.attempts += 1
             return
-        self.calls += 1
-        self.estimated_token_calls += response.tokens_estimated
-        self.prompt_tokens += response.prompt_tokens
-        self.completion_tokens += response.completion_tokens
-        row["calls"] += 1
-        row["prompt_tokens"] += response.prompt_tokens
-        row["completion_tokens"] += response.completion_tokens
-        if price is not None:
-            cost = (response.prompt_tokens * price[0] + response.completion_tokens * price[1]) / 1e6
-            self.cost_usd = (self.cost_usd or 0.0) + cost
+        self.attempts += event["attempts"]
+        self.calls += event["answered"]
+        self.failed_attempts += event["failed"]
+        self.estimated_token_calls += event["estimated"]
+        self.prompt_tokens += event["prompt_tokens"]
+        self.completion_tokens += event["completion_tokens"]
+        row["calls"] += event["answered"]
+        row["prompt_tokens"] += event["prompt_tokens"]
+        row["completion_tokens"] += event["completion_tokens"]
+        if event["failed"]:
+            row["failed_attempts"] = row.get("failed_attempts", 0) + event["failed"]
+        if event["cost_usd"] is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + event["cost_usd"]
+
+    def _row(self, stage: str) -> dict[str, int]:
+        return self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
+
+
+def round_event(stage: str, answered: list[ChatResponse], failed: int, price: tuple[float, float] | None,
+                requests_counted: bool) -> dict:
+    """The journal line for one round of live requests (`requests_counted`: the backend journals each
+    request it sends itself, as a server backend does before the request leaves)."""
+    prompt, completion = sum(r.prompt_tokens for r in answered), sum(r.completion_tokens for r in answered)
+    return {"event": "round", "stage": stage, "answered": len(answered), "failed": failed,
+            "attempts": 0 if requests_counted else len(answered) + failed,
+            "estimated": sum(r.tokens_estimated for r in answered), "prompt_tokens": prompt, "completion_tokens": completion,
+            "cost_usd": None if price is None else (prompt * price[0] + completion * price[1]) / 1e6}
 
 
 class Teacher:
@@ -174,19 +193,34 @@ class Teacher:
         ledger: Ledger | None = None,
         max_calls: int | None = None,
         max_cost_usd: float | None = None,
-        retries: int = 3,
+        retries: int = 8,
         backoff_s: float = 1.0,
         on_ledger: Callable[[Ledger], None] | None = None,
+        max_failures: int = 1000,
     ):
         self.backend = backend
         self.cache = cache
         self.ledger = ledger or Ledger()
-        self.max_calls = max_calls
+        self.max_calls = max_calls  # live requests (attempts) for the whole run, earlier invocations included
         self.max_cost_usd = max_cost_usd  # checked before each batch against a rough cost estimate
-        self.retries = retries
+        self.spent_before = (0, 0.0)  # (attempts, dollars) of the run's earlier invocations, set by the pipeline
+        self.retries = retries  # per request
+        self.max_failures = max_failures  # per invocation: a server failing this often is down, not flaky
         self.backoff_s = backoff_s
         self.on_ledger = on_ledger  # e.g. save ledger.json after every batch, so nothing is lost
+        self.journal: Callable[[dict], None] | None = None  # durable, append-only: every event as it happens
         self.stage = "default"
+        self._accounting = threading.Lock()  # a server backend reports requests from its worker threads
+        self._requests_counted = hasattr(backend, "on_request")
+        if self._requests_counted:
+            backend.on_request = lambda: self._account({"event": "request", "stage": self.stage})
+
+    def _account(self, event: dict) -> None:
+        """Journal first (it survives a SIGKILL), then the in-memory ledger."""
+        with self._accounting:
+            if self.journal:
+                self.journal(event)
+            self.ledger.apply(event)
 
     @property
     def identity(self) -> str:
@@ -217,24 +251,26 @@ class Teacher:
             else:
                 hit.cached = True
                 results[i] = hit
-                self.ledger.record(self.stage, hit, self.backend.price_per_mtok)
+                self.ledger.record_hit(self.stage)
         affordable = self._affordable([requests[i] for i in missing])
         self._call(requests, keys, missing[:affordable], results, batch_size, generate)  # spend what fits, cached
         if affordable < len(missing):
             caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [f"--budget-usd {self.max_cost_usd}"] * (self.max_cost_usd is not None)
-            spent = f"{self.ledger.calls} calls" + (f", ${self.ledger.cost_usd:.4f}" if self.ledger.cost_usd else "")
+            attempts, usd = self.spent_before[0] + self.ledger.attempts, self.spent_before[1] + (self.ledger.cost_usd or 0.0)
+            spent = f"{attempts} requests in this run" + (f", ${usd:.4f}" if usd else "")
             raise BudgetExceeded(f"teacher budget reached ({spent} of {' / '.join(caps)}); "
                                  "finished work is kept, raise the budget and run again to continue")
         return results  # type: ignore[return-value]
 
     def _affordable(self, requests: Sequence) -> int:
-        """How many of these live calls fit in what is left of the call and dollar budgets."""
+        """How many of these live calls fit in what is left of the run's call and dollar budgets."""
         count = len(requests)
+        spent_attempts, spent_usd = self.spent_before
         if self.max_calls is not None:
-            count = min(count, max(self.max_calls - self.ledger.calls, 0))
+            count = min(count, max(self.max_calls - spent_attempts - self.ledger.attempts, 0))
         price = self.backend.price_per_mtok
         if self.max_cost_usd is not None and price is not None:
-            left = self.max_cost_usd - (self.ledger.cost_usd or 0.0)
+            left = self.max_cost_usd - spent_usd - (self.ledger.cost_usd or 0.0)
             per_token = max(price) / 1e6  # pessimistic: every token at the dearer rate
             spend = 0.0
             for i, request in enumerate(requests[:count]):
@@ -251,27 +287,39 @@ class Teacher:
         return self.chat([request])[0]
 
     def _answer_with_retries(self, requests, keys, pending: list[int], results: list, generate: Callable) -> None:
-        """Ask for `pending`; cache each good answer as it comes; ask again only for the failed ones."""
+        """Ask for `pending`; journal and cache each good answer as it comes (a server backend hands
+        them over as they complete); ask again only for the failed ones."""
         for attempt in range(self.retries + 1):
-            try:
-                outcomes = generate([requests[i] for i in pending])
-            except TransientError as error:  # the whole batch failed (an in-process backend, a dropped link)
-                outcomes = [error] * len(pending)
-            failed = []
-            for i, outcome in zip(pending, outcomes):
+            failed, error = [], None
+            for i, outcome in self._outcomes(generate, requests, pending):
                 if isinstance(outcome, TransientError):
                     failed.append(i)
-                    self.ledger.record_failure(self.stage)
+                    error = outcome
+                    self._account(round_event(self.stage, [], 1, None, self._requests_counted))
                     continue
+                self._account(round_event(self.stage, [outcome], 0, self.backend.price_per_mtok, self._requests_counted))
                 self.cache.put(keys[i], outcome)
-                self.ledger.record(self.stage, outcome, self.backend.price_per_mtok)
                 results[i] = outcome
             if self.on_ledger:
                 self.on_ledger(self.ledger)
             if not failed:
                 return
-            error = next(o for o in outcomes if isinstance(o, TransientError))
-            if attempt == self.retries:
-                raise TeacherUnavailable(f"teacher {self.identity} failed after {attempt + 1} tries: {error}")
-            pending = failed
-            time.sleep(max(self.backoff_s * 2**attempt * _JITTER.uniform(0.5, 1.5), min(error.retry_after or 0.0, MAX_RETRY_AFTER_S)))
+            if attempt == self.retries or self.ledger.failed_attempts >= self.max_failures:
+                tries = f"{attempt + 1} tries" if attempt == self.retries else f"{self.ledger.failed_attempts} failed requests in this run"
+                raise TeacherUnavailable(f"teacher {self.identity} failed after {tries}: {error}; finished work is kept, run again to continue")
+            pending = sorted(failed)
+            time.sleep(max(min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * _JITTER.uniform(0.5, 1.5),
+                           min(error.retry_after or 0.0, MAX_RETRY_AFTER_S)))
+
+    def _outcomes(self, generate: Callable, requests, pending: list[int]):
+        """(index, answer or TransientError) for each pending request, as the backend gives them."""
+        batch = [requests[i] for i in pending]
+        if getattr(self.backend, "streams_answers", False):
+            for j, outcome in generate(batch, streaming=True):
+                yield pending[j], outcome
+            return
+        try:
+            outcomes = generate(batch)
+        except TransientError as error:  # the whole batch failed (an in-process backend, a dropped link)
+            outcomes = [error] * len(pending)
+        yield from zip(pending, outcomes)

@@ -46,5 +46,5 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
 
         concurrency = config.teacher_concurrency or (16 if config.teacher_base_url else 4)
         backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url,
-                                concurrency=concurrency)
+                                concurrency=concurrency, timeout_s=config.teacher_timeout)
     return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Callable, Sequence
 
 import openai
 
@@ -32,6 +32,7 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 class OpenAIBackend:
     name = "openai"
+    streams_answers = True  # generate/score(streaming=True): each answer as it completes, cached at once
 
     def __init__(self, model: str | None = None, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 60):
         self.base_url = base_url
@@ -39,13 +40,21 @@ class OpenAIBackend:
         if api_key is None:
             raise P2MError("the OpenAI teacher needs OPENAI_API_KEY in the environment, or --teacher-base-url")
         # Retries are the Teacher's job (one policy for every backend), so the client makes one try.
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+        # Every POST is reported before it leaves (`on_request`): the Teacher journals it, so the
+        # ledger counts what the server saw, probes and refused JSON dialects included.
+        self.on_request: Callable[[], None] = lambda: None
+        http = openai.DefaultHttpxClient(event_hooks={"request": [self._sending]})
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http)
         self.model = model or (self._first_served_model() if base_url else DEFAULT_MODEL)
         self.price_per_mtok = PRICES.get(self.model)
         self.concurrency = concurrency
         self._schema_dialect: str | None = None  # learnt on the first JSON-schema request
         self._scores_text: bool | None = None
         self._dialect_wins: Counter = Counter()  # requests each dialect answered after earlier ones failed
+
+    def _sending(self, request) -> None:
+        if request.method == "POST":
+            self.on_request()
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": redact_url(self.base_url)}
@@ -59,19 +68,28 @@ class OpenAIBackend:
         except (openai.APIError, IndexError) as error:
             raise TeacherUnavailable(f"the teacher server at {redact_url(self.base_url)} lists no model ({error}); pass --teacher MODEL") from None
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | TransientError]:
-        """Answers in order; a request that failed transiently is its error, so the Teacher retries it alone."""
-        return self._each(self._one, requests)
+    def generate(self, requests: Sequence[ChatRequest], streaming: bool = False):
+        """Answers in order, or with `streaming` (index, answer) pairs as they complete; a request that
+        failed transiently is its error, so the Teacher retries it alone."""
+        return self._each(self._one, requests, streaming)
 
-    def _each(self, answer, requests: Sequence) -> list:
+    def _each(self, answer, requests: Sequence, streaming: bool = False):
         def attempt(request):
             try:
                 return answer(request)
             except TransientError as error:
                 return error
 
+        if streaming:
+            return self._as_completed(attempt, requests)
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(attempt, requests))
+
+    def _as_completed(self, attempt, requests: Sequence):
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            futures = {pool.submit(attempt, request): j for j, request in enumerate(requests)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
 
     @property
     def scores_text(self) -> bool:
@@ -99,8 +117,8 @@ class OpenAIBackend:
         at_token = [logprob for start, _, logprob in echoed if start == len(prompt)]
         return bool(at_token) and abs(at_token[0] - generated.token_logprobs[0]) < 0.05
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse | TransientError]:
-        return self._each(self._score_one, requests)
+    def score(self, requests: Sequence[ScoreRequest], streaming: bool = False):
+        return self._each(self._score_one, requests, streaming)
 
     def _score_one(self, request: ScoreRequest) -> ChatResponse:
         """log P(continuation | prefix): the prompt log-probabilities of the tokens past the prefix."""
@@ -158,12 +176,19 @@ class OpenAIBackend:
     def _create(self, create, params: dict):
         try:
             return create(**params)
-        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as error:
-            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}", retry_after(error)) from None
-        except (openai.APIResponseValidationError, ValueError) as error:  # a malformed body (JSONDecodeError is a ValueError)
-            raise TransientError(f"a malformed answer from {self.base_url or 'OpenAI'}: {type(error).__name__}") from None
-        except openai.APIStatusError as error:
-            raise TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}") from None
+        except Exception as error:
+            raise self._failure(error) from None
+
+    def _failure(self, error: Exception) -> Exception:
+        """What a failed request is to the Teacher: transient (asked again), a refusal, or a bug (as it is)."""
+        where = self.base_url or "OpenAI"
+        if isinstance(error, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError)):
+            return TransientError(f"{type(error).__name__} from {where}", retry_after(error))
+        if isinstance(error, (openai.APIResponseValidationError, ValueError)):  # a malformed body (JSONDecodeError is a ValueError)
+            return TransientError(f"a malformed answer from {where}: {type(error).__name__}")
+        if isinstance(error, openai.APIStatusError):
+            return TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}")
+        return error
 
     def _create_with_schema(self, params: dict, schema: dict):
         """Servers differ in how they take a JSON schema: OpenAI and vLLM use `json_schema`, llama.cpp's
@@ -183,6 +208,8 @@ class OpenAIBackend:
                     self._schema_dialect = dialect
                 return completion
             refused_outright = refused_outright and refusal == "4xx"
+        if not refused_outright:  # a 500 on the way: a flaky server, asked again later
+            raise TransientError(f"a server error from {self.base_url} on every JSON dialect")
         raise TeacherUnavailable(f"teacher {self.model} at {self.base_url} rejects every request for JSON output")
 
     def _try_dialect(self, params: dict, dialect: str, schema: dict):
@@ -193,8 +220,8 @@ class OpenAIBackend:
             return None, "4xx"
         except openai.InternalServerError:
             return None, "500"
-        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError) as error:
-            raise TransientError(f"{type(error).__name__} from {self.base_url or 'OpenAI'}", retry_after(error)) from None
+        except Exception as error:
+            raise self._failure(error) from None
 
 
 def continuation_logprob(tokens: list[tuple[int, int, float]], prefix_chars: int, text_chars: int) -> float:

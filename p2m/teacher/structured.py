@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import typing
 from typing import Callable, TypeVar
 
@@ -44,11 +43,11 @@ def json_schema(cls: type, required: tuple[str, ...] | None = None, top_level: b
 
 def extract_json(text: str) -> dict:
     """The first JSON object in a reply (models wrap JSON in prose or code fences)."""
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
+    start, end = text.find("{"), text.rfind("}")  # what a greedy search for {.*} finds, in linear time
+    if start == -1 or end < start:
         raise InvalidAnswer("no JSON object in the reply")
     try:
-        return json.loads(match.group(0))
+        return json.loads(text[start : end + 1])
     except json.JSONDecodeError as error:
         raise InvalidAnswer(f"invalid JSON: {error.msg} at character {error.pos}") from None
     except RecursionError:
