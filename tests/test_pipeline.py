@@ -101,12 +101,15 @@ def test_raising_num_examples_generates_only_the_missing_ones(movie_run, tmp_pat
     assert pipeline.teacher.ledger.calls == 2 and pipeline.teacher.ledger.cache_hits >= 10
 
 
-def test_num_examples_zero_needs_real_rows():
+def test_num_examples_zero_needs_real_rows(tmp_path):
     from p2m.errors import P2MError
 
     with pytest.raises(P2MError, match="--num-examples must be at least 1"):
         RunConfig(task=MOVIES, num_examples=0).check()
-    RunConfig(task=MOVIES, num_examples=0, datasets=["rows.jsonl"]).check()
+    with pytest.raises(P2MError, match="no such file"):
+        RunConfig(task=MOVIES, num_examples=0, datasets=[str(tmp_path / "rows.jsonl")]).check()
+    (tmp_path / "rows.jsonl").write_text('{"text": "fine", "label": "positive"}\n')
+    RunConfig(task=MOVIES, num_examples=0, datasets=[str(tmp_path / "rows.jsonl")]).check()
 
 
 def test_budget_stop_keeps_work_and_the_next_run_resumes(tmp_path):
