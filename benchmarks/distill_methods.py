@@ -1,6 +1,6 @@
 """Distillation methods side by side: which `--method` makes the better student, on real test data?
 
-    python benchmarks/distill_methods.py                 # SST-2 and Temporal, every method (~25 min on 2 CPU cores)
+    python benchmarks/distill_methods.py   # SST-2 and Temporal, every method
     python benchmarks/distill_methods.py --limit 20 --num-examples 16 --tasks sst2 --no-readme   # a quick check
 
 With the embedded teacher, one p2m run per task from its description (synthetic data, verified), then

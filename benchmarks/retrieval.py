@@ -12,7 +12,7 @@ log10(downloads + 2), a size limit as the only constraint, the 'huggingtweets' n
 It uses p2m's tokenizer, so the comparison measures documents, constraints and ranking, not stemming.
 
 Prints one JSON object (last line): recall@1, recall@5 and MRR@5 for each, index build time over the
-model snapshot, and the median query latency.
+model snapshot, and the median query latency; writes the README table (not with --limit or --no-readme).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import math
 import statistics
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from rank_bm25 import BM25Okapi
+from run_all import machine, write_readme_block
 
 from p2m.retrieval.catalog import CatalogEntry, load_catalog
 from p2m.retrieval.search import Constraints, Index, tokenize
@@ -34,6 +36,7 @@ from p2m.retrieval.students import constraints_for, query_for, spec_from_text
 CATALOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hf_hub_catalog"
 QUERIES = Path(__file__).with_name("retrieval_queries.json")
 SIZE_LIMIT_BYTES = 3_000_000_000
+TABLE_START, TABLE_END = "<!-- retrieval: start -->", "<!-- retrieval: end -->"
 
 
 class Prompt2ModelBaseline:
@@ -79,6 +82,7 @@ def scores(ranked_ids: list[list[str]], labels: list[dict], by_id: dict, general
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, help="only the first N model and dataset queries")
+    parser.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
     args = parser.parse_args()
     if not CATALOG.exists():
         print(json.dumps({"skipped": f"no catalog snapshots at {CATALOG}"}))
@@ -109,13 +113,31 @@ def main() -> None:
         results[kind] = {"queries": len(labels), "p2m": scores(ours, labels, by_id, queries["general"]),
                          "prompt2model": scores(theirs, labels, by_id, queries["general"]),
                          "examples": {label["task"]: {"p2m": o[:3], "prompt2model": t[:3]} for label, o, t in list(zip(labels, ours, theirs))[:3]}}
-    print(json.dumps({
+    out = {
         "catalog": {"models": len(models), "datasets": len(datasets_)},
         **results,
-        "index_build_s_11320_models": round(build_seconds, 3),
+        "index_build_s": round(build_seconds, 3), "indexed_models": len(snapshot),
         "median_query_ms": round(statistics.median(latencies) * 1000, 2),
         "max_query_ms": round(max(latencies) * 1000, 2),
-    }))
+    }
+    if not (args.limit or args.no_readme):
+        write_readme_block(TABLE_START, TABLE_END, readme_table(out))
+    print(json.dumps(out))
+
+
+def readme_table(out: dict) -> str:
+    def row(name: str, key: str) -> str:
+        cells = [f"{out[kind][key][metric]:.3f}" for kind in ("models", "datasets") for metric in ("recall@1", "recall@5", "mrr@5")]
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    return "\n".join([
+        f"`python benchmarks/retrieval.py`, {date.today()}, {machine()}; {out['catalog']['models']:,} models and "
+        f"{out['catalog']['datasets']:,} datasets in the catalog, {out['models']['queries']} model and {out['datasets']['queries']} "
+        "dataset queries.", "",
+        "| | models R@1 | models R@5 | models MRR@5 | datasets R@1 | datasets R@5 | datasets MRR@5 |", "|---|---|---|---|---|---|---|",
+        row("p2m", "p2m"), row("Prompt2Model retriever", "prompt2model"), "",
+        f"Index build over the {out['indexed_models']:,}-model snapshot (load + BM25): {out['index_build_s']:.2f} s; "
+        f"median query {out['median_query_ms']:.1f} ms (max {out['max_query_ms']:.0f} ms).", ""])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ teacher greedy, majority of the k+1 teacher answers, each verifier, the naive me
 and the distilled verifier (a MiniLM cross-encoder trained on the weighted pool's scores, 2-fold
 cross-fitted so it never scores an input it trained on), its Selection@1 agreement with the ensemble
 and with majority vote, and the time ratio of scoring with it vs with the teacher-based ensemble.
+Writes the README table (not with --no-readme).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import random
 import time
+from datetime import date
 from pathlib import Path
 
 from p2m.verifiers.distilled import DistilledVerifier
@@ -30,8 +32,10 @@ from p2m.stages.synthesize import candidate_requests, clean_generated
 from p2m.stages.verify import channel_requests, classification_evidence, ensembles
 from p2m.teacher.answers import label_requests, teacher_requests
 from p2m.verifiers.signals import label_from_reply
+from run_all import machine, write_readme_block
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TABLE_START, TABLE_END = "<!-- verifiers: start -->", "<!-- verifiers: end -->"
 TASKS = {
     "sst2": dict(file="sst2/train.jsonl", gold="label_text", names={"positive": "positive", "negative": "negative"},
                  spec=TaskSpec(instruction="Classify movie reviews as positive or negative", task_type="classification",
@@ -116,6 +120,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=32, help="label-conditioned teacher inputs per label for the pool verifier")
     parser.add_argument("--votes", type=int, default=3, help="sampled teacher answers per input")
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"needs ../shared/data beside the checkout ({DATA})")
@@ -125,7 +130,22 @@ def main() -> None:
     results = {name: run_task(TASKS[name], args.limit, args.pool, args.votes, teacher, embedder) for name in args.tasks.split(",")}
     results["teacher_calls"] = teacher.ledger.calls
     results["seconds"] = round(time.perf_counter() - started, 1)
+    if not args.no_readme:
+        command = f"python benchmarks/verifiers.py --limit {args.limit} --pool {args.pool} --votes {args.votes} --tasks {args.tasks}"
+        write_readme_block(TABLE_START, TABLE_END, readme_table({name: results[name] for name in args.tasks.split(",")}, command,
+                                                                results["seconds"]))
     print(json.dumps(results))
+
+
+def readme_table(results: dict, command: str, seconds: float) -> str:
+    """Accuracy against gold of every reading (rows) on each task (columns)."""
+    names = list(results)
+    readings = [k for k in results[names[0]] if k == "teacher_greedy" or k.startswith(("majority_of", "verifier_"))
+                or k in ("naive_ensemble", "weighted_ensemble", "distilled_verifier")]
+    lines = [f"`{command}`, {date.today()}, {machine()}; {seconds:.0f} s; teacher SmolLM2-135M-Instruct (transformers).", "",
+             "| accuracy | " + " | ".join(f"{n} (n={results[n]['n']})" for n in names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {reading} | " + " | ".join(f"{results[n][reading]:.3f}" for n in names) + " |" for reading in readings]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ class RunConfig:
     (its data/hf train split), or 'auto' (best matches)."""
     dataset_rows: int = 500
     """At most this many rows from each dataset (its training split only)."""
+    unlabeled: str | None = None
+    """Real inputs without labels: a text file (one per line) or JSONL/CSV with an input or text field.
+    A classification run pseudo-labels them with the same verifiers as its synthetic inputs and trains
+    on those that pass (self-training); each costs the teacher's likelihood of every label."""
     num_examples: int = 96
     """Synthetic examples to generate before verification."""
     votes: int = 3
@@ -168,6 +172,8 @@ class RunConfig:
         for source in self.datasets:
             if Path(source).suffix.lower() in DATA_FILE_SUFFIXES and not Path(source).exists():
                 raise P2MError(f"--datasets {source}: no such file")
+        if self.unlabeled and not Path(self.unlabeled).is_file():
+            raise P2MError(f"--unlabeled {self.unlabeled}: no such file")
         check_run_dir(self.run_dir())
 
     def run_dir(self) -> Path:
@@ -203,8 +209,8 @@ def slugify(text: str, limit: int = 48) -> str:
 PAST_HEADER = "(cells past the header)"
 
 
-def load_pairs(path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples") -> list[dict]:
-    """(input, output) pairs from a JSONL or CSV file. Fields default to input/output, else text/label."""
+def read_rows(path: str | Path, kind: str) -> list[dict]:
+    """The rows of a JSONL or CSV file as dicts (a JSONL line that is not an object: an empty row)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's CSV often starts with a byte-order mark
@@ -217,11 +223,16 @@ def load_pairs(path: str | Path, input_field: str | None = None, output_field: s
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except (json.JSONDecodeError, csv.Error, RecursionError) as error:
         raise P2MError(f"cannot parse {kind} file {path}: {error or 'nested too deeply'} (expected JSONL or CSV)") from None
-    pairs = []
     for number, row in enumerate(rows, 1):
-        row = row if isinstance(row, dict) else {}
-        if PAST_HEADER in row:
+        if isinstance(row, dict) and PAST_HEADER in row:
             raise P2MError(f"{path}: row {number} has more cells than the header; quote cells that hold commas")
+    return [row if isinstance(row, dict) else {} for row in rows]
+
+
+def load_pairs(path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples") -> list[dict]:
+    """(input, output) pairs from a JSONL or CSV file. Fields default to input/output, else text/label."""
+    pairs = []
+    for number, row in enumerate(read_rows(path, kind), 1):
         source = row.get(input_field) if input_field else row.get("input", row.get("text"))
         target = row.get(output_field) if output_field else row.get("output", row.get("label"))
         if source is None or target is None:
@@ -231,6 +242,26 @@ def load_pairs(path: str | Path, input_field: str | None = None, output_field: s
     if not pairs:
         raise P2MError(f"{kind} file {path} holds no rows")
     return pairs
+
+
+def load_texts(path: str | Path, kind: str = "unlabeled") -> list[str]:
+    """Inputs without labels: one per line of a text file, or the input (else text) field of JSONL/CSV rows."""
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".csv"):
+        texts = []
+        for number, row in enumerate(read_rows(path, kind), 1):
+            if row.get("input", row.get("text")) is None:
+                raise P2MError(f"{path}: row {number} needs 'input' or 'text'; it has {sorted(map(str, row))}")
+            texts.append(str(row.get("input", row.get("text"))))
+    else:
+        try:
+            texts = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise P2MError(f"cannot read {kind} file {path}: {getattr(error, 'strerror', None) or error}") from None
+    texts = [t.strip() for t in texts if t.strip()]
+    if not texts:
+        raise P2MError(f"{kind} file {path} holds no texts")
+    return texts
 
 
 def load_examples(path: str | Path) -> list[dict]:

@@ -3,7 +3,7 @@ screen both show this one estimate."""
 
 from __future__ import annotations
 
-from p2m.config import RunConfig
+from p2m.config import RunConfig, load_texts
 from p2m.task_text import heuristic_spec, looks_like_classification
 from p2m.teacher.choice import backend_kind
 
@@ -15,13 +15,15 @@ def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None
     HyDE, one generation per example, then verify and evaluate by task. A classifier whose teacher
     scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
     per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
-    as many judge calls for text outputs. L comes from the description's own label list (else 4)."""
+    as many judge calls for text outputs. L comes from the description's own label list (else 4);
+    --unlabeled inputs are verified as examples are."""
     n = config.num_examples
     read = heuristic_spec(config.task)
     if (read.get("task_type") or ("classification" if looks_like_classification(config.task) else "")) == "classification":
         labels = len(read.get("labels") or []) or 4
-        verify = n * labels * (1 + config.channel_verifier) if can_score else n * (1 + config.votes)
-        evaluate = round(n * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
+        verified = n + (len(load_texts(config.unlabeled)) if config.unlabeled else 0)
+        verify = verified * labels * (1 + config.channel_verifier) if can_score else verified * (1 + config.votes)
+        evaluate = round(verified * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
     else:
         verify, evaluate = 2 * n * (1 + config.votes), len(config.examples)
     calls = 2 + n + verify + evaluate

@@ -129,7 +129,7 @@ def heuristic_spec(task: str) -> dict:
     elif _GENERATE.search(body):
         out["task_type"] = "generation"
     # The lazy patterns below get bounded text with single spaces: a run of spaces would let their
-    # nested \s+ backtrack cubically ("Classify" + 3000 spaces took 6 s).
+    # nested \s+ backtrack cubically on a long run of spaces.
     opening = re.sub(r"\s+", " ", first_sentence)[:_MAX_LIST_CHARS]
     if m := _SUBJECT.search(opening):
         out["input_description"] = re.sub(r"\s+like\s+.*$", "", m.group(1)).strip()

@@ -3,6 +3,7 @@
 import pytest
 
 from p2m import metrics
+from p2m.errors import P2MError
 from p2m.dedup import dedupe, overlap
 from p2m.spec import SpecError, TaskSpec
 from p2m.task_text import heuristic_spec
@@ -163,7 +164,7 @@ def test_classifier_schedule_by_encoder_size_and_user_epochs():
     assert classifier_schedule(77, 109_500_000, epochs=1.5) == (1.5, 5e-5)
 
 
-def test_estimate_counts_the_requests_each_stage_makes():
+def test_estimate_counts_the_requests_each_stage_makes(tmp_path):
     from p2m.config import RunConfig
     from p2m.plan import estimate_spend
 
@@ -171,6 +172,9 @@ def test_estimate_counts_the_requests_each_stage_makes():
     assert estimate_spend(movies, None, can_score=True)["calls"] == 2 + 96 + 96 * 2 + 19
     assert estimate_spend(RunConfig(task=movies.task, channel_verifier=True), None, can_score=True)["calls"] == 2 + 96 + 96 * 4 + 19
     assert estimate_spend(movies, None, can_score=False)["calls"] == 2 + 96 + 96 * 4  # greedy + 3 votes, re-used by evaluate
+    (tmp_path / "reviews.txt").write_text("one\ntwo\nthree\nfour\nfive\n")  # --unlabeled: verified as examples are
+    assert estimate_spend(RunConfig(task=movies.task, unlabeled=str(tmp_path / "reviews.txt")), None, can_score=True)["calls"] \
+        == 2 + 96 + (96 + 5) * 2 + 20
     dates = RunConfig(task="Convert dates like 'March 3, 2021' to ISO format 2021-03-03", num_examples=10, votes=1)
     assert estimate_spend(dates, None, can_score=True)["calls"] == 2 + 10 + 2 * 10 * 2
 
@@ -186,3 +190,22 @@ def test_a_user_example_is_never_shown_to_the_teacher_as_its_own_demonstration()
     assert "charged twice" in " ".join(text for _, text in other[:-1])  # any other input sees every example
     scored = label_requests(spec, ["charged twice"])[0].prefix
     assert scored.count("charged twice") == 1 and "app crashes" in scored
+
+
+def test_unlabeled_texts_come_from_lines_or_an_input_column(tmp_path):
+    from p2m.config import RunConfig, load_texts
+
+    (tmp_path / "a.txt").write_text("first review\n\n  second review  \n")
+    assert load_texts(tmp_path / "a.txt") == ["first review", "second review"]
+    (tmp_path / "b.jsonl").write_text('{"text": "one"}\n{"input": "two"}\n')
+    assert load_texts(tmp_path / "b.jsonl") == ["one", "two"]
+    (tmp_path / "c.csv").write_text("text,label\nthree,x\n")
+    assert load_texts(tmp_path / "c.csv") == ["three"]
+    (tmp_path / "d.jsonl").write_text('{"review": "no field"}\n')
+    with pytest.raises(P2MError, match="needs 'input' or 'text'"):
+        load_texts(tmp_path / "d.jsonl")
+    (tmp_path / "e.txt").write_text("\n\n")
+    with pytest.raises(P2MError, match="holds no texts"):
+        load_texts(tmp_path / "e.txt")
+    with pytest.raises(P2MError, match="--unlabeled .*no such file"):
+        RunConfig(task="Classify movie reviews as positive or negative", unlabeled=str(tmp_path / "missing.txt")).check()

@@ -101,6 +101,42 @@ def test_raising_num_examples_generates_only_the_missing_ones(movie_run, tmp_pat
     assert pipeline.teacher.ledger.calls == 2 and pipeline.teacher.ledger.cache_hits >= 10
 
 
+def test_unlabeled_real_texts_are_labelled_by_the_verifiers_and_trained_on(movie_run, tmp_path):
+    """--unlabeled: real SST-2 train texts (labels dropped) join verification as candidates with no intended
+    label; the kept ones train, a copy of a user example is dropped; the file's contents are fingerprinted."""
+    import shutil
+
+    from conftest import SHARED_DATA
+
+    sst2 = SHARED_DATA / "sst2" / "train.jsonl"
+    if not sst2.exists():
+        pytest.skip("../shared/data/sst2 is not beside this checkout")
+    config, out, _ = movie_run
+    shutil.copytree(out, tmp_path / "run")
+    texts = [json.loads(line)["text"] for line in sst2.open().readlines()[:8]]
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("\n".join(texts + ["A joyless, plodding mess.", ""]) + "\n")  # a user example's copy, a blank line
+    progress = RecordingProgress()
+    options = {**config.to_dict(), "out": str(tmp_path / "run"), "unlabeled": str(unlabeled)}
+    Pipeline(RunConfig(**options), progress).run()
+    assert [name for name, skipped in progress.finished.items() if not skipped] == ["verify", "train", "evaluate", "report"]
+    summary = read_json(tmp_path / "run" / "data/verify_summary.json")
+    assert summary["unlabeled_inputs"] == 9 and summary["kept_unlabeled"] >= 1
+    rows = read_jsonl(tmp_path / "run" / "data/train.jsonl") + read_jsonl(tmp_path / "run" / "data/test.jsonl")
+    pseudo = [r for r in rows if r["source"] == "unlabeled"]
+    assert len(pseudo) == summary["kept_unlabeled"] and {r["input"] for r in pseudo} <= set(texts)
+    assert all(r["output"] in ("positive", "negative") and r["intended_label"] is None for r in pseudo)
+    rejected = read_jsonl(tmp_path / "run" / "data/rejected.jsonl")
+    assert any(r["input"] == "A joyless, plodding mess." and r["source"] == "unlabeled" for r in rejected)
+    again = RecordingProgress()
+    Pipeline(RunConfig(**options), again).run()
+    assert not any(not skipped for skipped in again.finished.values())  # same contents: nothing re-runs
+    unlabeled.write_text("\n".join(texts[:4]) + "\n")
+    changed = RecordingProgress()
+    Pipeline(RunConfig(**options), changed).run()
+    assert "verify" in [name for name, skipped in changed.finished.items() if not skipped]
+
+
 def test_num_examples_zero_needs_real_rows(tmp_path):
     from p2m.errors import P2MError
 

@@ -23,6 +23,20 @@ def test_local_backend_batches_keep_request_order_and_greedy_is_deterministic():
     assert all(r.completion_tokens > 0 and r.prompt_tokens > 0 for r in first)
 
 
+def test_a_sampled_request_does_not_depend_on_its_batch_mates():
+    """Each sampled row draws from its own seeded generator: the same request alone, first in a batch,
+    or after others gives the same text; another seed gives another draw."""
+    backend = LocalBackend(batch_size=8)
+    story = (("user", "Write one sentence about a dog."),)
+    wanted = ChatRequest(story, max_tokens=16, temperature=1.0, seed=7)
+    others = [ChatRequest(QUESTION, max_tokens=16, temperature=1.0, seed=s) for s in (1, 2, 3)]
+    alone = backend.generate([wanted])[0].text
+    assert backend.generate([wanted] + others)[0].text == alone
+    assert backend.generate(others + [wanted])[-1].text == alone
+    draws = {backend.generate([ChatRequest(story, max_tokens=16, temperature=1.0, seed=s)])[0].text for s in range(4)}
+    assert len(draws) > 1
+
+
 def test_local_backend_returns_top_logprobs():
     response = LocalBackend().generate([ChatRequest(QUESTION, max_tokens=2, top_logprobs=5)])[0]
     assert len(response.top_logprobs) >= 1 and len(response.top_logprobs[0]) == 5

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from p2m.verifiers.keyword_rules import keyword_label_probs, terms
-from p2m.verifiers.label_model import hard_votes, weighted_pool
+from p2m.verifiers.label_model import DERIVED, hard_votes, weighted_pool
 from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer
 
 
@@ -104,3 +104,17 @@ def test_verifiers_of_one_model_do_not_vouch_for_each_other():
     assert naive_estimates["v0"] > 0.6  # inflated by its copy
     for name, true in {"v0": 0.45, "copy": 0.45, "v1": 0.75, "v2": 0.65}.items():
         assert estimates[name] == pytest.approx(true, abs=0.06)
+
+
+def test_a_verifier_learnt_from_the_others_vouches_for_none_of_them():
+    """An echo of the other verifiers' pooled label (as the keyword rules are) agrees with each of them
+    by construction; in the DERIVED group it is estimated against them but never their witness."""
+    truth, sources = simulated_sources([0.45, 0.75, 0.65])
+    pooled, _, _ = weighted_pool(sources, ["a", "b", "c"])
+    sources["echo"] = [{l: 0.8 if l == max(p, key=p.get) else 0.1 for l in p} for p in pooled]
+    _, naive_estimates, _ = weighted_pool(sources, ["a", "b", "c"])
+    _, estimates, _ = weighted_pool(sources, ["a", "b", "c"], groups={"echo": DERIVED})
+    assert naive_estimates["v0"] > 0.45 + 0.06  # vouched for by its own echo
+    for name, true in {"v0": 0.45, "v1": 0.75, "v2": 0.65}.items():
+        assert estimates[name] == pytest.approx(true, abs=0.06)
+

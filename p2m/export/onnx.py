@@ -1,7 +1,7 @@
 """`p2m export RUN --format onnx`: an encoder classifier as ONNX, run by ONNX Runtime.
 
 Why ONNX Runtime: a classifier served on CPU needs no torch there, and ORT's fused kernels answer
-one request in about half torch's time (measured by the export's own check). The export goes through
+one request faster than torch (check.json records both latencies). The export goes through
 torch's maintained exporter (`torch.onnx.export(dynamo=True)`, onnxscript); batch and sequence length
 stay dynamic. An export is kept only if ONNX Runtime gives the same label as torch on every held-out
 input; the check, with both latencies, is written beside the model (check.json)."""

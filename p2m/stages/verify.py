@@ -18,6 +18,8 @@ Generation: each of the teacher's k+1 answers is a candidate, scored by self-con
 others (after task-aware answer normalization: numbers for math), a format check against the user's
 examples and the teacher as judge; the best candidate becomes the target.
 
+`--unlabeled` real inputs (classification) are scored by the same verifiers with no intended label and
+kept or dropped by the same threshold: self-training on the user's own text.
 Writes data/train.jsonl and data/test.jsonl (user examples always go to test, never to training),
 data/rejected.jsonl with the reason for each drop, and data/verify_summary.json.
 """
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 from p2m import prompts, run_paths
+from p2m.config import load_texts
 from p2m.verifiers import label_model
 from p2m.dedup import dedupe, normalize
 from p2m.verifiers.embeddings import Embedder
@@ -42,8 +46,10 @@ from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate,
                            judge_yes_probability, label_probs_from_logprobs)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
-# The model behind each verifier: verifiers of one model err together, so they do not vouch for each other.
-VERIFIER_MODEL = {"intended": "teacher", "teacher": "teacher", "channel": "teacher", "embedding": "minilm", "pool": "minilm"}
+# The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
+# the keyword rules are learnt from the others' labels, so they vouch for none of them.
+VERIFIER_MODEL = {"intended": "teacher", "teacher": "teacher", "channel": "teacher", "embedding": "minilm", "pool": "minilm",
+                  "keywords": label_model.DERIVED}
 
 
 def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
@@ -62,7 +68,7 @@ def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
     prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
-    sources = {"intended": [{l: float(l == want) for l in labels} for want in intended]} if intended else {}
+    sources = {"intended": [{l: float(l == want) for l in labels} if want else uniform for want in intended]} if intended else {}
     if score is not None:
         sources["teacher"] = calibrate(softmax_rows(score(label_requests(spec, texts)), labels))
     else:
@@ -97,9 +103,13 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
     """Target = argmax of the weighted pool; score = its probability. known: labelled (input, label)
     pairs besides the candidates (user examples, real rows) for the pool verifier. Returns diagnostics."""
     labels = spec.labels
-    pool = [(r["input"], r["intended_label"]) for r in rows] + list(known)
+    written = [i for i, r in enumerate(rows) if r["intended_label"]]  # unlabelled real inputs join no pool
+    pool = [(rows[i]["input"], rows[i]["intended_label"]) for i in written] + list(known)
+    own: list[int | None] = [None] * len(rows)
+    for position, i in enumerate(written):
+        own[i] = position
     sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows],
-                                      pool, list(range(len(rows))), score, channel)
+                                      pool, own, score, channel)
     naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
@@ -174,7 +184,7 @@ def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_frac
     """Kept synthetic rows split into train and held-out test; the user's examples always test, real
     rows always train (unless nothing else could be held out); no test input also in training."""
     for row in rows:
-        row["source"] = "synthetic"
+        row.setdefault("source", "synthetic")  # or "unlabeled": a real input the verifiers labelled
         row.pop("raw", None)
     stratify = spec.task_type == "classification"
     train, test = split(rows, test_fraction, seed, stratify)
@@ -188,14 +198,28 @@ def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_frac
     return [r for r in train if normalize(r["input"]) not in test_inputs], test  # leakage guard, belt and braces
 
 
+def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
+    """--unlabeled inputs as candidates the verifiers label from scratch (no intended label); classification only."""
+    if not ctx.config.unlabeled:
+        return []
+    if spec.task_type != "classification":
+        ctx.progress.log(f"--unlabeled is read by classification runs only; this is a {spec.task_type} run, so it is not used")
+        return []
+    return [{"id": f"unlabeled-{i}", "input": text, "intended_label": None, "source": "unlabeled"}
+            for i, text in enumerate(load_texts(ctx.config.unlabeled))]
+
+
 class Verify(Stage):
     name = "verify"
-    version = 9  # the channel verifier only when asked
+    version = 10  # the keyword rules witness no other verifier (--unlabeled: its file is in the fingerprint when given)
     config_fields = ("votes", "channel_verifier", "keep_threshold", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
     outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
+
+    def external_files(self, config) -> list[Path]:
+        return [Path(config.unlabeled)] if config.unlabeled else []  # its contents, not its name, in the fingerprint
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
@@ -213,6 +237,10 @@ class Verify(Stage):
         min_words = 2 if spec.task_type == "classification" else 1
         rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
         rows = drop(rows, dedupe([r["input"] for r in rows], exclude=known_inputs), "duplicate or copy of a given example")
+        unlabeled = unlabeled_rows(ctx, spec)
+        unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
+        rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
+                     "duplicate or copy of a given example")
 
         per_row = 1 + ctx.config.votes
         scored = spec.task_type == "classification" and ctx.teacher.can_score
@@ -237,7 +265,9 @@ class Verify(Stage):
         write_jsonl(ctx.path(run_paths.REJECTED), rejected)
         write_json(ctx.path(run_paths.VERIFY_SUMMARY), {
             "candidates": len(candidates),
+            "unlabeled_inputs": len(unlabeled),
             "kept": len(rows),
+            "kept_unlabeled": sum(r["source"] == "unlabeled" for r in rows),
             "real_rows": len(real),
             "train": len(train),
             "test": len(test),

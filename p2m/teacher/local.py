@@ -2,7 +2,9 @@
 
 The default is the embedded SmolLM2-135M-Instruct, so p2m has a teacher with no network and no key.
 Requests are generated in batches (left padding), which is what makes a small model usable on CPU.
-The model is loaded on the first cache miss, so a fully cached re-run never pays for loading it.
+A sampled request draws from its own seeded generator (`SeededSampler`), so its text does not depend
+on which requests share its batch. The model is loaded on the first cache miss, so a fully cached
+re-run never pays for loading it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ import torch
 from p2m.device import best_device, count_params, use_bf16
 from p2m.embedded import SMOLLM2_ID, resolve_model
 from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
+
+
+class SeededSampler:
+    """A logits processor that samples each row from its own generator, seeded by that row's request
+    (temperature, then nucleus top-p), and leaves only the drawn token, so greedy decoding takes it.
+    transformers' sampling shares one global RNG across the batch; this makes a row's draw its own."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float = 0.95):
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(scores.float().cpu() / self.temperature, dim=-1)
+        ranked, order = probs.sort(dim=-1, descending=True)
+        ranked = ranked * (ranked.cumsum(dim=-1) - ranked < self.top_p)  # the nucleus; the top token always stays
+        drawn = torch.full_like(scores, float("-inf"))
+        for row, generator in enumerate(self.generators):
+            drawn[row, order[row, torch.multinomial(ranked[row], 1, generator=generator)]] = 0.0
+        return drawn
 
 
 class LocalBackend:
@@ -75,6 +96,8 @@ class LocalBackend:
 
     @torch.inference_mode()
     def _generate_batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        from transformers import LogitsProcessorList
+
         model, tokenizer = self.load()
         first = requests[0]
         prompts = [
@@ -82,15 +105,15 @@ class LocalBackend:
             for r in requests
         ]
         inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        sampling = first.temperature > 0
-        torch.manual_seed(first.seed)
+        sampler = [SeededSampler([r.seed for r in requests], first.temperature)] if first.temperature > 0 else []
         started = time.perf_counter()
         out = model.generate(
             **inputs,
             max_new_tokens=first.max_tokens,
-            do_sample=sampling,
-            temperature=first.temperature if sampling else None,
-            top_p=0.95 if sampling else None,
+            do_sample=False,
+            logits_processor=LogitsProcessorList(sampler),
+            temperature=None,
+            top_p=None,
             top_k=None,
             pad_token_id=tokenizer.pad_token_id,
             return_dict_in_generate=True,
@@ -145,7 +168,7 @@ class LocalBackend:
 
 
 def _decoding(request: ChatRequest) -> tuple:
-    # Not the seed: sampled requests with different seeds still share a batch (seeded by its first).
+    # Not the seed: each sampled row draws from its own seeded generator (SeededSampler).
     return (request.temperature, request.max_tokens, request.top_logprobs)
 
 

@@ -5,9 +5,8 @@ The ensemble needs the teacher several times per input; the cross-encoder needs 
 per pair, so once trained on a few hundred scored inputs it scores large candidate pools cheaply.
 
 Loss, our choice: Weaver regresses each pair's score with MSE. With a few hundred inputs and K
-candidates each, pointwise losses collapse to the label prior here (measured, SST-2, 150 inputs: MSE on
-sigmoid 0.51 at lr 2e-4; 6-label TREC: BCE 0.14-0.15), so the K candidates of an input are scored
-together: cross-entropy between the softmax of their logits and the ensemble's distribution over them
+candidates each, pointwise losses (MSE on a sigmoid, BCE) collapse to the label prior here, so the
+K candidates of an input are scored together: cross-entropy between the softmax of their logits and the ensemble's distribution over them
 (listwise, as in ListNet). Scores come back as that softmax, comparable across the candidates of one input.
 """
 

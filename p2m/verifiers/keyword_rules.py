@@ -1,7 +1,7 @@
 """Keyword rules: words and word pairs that, in this data, nearly always come with one label.
 
 A rule "where -> location" is proposed and confirmed by the data, not by the teacher: asked for keywords,
-the embedded teacher repeats the label name ten times (measured on SST-2 and TREC). Instead, the other
+a weak teacher repeats the label name over and over. Instead, the other
 verifiers' labels for the same inputs are counted per word; a word becomes a rule when it has enough
 support and its label is precise enough. The rules see the text as a bag of words, a view the embedding
 and the teacher do not have, so they err differently (co-training, Blum & Mitchell 1998). Each item is

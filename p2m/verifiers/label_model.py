@@ -11,9 +11,11 @@ log(acc * (K - 1) / (1 - acc)), which is 0 at chance and grows as the verifier g
 
 Dawid-Skene assumes verifiers err independently given the truth. Two verifiers built on the same model
 (MiniLM similarity to label names and to a labelled pool) err together, agree with each other, and the
-fit reads their agreement as accuracy (measured on TREC: 0.82 and 0.80 estimated, 0.42 and 0.38 true).
+fit reads their agreement as accuracy (tests/test_verifier_logic.py shows it on simulated verifiers).
 So verifiers carry a group (the model behind them), and each verifier's accuracy is estimated by a fit
 on it and one witness per *other* group: a sibling never vouches for it, and no group counts twice.
+A verifier learnt from the others' pooled labels (the keyword rules) is in the DERIVED group: it is
+witnessed by the groups it learnt from but witnesses none of them, since its votes echo theirs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+DERIVED = "derived"  # the group of verifiers learnt from the other verifiers' labels
 
 
 @dataclass
@@ -70,8 +74,9 @@ def hard_votes(distributions: list[list[dict[str, float]]], labels: list[str], m
 
 def estimated_accuracies(votes: list[list[int | None]], n_classes: int, groups: list[str]) -> list[float]:
     """Each verifier's accuracy from a Dawid-Skene fit on it and one witness per other group (its
-    members' most common vote), so neither its siblings nor another group's copies count twice."""
-    if len(set(groups)) == len(groups):
+    members' most common vote), so neither its siblings nor another group's copies count twice; the
+    DERIVED group witnesses no one."""
+    if len(set(groups)) == len(groups) and DERIVED not in groups:
         return fit(votes, n_classes).accuracies()
 
     def group_vote(row: list[int | None], group: str) -> int | None:
@@ -80,7 +85,7 @@ def estimated_accuracies(votes: list[list[int | None]], n_classes: int, groups: 
 
     accuracies = []
     for j, own in enumerate(groups):
-        others = sorted(set(groups) - {own})
+        others = sorted(set(groups) - {own, DERIVED})
         accuracies.append(fit([[row[j]] + [group_vote(row, g) for g in others] for row in votes], n_classes).accuracies()[0])
     return accuracies
 
