@@ -39,8 +39,8 @@ def compare(name: str, args) -> dict:
                            num_examples=args.num_examples, method=method)
         report, evaluation, seconds, _ = trained_and_evaluated(config, expected_spec(task), test_file)
         training = report["training"]
-        result["methods"][method] = {**side(evaluation, "student"), "samples_per_s": training["samples_per_s"],
-                                     "train_seconds": training["seconds"], "steps": training["steps"], "wall_seconds": round(seconds, 1)}
+        result["methods"][method] = {**side(evaluation, "student"), "samples_per_s": training.get("samples_per_s"),  # none for a head-only classifier
+                                     "train_seconds": training["seconds"], "steps": training.get("steps"), "wall_seconds": round(seconds, 1)}
         result |= {"teacher_zero_shot": side(evaluation, "teacher"), "n_test": evaluation["n"], "train_examples": report["data"]["train"],
                    "student_model": report["student"]["model"]}
         print(json.dumps({name: {method: result["methods"][method]}}), flush=True)

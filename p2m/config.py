@@ -17,6 +17,8 @@ from p2m.privacy import redact_url
 
 METHODS = ("sft", "soft-kd", "logit-kd", "context", "wmss")
 LORA_MODES = ("auto", "on", "off", "qlora")
+CLASSIFIER_TUNINGS = ("head", "full")
+LABEL_PRIORS = ("names", "none")
 
 
 @dataclass
@@ -79,6 +81,13 @@ class RunConfig:
     'context' (text outputs): context distillation; the student learns input -> answer without the
     instruction and examples the teacher answered with.
     'wmss' (text outputs): SFT, then weak-driven joint training with the base checkpoint (arXiv 2602.08222)."""
+    classifier_tuning: str = "full"
+    """Classification: 'full' fits the linear layer over the frozen encoder's mean-pooled embedding (a
+    linear probe), then fine-tunes encoder and layer together from there for --epochs (LP-FT); 'head'
+    stops after the probe (seconds; benchmarks/recipe.py measures both)."""
+    label_prior: str = "names"
+    """Classification: what the head is pulled toward while it is fitted: 'names', the label names' own
+    embeddings (the zero-shot classifier, so a few noisy rows refine it rather than replace it); 'none'."""
     kd_alpha: float = 0.5
     """soft-kd / logit-kd: weight of the distillation term (1 - kd_alpha goes to CE on the hard target)."""
     kd_temperature: float = 2.0
@@ -155,6 +164,9 @@ class RunConfig:
             raise P2MError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.lora not in LORA_MODES:
             raise P2MError(f"--lora must be one of {', '.join(LORA_MODES)}, not {self.lora!r}")
+        if self.classifier_tuning not in CLASSIFIER_TUNINGS or self.label_prior not in LABEL_PRIORS:
+            raise P2MError(f"--classifier-tuning must be one of {', '.join(CLASSIFIER_TUNINGS)} and --label-prior one of "
+                           f"{', '.join(LABEL_PRIORS)}, not {self.classifier_tuning!r} / {self.label_prior!r}")
         if self.lora == "qlora":
             import torch
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig, TrainingArguments
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, TrainingArguments
 
 from p2m import Pipeline, RunConfig
 from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
@@ -142,10 +142,10 @@ def test_lora_and_early_stopping_on_real_sst2_rows(tmp_path):
     data = tmp_path / "sst2.jsonl"
     data.write_text("".join(json.dumps({"text": r["text"], "label": r["label_text"]}) + "\n" for r in rows))
     config = RunConfig(task=MOVIES, num_examples=0, datasets=[str(data)], out=str(tmp_path / "run"), lora="on", early_stopping=1, epochs=4,
-                       student=MINILM_ID)
+                       student=MINILM_ID, classifier_tuning="full")
     report = Pipeline(config).run()
     training = report["training"]
     assert training["lora"] == "on" and training["validation_examples"] >= 20 and training["eval_loss_curve"]
     assert report["n_test"] > 0  # real rows are held out when there is nothing else to evaluate on
-    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model")  # adapters merged: a plain model
+    model = AutoModel.from_pretrained(tmp_path / "run" / "model")  # adapters merged: a plain encoder
     assert not any("lora" in name for name, _ in model.named_parameters())

@@ -154,6 +154,25 @@ def test_retention_is_a_paired_ratio_and_the_verdict_flags_a_student_below_zero_
     assert "WARNING" not in metrics.verdict(above)
 
 
+def test_the_head_fit_keeps_its_prior_without_data_and_separates_labelled_points():
+    import torch
+
+    from p2m.stages.train import classifier_targets
+    from p2m.student.classifier import fit_head
+
+    prior = 20 * torch.eye(2, 3)
+    weight, bias = fit_head(torch.empty(0, 3), torch.empty(0, 2), prior)
+    assert torch.allclose(weight, prior) and torch.allclose(bias, torch.zeros(2))  # no rows: the zero-shot classifier
+    x = torch.nn.functional.normalize(torch.randn(60, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    y = (x[:, 2] > 0).long()
+    weight, bias = fit_head(x, torch.nn.functional.one_hot(y, 2).float(), prior=None, c=100)
+    assert ((x @ weight.T + bias).argmax(1) == y).float().mean() >= 0.95
+    spec = TaskSpec("t", "classification", ["a", "b"])
+    rows = [{"output": "a", "teacher_distribution": {"a": 0.2, "b": 0.8}}]
+    assert classifier_targets(spec, rows, "sft", 0.5).tolist() == [[1.0, 0.0]]
+    assert classifier_targets(spec, rows, "soft-kd", 0.5)[0].tolist() == pytest.approx([0.6, 0.4])
+
+
 def test_classifier_schedule_by_encoder_size_and_user_epochs():
     from p2m.stages.train import classifier_schedule
 

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers import AutoModelForCausalLM
 
-from p2m import Pipeline, RunConfig
+from p2m import Pipeline, RunConfig, Student
 from p2m.embedded import MINILM_ID
 from p2m.errors import BudgetExceeded
 from p2m.files import read_json, read_jsonl
@@ -63,11 +63,10 @@ def test_classification_run_writes_every_artifact(movie_run):
     assert {"A joyless, plodding mess.", "Warm, funny and wise."} <= {row["input"] for row in test}
     assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage
     assert report["leakage"]["test_items_near_a_training_input"] == 0
-    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
-    assert set(model.config.id2label.values()) == {"positive", "negative"}
-    from transformers import pipeline
-
-    assert pipeline("text-classification", model=str(out / "model"))("A fine film.")[0]["label"] in ("positive", "negative")
+    evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
+    student = Student(out / "model")  # the encoder's own dir plus the head's file, as evaluated
+    assert student.predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
+    assert report["training"]["classifier_tuning"] == "full" and (out / "model" / "classifier.safetensors").exists()
     assert "Classify movie reviews" in (out / "model" / "README.md").read_text()
 
 
@@ -318,7 +317,7 @@ class InterruptTraining(Progress):
 
 def test_training_killed_half_way_resumes_from_its_last_checkpoint(movie_run, tmp_path):
     config, _, _ = movie_run
-    config = RunConfig(**{**config.to_dict(), "out": str(tmp_path), "num_examples": 8})  # teacher calls cached
+    config = RunConfig(**{**config.to_dict(), "out": str(tmp_path), "num_examples": 8, "classifier_tuning": "full"})  # teacher calls cached
     with pytest.raises(KeyboardInterrupt):
         Pipeline(config, InterruptTraining(after=5)).run()
     assert list((tmp_path / "train" / "work").rglob("checkpoint-*"))
@@ -332,11 +331,23 @@ def test_training_killed_half_way_resumes_from_its_last_checkpoint(movie_run, tm
 def test_soft_kd_trains_on_the_teachers_label_distribution(movie_run, tmp_path):
     config, out, _ = movie_run
     progress = RecordingProgress()
-    report = Pipeline(RunConfig(**{**config.to_dict(), "method": "soft-kd"}), progress).run()
+    report = Pipeline(RunConfig(**{**config.to_dict(), "method": "soft-kd", "classifier_tuning": "full"}), progress).run()
     assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
     assert report["training"]["method"] == "soft-kd" and report["training"]["train_loss"] > 0
+    assert "encoder and head from the fitted probe" in (out / "model" / "README.md").read_text()
     row = read_jsonl(out / "data" / "train.jsonl")[0]
     assert sum(row["teacher_distribution"].values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_a_head_only_classifier_is_fitted_on_frozen_embeddings(movie_run):
+    config, out, _ = movie_run
+    progress = RecordingProgress()
+    report = Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "head", "label_prior": "none"}), progress).run()
+    assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
+    assert report["training"]["classifier_tuning"] == "head" and "steps" not in report["training"]
+    assert "a linear head on the frozen encoder's mean-pooled embeddings (no prior)" in (out / "model" / "README.md").read_text()
+    evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
+    assert Student(out / "model").predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
 
 
 def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_run):

@@ -81,6 +81,7 @@ class RunScreen(WizardScreen):
 
     def on_mount(self) -> None:
         self.query_one("#task-line", Static).update(f"[b]{self.app.config.task}[/]  →  {self.app.config.run_dir()}")
+        self.show_ledger()  # now, not only at the first tick: what the screen shows does not depend on how soon that comes
         self.set_interval(0.5, self.show_ledger)
         if self.start_now:
             self.start()

@@ -14,7 +14,7 @@ import types
 import typing
 from functools import cache
 
-from p2m.config import LORA_MODES, METHODS, RunConfig
+from p2m.config import CLASSIFIER_TUNINGS, LABEL_PRIORS, LORA_MODES, METHODS, RunConfig
 
 VALUE_FORMATS = {  # field -> argparse options beyond what its annotation says
     "task": {"positional": True},
@@ -28,6 +28,8 @@ VALUE_FORMATS = {  # field -> argparse options beyond what its annotation says
     "wmss_weights": {"type": "floats", "metavar": "A,B,G"},
     "method": {"choices": METHODS},
     "lora": {"choices": LORA_MODES},
+    "classifier_tuning": {"choices": CLASSIFIER_TUNINGS},
+    "label_prior": {"choices": LABEL_PRIORS},
     "push_to_hub": {"metavar": "REPO"},
     "push_dataset_to_hub": {"metavar": "REPO"},
     "budget_usd": {"metavar": "USD"},

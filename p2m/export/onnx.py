@@ -38,7 +38,7 @@ class OnnxClassifier:
         self.dir = Path(folder)
         self.meta = read_json(self.dir / META_FILE)
         self.tokenizer = AutoTokenizer.from_pretrained(self.dir)
-        self.labels = read_json(self.dir / "config.json")["id2label"]
+        self.labels = self.meta["labels"]
         self.session = onnxruntime.InferenceSession(str(self.dir / "model.onnx"), providers=["CPUExecutionProvider"])
 
     def predict(self, texts: list[str], batch_size: int = 16) -> list[str]:
@@ -46,7 +46,7 @@ class OnnxClassifier:
         for start in range(0, len(texts), batch_size):
             enc = self.tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="np")
             logits = self.session.run(None, {name: enc[name].astype(np.int64) for name in INPUTS})[0]
-            outputs += [self.labels[str(i)] for i in logits.argmax(-1).tolist()]
+            outputs += [self.labels[i] for i in logits.argmax(-1).tolist()]
         return outputs
 
     def latency_ms(self, texts: list[str], limit: int = 32) -> float:
@@ -81,7 +81,7 @@ def export_onnx(run_dir: Path) -> dict:
 
 
 def _write_onnx(student: Student, target: Path) -> None:
-    """model.onnx plus what OnnxClassifier reads: tokenizer files, config.json (label names), p2m.json."""
+    """model.onnx plus what OnnxClassifier reads: tokenizer files and p2m.json (label names)."""
     import torch
 
     target.mkdir(parents=True)
@@ -94,7 +94,6 @@ def _write_onnx(student: Student, target: Path) -> None:
         torch.onnx.export(model, tuple(sample[name] for name in INPUTS), str(target / "model.onnx"), input_names=list(INPUTS),
                           output_names=["logits"], dynamic_shapes=(dims, dims), dynamo=True, verbose=False)
     student.tokenizer.save_pretrained(target)
-    model.config.to_json_file(target / "config.json")
     shutil.copy(student.dir / META_FILE, target / META_FILE)
 
 

@@ -78,9 +78,7 @@ def _training_and_cost_section(report: dict) -> list[str]:
     return [
         "## Training",
         "",
-        f"- {report['training']['examples']} examples, {report['training']['epochs']} epochs, "
-        f"{report['training']['steps']} steps, final loss {report['training']['train_loss']}, "
-        f"{report['training']['seconds']} s on {report['training']['device']}",
+        f"- {training_line(report['training'])}, {report['training']['seconds']} s on {report['training']['device']}",
         "",
         "## Teacher cost",
         "",
@@ -127,17 +125,23 @@ def total_ledger(run_dir, current: Ledger) -> dict:
 
 
 METHODS = {
-    "sft": "supervised fine-tuning on the verified targets",
+    "sft": "supervised training on the verified targets",
     "soft-kd": "soft-label distillation (KL to the teacher's calibrated label distribution, mixed with CE)",
     "logit-kd": "logit distillation (per-token generalized JSD to the teacher's logits on its few-shot prompt, mixed with CE)",
     "context": "context distillation (input -> answer, without the instruction and examples the teacher saw)",
     "wmss": "supervised fine-tuning, then weak-driven joint training with the base checkpoint (WMSS)",
 }
 
-USAGE = {
-    True: "```python\nfrom transformers import pipeline\nclassify = pipeline(\"text-classification\", model=\"MODEL_DIR\")\nclassify(\"your text\")\n```",
-    False: "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"your input\"])\n```",
-}
+USAGE = "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"your input\"])\n```"
+
+
+def training_line(training: dict) -> str:
+    """How the student was fitted, in one line: a probe's head, or a Trainer's epochs, steps and loss."""
+    if training.get("classifier_tuning") == "head":
+        prior = {"names": "pulled toward the label names' embeddings", "none": "no prior"}[training["label_prior"]]
+        return f"{training['examples']} examples, a linear head on the frozen encoder's mean-pooled embeddings ({prior})"
+    return (f"{training['examples']} examples, {training['epochs']} epochs, {training['steps']} steps, final loss {training['train_loss']}"
+            + (" (encoder and head from the fitted probe)" if training.get("classifier_tuning") == "full" else ""))
 
 
 def teacher_provenance(teacher: dict) -> str:
@@ -159,16 +163,16 @@ def render_model_card(report: dict) -> str:
         base_model=training["base_model"], teacher=teacher_provenance(report["teacher"]),
         candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
         method=METHODS[training["method"]] + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),
-        epochs=training["epochs"], steps=training["steps"], loss=training["train_loss"],
+        training=training_line(training),
         teacher_metric=headline(report["teacher"]["metrics"]["all"]), student_metric=headline(report["student"]["metrics"]["all"]),
-        usage=USAGE[classifier].replace("MODEL_DIR", report["paths"]["model"]),
+        usage=USAGE.replace("MODEL_DIR", report["paths"]["model"]),
     )
     return prompts.fill("model_card", **values)
 
 
 class Report(Stage):
     name = "report"
-    version = 4  # the data as a DatasetDict with its card
+    version = 5  # the training line of a head-only classifier
     inputs = (run_paths.SPEC, run_paths.VERIFY_SUMMARY, run_paths.TRAIN, run_paths.TRAIN_METRICS, run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
     outputs = (run_paths.REPORT_JSON, run_paths.REPORT_MD, run_paths.REPORT_HTML, run_paths.MODEL_CARD, run_paths.DATASET)
     prompt_files = ("model_card", "dataset_card")

@@ -1,7 +1,9 @@
 """Train: fine-tune or distil the student on the verified training set and save it to model/.
 
-Classification: an encoder with a fresh classification head (transformers `Trainer`; `soft-kd` adds KL
-to the teacher's label distribution). Text output: a causal LM, by `--method`:
+Classification: a sentence encoder's mean-pooled embedding and a linear head (p2m/student/classifier.py),
+the head fitted as a probe on the frozen embeddings; `--classifier-tuning full` then fine-tunes both
+(transformers `Trainer`; `soft-kd` adds KL to the teacher's label distribution). Text output: a causal
+LM, by `--method`:
 - `sft` and `context`: TRL's `SFTTrainer` on prompt/completion pairs (loss on the completion only);
   `context` drops the instruction from the student's prompt, so it learns input -> answer alone;
 - `logit-kd`: `p2m.distill.LogitKDTrainer`, token-level GKD to the local teacher's logits;
@@ -33,7 +35,8 @@ from p2m.stages.base import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
 from p2m.teacher.answers import teacher_requests
-from p2m.student.model import answer_budget, save_meta, student_prompt
+from p2m.student.classifier import PRIOR_SCALE, EmbeddingClassifier, embed_texts, fit_head
+from p2m.student.model import MAX_INPUT_TOKENS, answer_budget, save_meta, student_prompt
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
@@ -117,16 +120,43 @@ def with_lora(model, lora: str, task_type: str):
         return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
 
 
-def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
-    from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+def classifier_targets(spec: TaskSpec, rows: list[dict], method: str, alpha: float):
+    """Each row's target distribution over the labels: one-hot on its kept label; `soft-kd` mixes in
+    the teacher's calibrated distribution by `alpha`."""
+    import torch
 
-    label2id = {label: i for i, label in enumerate(spec.labels)}
+    onehot = torch.tensor([[float(r["output"] == label) for label in spec.labels] for r in rows])
+    if method != "soft-kd":
+        return onehot
+    soft = torch.tensor([[r["teacher_distribution"][label] for label in spec.labels] for r in rows])
+    return alpha * soft / soft.sum(-1, keepdim=True).clamp(min=1e-9) + (1 - alpha) * onehot
+
+
+def fit_classifier_head(ctx: RunContext, spec: TaskSpec, model, tokenizer, rows: list[dict]) -> None:
+    """The head as a linear probe on the frozen encoder's embeddings of `rows`, pulled toward the label
+    names' embeddings (--label-prior names) or toward zero."""
+    ctx.progress.task(f"fitting the head on {len(rows)} embeddings", total=None)
+    model.to(best_device())
+    x = embed_texts(model, tokenizer, [r["input"] for r in rows], MAX_INPUT_TOKENS)
+    prior = PRIOR_SCALE * embed_texts(model, tokenizer, spec.labels, MAX_INPUT_TOKENS) if ctx.config.label_prior == "names" else None
+    weight, bias = fit_head(x, classifier_targets(spec, rows, ctx.config.method, ctx.config.kd_alpha), prior)
+    model.head.weight.data.copy_(weight)
+    model.head.bias.data.copy_(bias)
+
+
+def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
+    """(trainer or None, model, tokenizer): the head fitted on the rows; with --classifier-tuning full,
+    a Trainer that fine-tunes encoder and head from there (`soft-kd`: KL to the teacher's distribution)."""
+    from datasets import Dataset
+    from transformers import AutoModel, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)), label2id=label2id,
-        ignore_mismatched_sizes=True,  # a retrieved student may come with another task's head
-        **model_kwargs(ctx.config.lora))
+    model = EmbeddingClassifier(AutoModel.from_pretrained(base, **model_kwargs(ctx.config.lora)), len(spec.labels))
+    full = ctx.config.classifier_tuning == "full"
+    fit_classifier_head(ctx, spec, model, tokenizer, rows if full else rows + validation)  # head only: nothing to stop early on
+    if not full:
+        return None, model, tokenizer
+    label2id = {label: i for i, label in enumerate(spec.labels)}
     soft = ctx.config.method == "soft-kd"
 
     def dataset(part: list[dict]):
@@ -135,15 +165,17 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
              **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {})}
             for r in part
         ])
-        return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=256), batched=True, remove_columns=["text"])
+        return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=MAX_INPUT_TOKENS), batched=True, remove_columns=["text"])
 
+    model.body = with_lora(model.body, ctx.config.lora, "FEATURE_EXTRACTION")
     epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs)
     args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)),
                              remove_unused_columns=False)  # soft_targets reach compute_loss
     trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
-    return trainer_class(model=with_lora(model, ctx.config.lora, "SEQ_CLS"), args=args, train_dataset=dataset(rows),
-                         eval_dataset=dataset(validation) if validation else None, processing_class=tokenizer,
-                         data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks(ctx, bool(validation))), tokenizer
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset(rows), eval_dataset=dataset(validation) if validation else None,
+                            processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                            callbacks=callbacks(ctx, bool(validation)))
+    return trainer, model, tokenizer
 
 
 def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
@@ -227,13 +259,19 @@ def fit(ctx: RunContext, trainer, checkpoint: str | None):
     return trainer.train(resume_from_checkpoint=checkpoint)
 
 
-def save_model(trainer, tokenizer, model_dir: Path) -> None:
-    """A plain `save_pretrained` dir: LoRA adapters are merged into the base weights first."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+def merged(model):
+    """LoRA adapters merged into the base weights (a plain model), or the model as it is."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def save_model(model, tokenizer, model_dir: Path) -> None:
+    """A plain `save_pretrained` dir (a classifier: its encoder plus the head's file)."""
     shutil.rmtree(model_dir, ignore_errors=True)
-    model.save_pretrained(str(model_dir))
+    if isinstance(model, EmbeddingClassifier):
+        model.body = merged(model.body)
+        model.save(model_dir)
+    else:
+        merged(model).save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
 
 
@@ -249,7 +287,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
         work = ctx.path(run_paths.TRAIN_WORK) / "sft"
         trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work, method="sft", description="training (sft)")
         fit(ctx, trainer, last_checkpoint(ctx, work))
-        save_model(trainer, tokenizer, sft_dir)
+        save_model(trainer.accelerator.unwrap_model(trainer.model), tokenizer, sft_dir)
     tokenizer = AutoTokenizer.from_pretrained(sft_dir)
     plain = causal_rows(spec, rows, "wmss")
     ctx.progress.task("wmss: entropies of base and sft models", total=None)
@@ -265,9 +303,9 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 6  # seeded before the student is built: the same model whether the run was cold or resumed
+    version = 7  # classifiers: a linear head over the mean-pooled embedding, fitted as a probe
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
-                     "wmss_weights", "lora", "early_stopping")
+                     "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior")
     uses_teacher = True  # logit-kd reads the teacher's logits
     inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
     outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
@@ -284,47 +322,58 @@ class Train(Stage):
             raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd")
         if method in ("logit-kd", "context", "wmss") and classifier:
             raise P2MError(f"--method {method} is for text outputs (causal LM students); use --method sft or soft-kd for classification")
-        epochs = ctx.config.epochs or GENERATOR_EPOCHS
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         set_seed(ctx.config.seed)  # the new head's initial weights too: a resumed run trains what a cold one would
-        base = resolve_model(student)
-        work = ctx.path(run_paths.TRAIN_WORK) / "main"
-        checkpoint = last_checkpoint(ctx, work)
-        try:
-            if method == "wmss":
-                trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, epochs)
-                checkpoint = last_checkpoint(ctx, work)
-            elif classifier:
-                trainer, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
-            else:
-                trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work)
-        except OSError as error:  # transformers: the student is neither on this machine nor downloadable
-            if error.errno == errno.ENOSPC:
-                raise
-            raise P2MError(f"cannot load the student {student}: {str(error).splitlines()[0]}") from None
         started = time.perf_counter()
-        result = fit(ctx, trainer, checkpoint)
-        seconds = time.perf_counter() - started
-        if not trainer.is_world_process_zero():
+        trainer, model, tokenizer, checkpoint = self.build(ctx, spec, resolve_model(student), rows, validation)
+        result = fit(ctx, trainer, checkpoint) if trainer else None
+        if trainer and not trainer.is_world_process_zero():
             return
-        adapters = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
-        lora = ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off"
+        model = trainer.accelerator.unwrap_model(trainer.model) if trainer else model
+        adapters = hasattr(model.body if classifier else model, "peft_config")
         model_dir = ctx.path(run_paths.MODEL)
-        save_model(trainer, tokenizer, model_dir)
+        save_model(model, tokenizer, model_dir)
         budget = None if classifier else answer_budget(tokenizer, [r["output"] for r in rows + validation])
         save_meta(model_dir, spec, student, method, budget)
         shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
-        history = trainer.state.log_history
         write_json(ctx.path(run_paths.TRAIN_METRICS), {
-            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "epochs": trainer.args.num_train_epochs,
-            "learning_rate": trainer.args.learning_rate,
-            "steps": result.global_step, "planned_steps": trainer.state.max_steps,
-            "stopped_early": result.global_step < trainer.state.max_steps,
-            "train_loss": round(result.training_loss, 4), "seconds": round(seconds, 2),
-            "resumed_from": Path(checkpoint).name if checkpoint else None, "method": method, "lora": lora,
-            "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
-            "loss_curve": [entry["loss"] for entry in history if "loss" in entry],
-            "eval_loss_curve": [entry["eval_loss"] for entry in history if "eval_loss" in entry],
-            "device": str(trainer.args.device), "bf16": trainer.args.bf16,
+            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "method": method,
+            "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
+            "label_prior": ctx.config.label_prior if classifier else None,
+            "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
+            "seconds": round(time.perf_counter() - started, 2), "resumed_from": Path(checkpoint).name if checkpoint else None,
+            **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),
         })
+
+    def build(self, ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict]) -> tuple:
+        """(trainer or None for a head-only classifier, model, tokenizer, checkpoint to resume from)."""
+        work = ctx.path(run_paths.TRAIN_WORK) / "main"
+        checkpoint = last_checkpoint(ctx, work)
+        model = None
+        try:
+            if ctx.config.method == "wmss":
+                trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS)
+                checkpoint = last_checkpoint(ctx, work)
+            elif spec.task_type == "classification":
+                trainer, model, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
+            else:
+                trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS, work)
+        except OSError as error:  # transformers: the student is neither on this machine nor downloadable
+            if error.errno == errno.ENOSPC:
+                raise
+            raise P2MError(f"cannot load the student {base}: {str(error).splitlines()[0]}") from None
+        return trainer, model, tokenizer, checkpoint if trainer else None
+
+
+def trainer_metrics(trainer, result) -> dict:
+    """What a Trainer's run says about itself: steps, losses, throughput, device."""
+    history = trainer.state.log_history
+    return {
+        "epochs": trainer.args.num_train_epochs, "learning_rate": trainer.args.learning_rate,
+        "steps": result.global_step, "planned_steps": trainer.state.max_steps, "stopped_early": result.global_step < trainer.state.max_steps,
+        "train_loss": round(result.training_loss, 4), "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        "loss_curve": [entry["loss"] for entry in history if "loss" in entry],
+        "eval_loss_curve": [entry["eval_loss"] for entry in history if "eval_loss" in entry],
+        "device": str(trainer.args.device), "bf16": trainer.args.bf16,
+    }

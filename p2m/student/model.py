@@ -11,6 +11,7 @@ import torch
 from p2m.device import best_device, count_params, use_bf16
 from p2m.files import read_json, write_json
 from p2m.spec import TaskSpec
+from p2m.student.classifier import EmbeddingClassifier
 
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
@@ -41,7 +42,7 @@ class Student:
     """A saved student directory, loaded for inference (classifier or causal LM)."""
 
     def __init__(self, model_dir: str | Path):
-        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.dir = Path(model_dir)
         self.meta = read_json(self.dir / META_FILE)
@@ -49,9 +50,16 @@ class Student:
         self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        auto = AutoModelForSequenceClassification if self.is_classifier else AutoModelForCausalLM
         dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
-        self.model = auto.from_pretrained(self.dir, dtype=dtype).to(best_device()).eval()
+        if self.is_classifier:
+            self.model = EmbeddingClassifier.load(self.dir, len(self.meta["labels"]), dtype)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
+        self.model = self.model.to(best_device()).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     def num_params(self) -> int:
         return count_params(self.model)
@@ -67,16 +75,16 @@ class Student:
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
             if self.is_classifier:
-                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.model.device)
-                ids = self.model(**enc).logits.argmax(-1).tolist()
-                outputs += [self.model.config.id2label[i] for i in ids]
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.device)
+                ids = self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()
+                outputs += [self.meta["labels"][i] for i in ids]
             else:
                 instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
                 prompts = [
                     self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(instruction, t)}], add_generation_prompt=True, tokenize=False)
                     for t in batch
                 ]
-                enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+                enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
                 out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
                 outputs += [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
         return outputs

@@ -20,6 +20,7 @@ import atexit
 import os
 import re
 import time
+import weakref
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +31,13 @@ from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
 from p2m.teacher.files import PRESETS, TeacherFile, remembered
 
 MIN_CONTEXT = 4096
+_LOADED: "weakref.WeakSet[LlamaCppBackend]" = weakref.WeakSet()  # closed at exit, when llama.cpp's own __del__ fails
+
+
+@atexit.register
+def _close_loaded() -> None:
+    for backend in list(_LOADED):
+        backend.close()
 
 
 class LlamaCppBackend:
@@ -60,8 +68,7 @@ class LlamaCppBackend:
         if self._llm is None:
             from llama_cpp import Llama
 
-            atexit.register(self.close)  # before interpreter teardown, when llama.cpp's own __del__ fails
-
+            _LOADED.add(self)  # weakly: a backend no Pipeline holds any more frees its model (an atexit hook would keep it)
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             self._llm = Llama(model_path=str(self.file.path), n_ctx=self._n_ctx, n_batch=512, n_threads=threads,
                               n_threads_batch=threads, logits_all=False, verbose=False)

@@ -1,0 +1,104 @@
+"""Recipe ablation: what each way of fitting the classification student gives, on the same data.
+
+    python benchmarks/run_all.py --teachers auto --tasks trec_coarse snips sst2   # first: the runs
+    python benchmarks/recipe.py --tasks trec_coarse snips sst2                     # then: their variants
+
+For each task, the verified synthetic data of the suite's run (benchmarks/run_all.py, in --work) is
+trained on again with each variant below (a copy of the run dir: parse to verify are reused, only
+train, evaluate and report run again), and every student is evaluated on the same real test items as
+the suite row; teacher answers come from the cache. Beside each: MiniLM zero-shot (p2m eval's
+baseline) and the teacher's best reading on those items, so each piece shows what it adds.
+Prints one JSON object (last line) and writes the README table between the recipe markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+from p2m import Pipeline, RunConfig, run_paths
+from p2m.files import read_json
+from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, write_readme_block, write_rows
+
+RESULTS = Path(__file__).parent / "results" / "recipe.json"
+START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
+VARIANTS = {  # name -> RunConfig options of the Train stage
+    "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names"},
+    "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none"},
+    "head, then full fine-tuning (LP-FT; default)": {"classifier_tuning": "full", "label_prior": "names"},
+}
+REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
+
+
+def variant_run(run_dir: Path, target: Path, options: dict) -> RunConfig:
+    """A copy of run_dir's inputs to training, with the variant's options; stages up to verify stay done."""
+    if not target.exists():
+        target.mkdir(parents=True)
+        for name in REUSED:
+            source = run_dir / name
+            if source.is_dir():
+                shutil.copytree(source, target / name)
+            elif source.exists():
+                shutil.copy(source, target / name)
+    return RunConfig(**{**read_json(run_dir / run_paths.CONFIG), "out": str(target), **options})
+
+
+def measure_task(name: str, args) -> dict:
+    task = TASKS[name]
+    run_dir = Path(args.work) / args.teacher / name / "p2m"
+    if not (run_dir / run_paths.MODEL_META).exists():
+        raise SystemExit(f"{run_dir} has no finished run: python benchmarks/run_all.py --teachers {args.teacher} --tasks {name}")
+    test_rows = sampled_rows(task, "test", args.limit)
+    test_file = write_rows(Path(args.work) / args.teacher / name / "recipe" / "test.jsonl", test_rows)
+    out = {"task": name, "n_test": len(test_rows), "variants": {}}
+    for variant, options in VARIANTS.items():
+        slug = "-".join(options.values())
+        config = variant_run(run_dir, Path(args.work) / args.teacher / name / "recipe" / slug, options)
+        started = time.perf_counter()
+        report = Pipeline(config).run()
+        evaluation = Pipeline.open(config.run_dir()).evaluate(test_file)
+        out["zero_shot"], out["teacher"] = scored(evaluation, "minilm_zero_shot"), scored(evaluation, evaluation["teacher"]["reading"])
+        out["variants"][variant] = {"student": side(evaluation, "student"), "retention": evaluation["retention"],
+                                    "minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get("minilm_zero_shot"),
+                                    "train_seconds": report["training"]["seconds"], "seconds": round(time.perf_counter() - started, 1)}
+        print(json.dumps({name: {variant: out["variants"][variant]}}), flush=True)
+    return out
+
+
+def readme_block(results: dict) -> str:
+    lines = [f"**Recipe ablation** ({machine()}; the suite's verified data per task, each variant trained on it and "
+             "evaluated on the suite's real test items; means with bootstrap 95% CIs):", "",
+             "| task (n) | variant | student | retention | student - MiniLM zero-shot | train s | measured by |", "|---|---|---|---|---|---|---|"]
+    for task in results.values():
+        by = f"`{task['command']}`, {task['date']}"
+        for variant, v in task["variants"].items():
+            lines.append(f"| {task['task']} ({task['n_test']}) | {variant} | {cell(v['student'])} | {interval(v['retention'], signed=False)} | "
+                         f"{interval(v['minus_zero_shot'])} | {v['train_seconds']:.0f} | {by} |")
+        lines.append(f"| {task['task']} ({task['n_test']}) | *MiniLM zero-shot; teacher's best reading* | {cell(task['zero_shot'])}; "
+                     f"{cell(task['teacher'])} | | | | {by} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["trec_coarse", "snips", "sst2"], choices=[t for t, v in TASKS.items() if v["type"] == "classification"])
+    parser.add_argument("--teacher", default="auto", help="the suite's --teachers entry whose runs to reuse")
+    parser.add_argument("--limit", type=int, help="test items per task (default: the whole test set, as the suite)")
+    parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="the suite's --work")
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--limit", str(args.limit)] if args.limit else [])])
+    results = {name: {**measure_task(name, args), "command": command, "date": str(date.today())} for name in args.tasks}
+    if not args.no_readme:
+        stored = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | results
+        RESULTS.write_text(json.dumps(stored, indent=1) + "\n")
+        write_readme_block(START, END, readme_block(stored))
+    print(json.dumps({"tasks": results, "machine": machine(), "date": str(date.today())}))
+
+
+if __name__ == "__main__":
+    main()
