@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from p2m import Pipeline, RunConfig, Student
@@ -66,6 +67,11 @@ def test_classification_run_writes_every_artifact(movie_run):
     evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
     student = Student(out / "model")  # the encoder's own dir plus the head's file, as evaluated
     assert student.predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
+    padded = student.tokenizer(["Fine.", "A much longer review, which pads the first one out."], padding=True, return_tensors="pt")
+    alone = student.tokenizer(["Fine."], return_tensors="pt")
+    with torch.no_grad():  # padding does not move the input's positions: its embedding is its own, whatever its batch
+        assert torch.allclose(student.model.embed(padded["input_ids"], padded["attention_mask"])[0],
+                              student.model.embed(alone["input_ids"], alone["attention_mask"])[0], atol=1e-4)
     assert report["training"]["classifier_tuning"] == "full" and (out / "model" / "classifier.safetensors").exists()
     assert "Classify movie reviews" in (out / "model" / "README.md").read_text()
 

@@ -169,7 +169,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 5  # user examples asked leave-one-out (teacher/answers.py)
+    version = 6  # a classifier's inputs padded on the right, as it was trained
     uses_teacher = True
     prompt_files = ("classify", "answer", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

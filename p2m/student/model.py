@@ -47,7 +47,9 @@ class Student:
         self.dir = Path(model_dir)
         self.meta = read_json(self.dir / META_FILE)
         self.is_classifier = self.meta["task_type"] == "classification"
-        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="left")
+        # left padding lets a causal LM generate after the prompt; an encoder reads absolute positions from
+        # the first token, so its inputs are padded on the right, as in training
+        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="right" if self.is_classifier else "left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
