@@ -29,7 +29,8 @@ START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
 VARIANTS = {  # name -> RunConfig options of the Train stage
     "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names"},
     "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none"},
-    "head, then full fine-tuning (LP-FT; default)": {"classifier_tuning": "full", "label_prior": "names"},
+    "label-name prior head, then full fine-tuning": {"classifier_tuning": "full", "label_prior": "names"},
+    "plain probe, then full fine-tuning (LP-FT; default)": {"classifier_tuning": "full", "label_prior": "none"},
 }
 REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
 

@@ -348,10 +348,11 @@ def test_soft_kd_trains_on_the_teachers_label_distribution(movie_run, tmp_path):
 def test_a_head_only_classifier_is_fitted_on_frozen_embeddings(movie_run):
     config, out, _ = movie_run
     progress = RecordingProgress()
-    report = Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "head", "label_prior": "none"}), progress).run()
+    report = Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "head", "label_prior": "names"}), progress).run()
     assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
     assert report["training"]["classifier_tuning"] == "head" and "steps" not in report["training"]
-    assert "a linear head on the frozen encoder's mean-pooled embeddings (no prior)" in (out / "model" / "README.md").read_text()
+    assert "a linear head on the frozen encoder's mean-pooled embeddings (pulled toward the label names' embeddings)" in (
+        out / "model" / "README.md").read_text()
     evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
     assert Student(out / "model").predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
 

@@ -4,10 +4,9 @@ layer over it.
 Why not transformers' sequence-classification head: it reads the first token, which sentence encoders
 (all-MiniLM, all-mpnet) were never trained to fill, and starts from random weights that the first
 steps of fine-tuning on a few noisy synthetic rows push the encoder around to fit. Here the head is
-fitted first on the frozen embeddings (a linear probe, convex, in seconds), pulled toward the label
-names' own embeddings (the zero-shot classifier), so a few rows refine that classifier rather than
-replace it; `--classifier-tuning full` then fine-tunes encoder and head together from there (LP-FT,
-Kumar et al. 2022)."""
+fitted first on the frozen embeddings (a linear probe, convex, in seconds; `--label-prior names` pulls
+it toward the label names' own embeddings, the zero-shot classifier), and `--classifier-tuning full`
+then fine-tunes encoder and head together from there (LP-FT, Kumar et al. 2022)."""
 
 from __future__ import annotations
 
