@@ -253,7 +253,8 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
     assert teacher["metrics"]["all"]["accuracy"] == max(r["accuracy"] for r in teacher["readings"].values())
     assert set(report["baselines"]) == {"majority", "minilm_zero_shot"} and report["baselines"]["majority"]["n"] == 12
     student, best = report["student"]["metrics"]["all"]["accuracy"], teacher["metrics"]["all"]["accuracy"]
-    assert report["retention"]["mean"] == (round(student / best, 4) if best else None)
+    # the accuracies are reported rounded to 4 places, the retention from the unrounded ones
+    assert report["retention"]["mean"] == (pytest.approx(student / best, abs=2e-4) if best else None)
     assert set(report["student_minus_baseline"]) == {"majority", "minilm_zero_shot"}
 
 
