@@ -37,6 +37,7 @@ from p2m import Pipeline, RunConfig, TaskSpec, run_paths
 from p2m.device import best_device
 from p2m.files import read_jsonl
 from p2m.metrics import main_metric, paired_difference, score
+from p2m.student.classifier import fit_head
 from p2m.verifiers.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,21 +134,10 @@ def trained_and_evaluated(config: RunConfig, spec: TaskSpec | None, test_file: P
 
 
 def logistic_regression(x_train: torch.Tensor, y_train: list[str], x_test: torch.Tensor, c: float = 1.0) -> list[str]:
-    """Multinomial logistic regression with scikit-learn's default L2 penalty (C = 1), fit by L-BFGS."""
+    """Multinomial logistic regression with scikit-learn's default L2 penalty (C = 1): the student's own probe fit."""
     classes = sorted(set(y_train))
-    y = torch.tensor([classes.index(label) for label in y_train])
-    layer = torch.nn.Linear(x_train.shape[1], len(classes))
-    optimizer = torch.optim.LBFGS(layer.parameters(), max_iter=500, line_search_fn="strong_wolfe")
-
-    def loss() -> torch.Tensor:
-        optimizer.zero_grad()
-        value = torch.nn.functional.cross_entropy(layer(x_train), y, reduction="sum") + 0.5 / c * layer.weight.pow(2).sum()
-        value.backward()
-        return value
-
-    optimizer.step(loss)
-    with torch.no_grad():
-        return [classes[i] for i in layer(x_test).argmax(dim=1).tolist()]
+    weight, bias = fit_head(x_train, torch.tensor([[float(label == k) for k in classes] for label in y_train]), prior=None, c=c)
+    return [classes[i] for i in (x_test @ weight.T + bias).argmax(dim=1).tolist()]
 
 
 def linear_probe(task: dict, test_rows: list[dict], labels: list[str]) -> dict | None:
