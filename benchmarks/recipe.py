@@ -4,8 +4,8 @@
     python benchmarks/recipe.py --tasks trec_coarse snips sst2                     # then: their variants
 
 For each task, the verified synthetic data of the suite's run (benchmarks/run_all.py, in --work) is
-trained on again with each variant below (a copy of the run dir: parse to verify are reused, only
-train, evaluate and report run again), and every student is evaluated on the same real test items as
+trained on again with each variant below (a copy of the run dir: parse to synthesize are reused; verify
+runs again, from cached teacher answers, only where a variant changes its options), and every student is evaluated on the same real test items as
 the suite row; teacher answers come from the cache. Beside each: MiniLM zero-shot (p2m eval's
 baseline) and the teacher's best reading on those items, so each piece shows what it adds.
 Prints one JSON object (last line) and writes the README table between the recipe markers.
@@ -22,15 +22,18 @@ from pathlib import Path
 
 from p2m import Pipeline, RunConfig, run_paths
 from p2m.files import read_json
+from p2m.metrics import strongest_zero_shot
 from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, write_readme_block, write_rows
 
 RESULTS = Path(__file__).parent / "results" / "recipe.json"
 START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
-VARIANTS = {  # name -> RunConfig options of the Train stage
+VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names"},
     "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none"},
     "label-name prior head, then full fine-tuning": {"classifier_tuning": "full", "label_prior": "names"},
     "plain probe, then full fine-tuning (LP-FT; default)": {"classifier_tuning": "full", "label_prior": "none"},
+    "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False},
+    "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd"},
 }
 REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
 
@@ -57,14 +60,15 @@ def measure_task(name: str, args) -> dict:
     test_file = write_rows(Path(args.work) / args.teacher / name / "recipe" / "test.jsonl", test_rows)
     out = {"task": name, "n_test": len(test_rows), "variants": {}}
     for variant, options in VARIANTS.items():
-        slug = "-".join(options.values())
+        slug = "-".join(f"{key}={value}" for key, value in options.items())
         config = variant_run(run_dir, Path(args.work) / args.teacher / name / "recipe" / slug, options)
         started = time.perf_counter()
         report = Pipeline(config).run()
         evaluation = Pipeline.open(config.run_dir()).evaluate(test_file)
-        out["zero_shot"], out["teacher"] = scored(evaluation, "minilm_zero_shot"), scored(evaluation, evaluation["teacher"]["reading"])
+        zero_shot = strongest_zero_shot(evaluation)
+        out["zero_shot"], out["teacher"] = scored(evaluation, zero_shot), scored(evaluation, evaluation["teacher"]["reading"])
         out["variants"][variant] = {"student": side(evaluation, "student"), "retention": evaluation["retention"],
-                                    "minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get("minilm_zero_shot"),
+                                    "minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get(zero_shot),
                                     "train_seconds": report["training"]["seconds"], "seconds": round(time.perf_counter() - started, 1)}
         print(json.dumps({name: {variant: out["variants"][variant]}}), flush=True)
     return out

@@ -10,7 +10,8 @@ did not, the row is scored as parsed (gold labels the run does not know count as
 labelled row shows the run with the spec a user would fix on the Spec screen.
 Beside every student, on the same items: the teacher read two ways (its greedy answer, and its
 calibrated likelihood of each label), the baselines `p2m eval` reports (majority label, MiniLM zero-shot
-to the bare label names), and a linear probe on frozen MiniLM embeddings of 100 real labelled train rows
+to the bare label names and to the names with the descriptions the parse stage wrote; the student is held
+to the stronger), and a linear probe on frozen MiniLM embeddings of 100 real labelled train rows
 (what 100 human labels buy). Retention = student / the teacher's stronger reading (paired bootstrap CI);
 cost ratio = teacher over student time per example, both batched, side by side on 32 test inputs
 (inference_cost.py). Classification on the full test sets; text tasks on --text-limit items.
@@ -36,7 +37,7 @@ from inference_cost import side_by_side
 from p2m import Pipeline, RunConfig, TaskSpec, run_paths
 from p2m.device import best_device
 from p2m.files import read_jsonl
-from p2m.metrics import main_metric, paired_difference, score
+from p2m.metrics import main_metric, paired_difference, score, strongest_zero_shot
 from p2m.student.classifier import fit_head
 from p2m.verifiers.embeddings import Embedder
 
@@ -190,9 +191,11 @@ def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, co
         "teacher_greedy": scored(evaluation, "greedy"), "teacher_likelihood": scored(evaluation, "likelihood"),
         "teacher_best_reading": evaluation["teacher"]["reading"], "teacher_model": evaluation["teacher"]["model"],
         "minilm_zero_shot": scored(evaluation, "minilm_zero_shot"), "majority": scored(evaluation, "majority"),
+        "minilm_zero_shot_described": scored(evaluation, "minilm_zero_shot_described"),
+        "zero_shot_reading": (zero_shot := strongest_zero_shot(evaluation)),
         "p2m_student": side(evaluation, "student"), "student_model": report["student"]["model"],
         "retention": evaluation["retention"], "student_minus_teacher": evaluation["student_minus_teacher"],
-        "student_minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get("minilm_zero_shot"),
+        "student_minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get(zero_shot),
         "train_examples": report["data"]["train"], "synthetic_examples": config.num_examples,
         # the seconds each stage took in the invocation that did its work (a resumed row keeps its cold time)
         "run_seconds": round(sum(stage["seconds"] for stage in stages.values()), 1),
@@ -232,7 +235,13 @@ def interval(d: dict | None, signed: bool = True) -> str:
     return f"{d['mean']:{sign}.3f} [{d['ci95'][0]:{sign}.2f}, {d['ci95'][1]:{sign}.2f}]"
 
 
-COLUMNS = ("task", "n", "teacher", "spec parsed correctly", "teacher greedy", "teacher likelihood", "MiniLM zero-shot",
+def zero_shot_cell(r: dict) -> str:
+    """Both MiniLM zero-shot readings; "student - zero-shot" is taken against the stronger."""
+    described = r.get("minilm_zero_shot_described")
+    return cell(r["minilm_zero_shot"]) + (f" / {cell(described)}" if described else "")
+
+
+COLUMNS = ("task", "n", "teacher", "spec parsed correctly", "teacher greedy", "teacher likelihood", "MiniLM zero-shot: names / described",
            "linear probe, 100 real rows", "p2m student", "retention (student / teacher's best)", "student - zero-shot [95% CI]",
            "student - probe [95% CI]", "teacher/student time per example", "train ex.", "run s", "measured by")
 
@@ -245,7 +254,7 @@ def table_line(r: dict) -> str:
                                  + [f"`{r['command']}`, {r['date']}"]) + " |"
     task = r["task"] + (f" + {r['unlabeled_texts']} unlabelled real texts" if r.get("unlabeled_texts") else "")
     cells = [task, r["n_test"], r.get("teacher_model", r["teacher"]).split("@")[0], spec, cell(r["teacher_greedy"]), cell(r["teacher_likelihood"]),
-             cell(r["minilm_zero_shot"]), cell(r.get("linear_probe")), cell(r["p2m_student"]), interval(r["retention"], signed=False),
+             zero_shot_cell(r), cell(r.get("linear_probe")), cell(r["p2m_student"]), interval(r["retention"], signed=False),
              interval(r["student_minus_zero_shot"]), interval(r.get("student_minus_probe")),
              f"{r['inference_side_by_side']['teacher_over_student']}x", r["train_examples"], f"{r['run_seconds']:.0f}",
              f"`{r['command']}`, {r['date']}"]

@@ -58,6 +58,10 @@ class RunConfig:
     on those that pass (self-training); each costs the teacher's likelihood of every label."""
     num_examples: int = 96
     """Synthetic examples to generate before verification."""
+    subjects_per_label: int = 12
+    """Classification: the teacher first lists this many subjects per label, then writes each input
+    for a (label, subject) pair (ZeroGen's two stages: inputs differ in what they are about, not only
+    in style); 0 writes from the label alone."""
     votes: int = 3
     """Sampled teacher answers per example (self-consistency / label votes)."""
     channel_verifier: bool = False
@@ -66,6 +70,10 @@ class RunConfig:
     verify stage's teacher time for two labels."""
     keep_threshold: float = 0.5
     """Minimum aggregated verifier score for an example to be kept."""
+    label_fidelity: bool = True
+    """Classification: keep an example only where the teacher's own calibrated reading of it (label
+    likelihood, else its votes) picks the label the verifiers settled on (SuperGen's label fidelity:
+    a generator often writes an input that fits another label better than the one it was asked for)."""
     test_fraction: float = 0.2
     """Share of verified synthetic examples held out for evaluation (user examples are always held out)."""
     epochs: float = 0
@@ -151,8 +159,9 @@ class RunConfig:
             raise P2MError("--teacher-concurrency must be at least 1")
         if self.teacher_timeout <= 0:
             raise P2MError("--teacher-timeout must be a positive number of seconds")
-        if self.num_examples < (0 if self.datasets else 1) or self.votes < 0 or self.dataset_rows < 0:
-            raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes and --dataset-rows at least 0")
+        if self.num_examples < (0 if self.datasets else 1) or min(self.votes, self.dataset_rows, self.subjects_per_label) < 0:
+            raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes, --dataset-rows and "
+                           "--subjects-per-label at least 0")
         if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
             raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
         if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:

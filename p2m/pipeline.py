@@ -72,6 +72,10 @@ class Pipeline:
     def estimate(self) -> dict:
         return estimate_spend(self.config, self.teacher.backend.price_per_mtok, self.teacher.can_score)
 
+    def spec(self) -> TaskSpec:
+        """The run's task spec as parsed (or last replaced): read it, edit it, hand it to `replace_spec`."""
+        return self.ctx.spec()
+
     def replace_spec(self, spec: TaskSpec) -> None:
         """Use an edited spec (the TUI's spec screen): stages after parse run again with it."""
         write_json(self.run_dir / run_paths.SPEC, {**spec.to_dict(), "warnings": []})

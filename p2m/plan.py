@@ -11,8 +11,8 @@ TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
 
 
 def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None, can_score: bool) -> dict:
-    """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse and
-    HyDE, one generation per example, then verify and evaluate by task. A classifier whose teacher
+    """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse,
+    HyDE (and for a classifier, the label descriptions and a list of subjects per label), one generation per example, then verify and evaluate by task. A classifier whose teacher
     scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
     per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
     as many judge calls for text outputs. L comes from the description's own label list (else 4);
@@ -24,9 +24,10 @@ def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None
         verified = n + (len(load_texts(config.unlabeled)) if config.unlabeled else 0)
         verify = verified * labels * (1 + config.channel_verifier) if can_score else verified * (1 + config.votes)
         evaluate = round(verified * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
+        setup = 3 + (labels if config.subjects_per_label else 0)  # + a list of subjects per label
     else:
-        verify, evaluate = 2 * n * (1 + config.votes), len(config.examples)
-    calls = 2 + n + verify + evaluate
+        verify, evaluate, setup = 2 * n * (1 + config.votes), len(config.examples), 2
+    calls = setup + n + verify + evaluate
     prompt_tokens, completion_tokens = calls * TOKENS_PER_CALL[0], calls * TOKENS_PER_CALL[1]
     cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None
     return {"calls": calls, "tokens": prompt_tokens + completion_tokens, "cost_usd": cost}

@@ -34,6 +34,9 @@ class TaskSpec:
     input_description: str = "input"
     output_format: str = ""
     examples: list[Example] = field(default_factory=list)
+    # What each label means, one line each (classification): the parse stage asks the teacher for them
+    # separately, once the labels are settled, so they are not part of the spec's answer schema.
+    label_descriptions: dict[str, str] = field(default_factory=dict, metadata={"answer": False})
 
     @classmethod
     def from_dict(cls, data: dict) -> "TaskSpec":
@@ -62,6 +65,7 @@ class TaskSpec:
             unknown = {e.output for e in examples} - set(labels)
             if unknown:
                 raise SpecError(f"examples use labels not in 'labels': {sorted(unknown)}")
+        descriptions = checked_descriptions(data.get("label_descriptions") or {}, labels) if task_type == "classification" else {}
         return cls(
             instruction=instruction,
             task_type=task_type,
@@ -69,10 +73,42 @@ class TaskSpec:
             input_description=str(data.get("input_description") or "input").strip(),
             output_format=str(data.get("output_format") or "").strip(),
             examples=examples,
+            label_descriptions=descriptions,
         )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def label_glossary(self) -> str:
+        """The labels with their descriptions as a prompt block ("" when there are none)."""
+        if not self.label_descriptions:
+            return ""
+        return "Labels:\n" + "".join(f"- {l}: {self.label_descriptions[l]}\n" for l in self.labels if l in self.label_descriptions)
+
+    def label_texts(self, label: str) -> list[str]:
+        """The label's name, and its description where the spec has one: what an embedding reads the label as."""
+        description = self.label_descriptions.get(label)
+        return [label, f"{label}: {description}"] if description else [label]
+
+
+MAX_DESCRIPTION_CHARS = 300
+
+
+def checked_descriptions(descriptions: dict, labels: list[str]) -> dict[str, str]:
+    """Label -> one-line description, for labels of the spec only; a description is a short line of text."""
+    if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
+        raise SpecError("'label_descriptions' must map each label to a string")
+    unknown = set(descriptions) - set(labels)
+    if unknown:
+        raise SpecError(f"'label_descriptions' name labels not in 'labels': {sorted(unknown)}")
+    out = {}
+    for label in labels:
+        text = " ".join(descriptions.get(label, "").split())
+        if len(text) > MAX_DESCRIPTION_CHARS:
+            raise SpecError(f"the description of {label!r} is longer than {MAX_DESCRIPTION_CHARS} characters")
+        if text:
+            out[label] = text
+    return out
 
 
 def unique_labels(labels: list[str]) -> list[str]:

@@ -153,5 +153,6 @@ def test_the_default_teacher_is_qwen_and_drives_a_run(tmp_path):
     pipeline.run(until="verify")
     spec = json.loads((tmp_path / "spec.json").read_text())
     assert spec["task_type"] == "classification" and sorted(spec["labels"]) == ["negative", "positive"]
+    assert sorted(spec["label_descriptions"]) == ["negative", "positive"] and all(spec["label_descriptions"].values())
     summary = json.loads((tmp_path / "data" / "verify_summary.json").read_text())
     assert summary["kept"] >= 2 and "teacher" in summary["mean_scores"] and "channel" not in summary["mean_scores"]

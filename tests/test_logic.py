@@ -152,6 +152,34 @@ def test_retention_is_a_paired_ratio_and_the_verdict_flags_a_student_below_zero_
     assert "retention (student / teacher accuracy): 0.75" in metrics.verdict(below) and "WARNING" in metrics.verdict(below)
     above = {"student_minus_baseline": {"minilm_zero_shot": {"mean": 0.1, "ci95": (0.02, 0.2)}}}
     assert "WARNING" not in metrics.verdict(above)
+    described_stronger = {"student_minus_baseline": {"minilm_zero_shot": {"mean": 0.1, "ci95": (0.02, 0.2)},
+                                                     "minilm_zero_shot_described": {"mean": 0.03, "ci95": (-0.01, 0.07)}}}
+    assert "WARNING" in metrics.verdict(described_stronger) and "+0.030" in metrics.verdict(described_stronger)
+
+
+def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prompts():
+    from p2m.stages.synthesize import candidate_requests
+    from p2m.teacher.answers import label_requests, teacher_requests
+
+    data = {"instruction": "Classify questions by answer type", "task_type": "classification", "labels": ["human", "number"],
+            "label_descriptions": {"human": "  a question  whose answer is a person ", "number": ""}}
+    spec = TaskSpec.from_dict(data)
+    assert spec.label_descriptions == {"human": "a question whose answer is a person"}  # spaces folded, empty dropped
+    assert spec.label_texts("human") == ["human", "human: a question whose answer is a person"] and spec.label_texts("number") == ["number"]
+    for bad in ({"robot": "x"}, {"human": 3}, {"human": "x" * 301}, ["human"]):
+        with pytest.raises(SpecError):
+            TaskSpec.from_dict({**data, "label_descriptions": bad})
+    assert TaskSpec.from_dict({**data, "task_type": "generation", "labels": []}).label_descriptions == {}
+    glossary = "Labels:\n- human: a question whose answer is a person\n"
+    assert glossary in label_requests(spec, ["Who won?"])[0].prefix
+    assert glossary in teacher_requests(spec, "Who won?", votes=0)[0].messages[0][1]
+    written = [request.messages[-1][1] for _, request in candidate_requests(spec, 2, seed=0)]
+    assert '"human" (a question whose answer is a person).' in written[0] and '"number".' in written[1]
+    about = [request.messages[-1][1] for _, request in candidate_requests(spec, 6, seed=0, subjects={"human": ["Roman emperors", "jazz"]})]
+    assert "person), about Roman emperors." in about[0] and "person), about jazz." in about[2] and "about Roman emperors" in about[4]
+    assert '"number".' in about[1]  # a label without subjects is written from the label alone
+    plain = TaskSpec.from_dict({**data, "label_descriptions": {}})
+    assert "Labels:" not in label_requests(plain, ["Who won?"])[0].prefix  # no descriptions: the prompts as before
 
 
 def test_the_head_fit_keeps_its_prior_without_data_and_separates_labelled_points():
@@ -187,13 +215,14 @@ def test_estimate_counts_the_requests_each_stage_makes(tmp_path):
     from p2m.config import RunConfig
     from p2m.plan import estimate_spend
 
-    movies = RunConfig(task="Classify movie reviews as positive or negative")  # 96 examples, 2 labels
-    assert estimate_spend(movies, None, can_score=True)["calls"] == 2 + 96 + 96 * 2 + 19
-    assert estimate_spend(RunConfig(task=movies.task, channel_verifier=True), None, can_score=True)["calls"] == 2 + 96 + 96 * 4 + 19
-    assert estimate_spend(movies, None, can_score=False)["calls"] == 2 + 96 + 96 * 4  # greedy + 3 votes, re-used by evaluate
+    movies = RunConfig(task="Classify movie reviews as positive or negative")  # 96 examples, 2 labels; parse, labels described, HyDE, subjects
+    assert estimate_spend(movies, None, can_score=True)["calls"] == 5 + 96 + 96 * 2 + 19
+    assert estimate_spend(RunConfig(task=movies.task, channel_verifier=True), None, can_score=True)["calls"] == 5 + 96 + 96 * 4 + 19
+    assert estimate_spend(movies, None, can_score=False)["calls"] == 5 + 96 + 96 * 4  # greedy + 3 votes, re-used by evaluate
     (tmp_path / "reviews.txt").write_text("one\ntwo\nthree\nfour\nfive\n")  # --unlabeled: verified as examples are
     assert estimate_spend(RunConfig(task=movies.task, unlabeled=str(tmp_path / "reviews.txt")), None, can_score=True)["calls"] \
-        == 2 + 96 + (96 + 5) * 2 + 20
+        == 5 + 96 + (96 + 5) * 2 + 20
+    assert estimate_spend(RunConfig(task=movies.task, subjects_per_label=0), None, can_score=True)["calls"] == 3 + 96 + 96 * 2 + 19
     dates = RunConfig(task="Convert dates like 'March 3, 2021' to ISO format 2021-03-03", num_examples=10, votes=1)
     assert estimate_spend(dates, None, can_score=True)["calls"] == 2 + 10 + 2 * 10 * 2
 

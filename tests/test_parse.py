@@ -7,7 +7,9 @@ from fakes import FakeBackend
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.teacher.choice import build_teacher
 from p2m.config import RunConfig
-from p2m.stages.parse import parse_task
+from p2m.stages.parse import describe_labels, parse_task
+from p2m.stages.synthesize import list_subjects
+from p2m.spec import TaskSpec
 from p2m.task_text import heuristic_spec
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "parse_corpus.jsonl").read_text().splitlines()]
@@ -72,3 +74,21 @@ def test_pathological_task_texts_are_read_without_backtracking_blowups():
     # single pass: no timing asserted here (a shared CPU varies), the call simply returns
     for text in ("Classify" + " " * 3000 + "x", "Classify" + " " * 800, "Classify\n" + "\n" * 32000, "as " + "a, " * 5000):
         assert isinstance(heuristic_spec(text), dict)
+
+
+def test_label_descriptions_are_repaired_on_retry_and_missing_ones_leave_a_warning(tmp_path):
+    spec = TaskSpec("Classify questions by answer type", "classification", ["human", "number"], "a question")
+    backend = FakeBackend(replies=['{"human": "a person or group"}', '{"human": "a person or group", "number": "a count, date or amount"}'])
+    descriptions, warnings = describe_labels(Teacher(backend, CallCache(tmp_path / "c.sqlite")), spec)
+    assert descriptions == {"human": "a person or group", "number": "a count, date or amount"} and warnings == []
+    assert backend.calls == 2  # the first answer lacked "number" and was sent back with that error
+    descriptions, warnings = describe_labels(Teacher(FakeBackend(replies=["no"] * 3), CallCache(tmp_path / "d.sqlite")), spec)
+    assert descriptions == {} and "labels are used by name alone" in warnings[0]
+
+
+def test_subjects_are_distinct_and_a_useless_list_means_none(tmp_path):
+    spec = TaskSpec("Classify questions by answer type", "classification", ["human", "number"], "a question")
+    backend = FakeBackend(replies=['{"subjects": ["jazz", "Jazz "]}', '{"subjects": ["jazz", "Jazz", "Roman  emperors", "tides", "chess"]}'])
+    assert list_subjects(Teacher(backend, CallCache(tmp_path / "c.sqlite")), spec, "human", 3) == ["jazz", "Roman emperors", "tides"]
+    assert backend.calls == 2  # one distinct subject was sent back for more
+    assert list_subjects(Teacher(FakeBackend(replies=["none"] * 3), CallCache(tmp_path / "d.sqlite")), spec, "human", 3) == []

@@ -13,6 +13,7 @@ from p2m import Pipeline, RunConfig, Student
 from p2m.embedded import MINILM_ID
 from p2m.errors import BudgetExceeded
 from p2m.files import read_json, read_jsonl
+from p2m.stages.verify import teacher_agrees
 from p2m.progress import Progress
 
 MOVIES = "Classify movie reviews as positive or negative"
@@ -55,12 +56,13 @@ def test_classification_run_writes_every_artifact(movie_run):
     for side in ("teacher", "student"):
         assert {"metrics", "params", "latency_ms"} <= set(report[side])
         assert "accuracy" in report[side]["metrics"]["all"]
-    assert report["task"] == MOVIES
+    assert report["task"] == MOVIES and Pipeline.open(out).spec().labels == report["spec"]["labels"]
     train, test = read_jsonl(out / "data/train.jsonl"), read_jsonl(out / "data/test.jsonl")
     real = [row for row in train if row["source"].startswith("dataset:")]
     assert sorted((r["input"], r["output"]) for r in real) == sorted(REAL_REVIEWS)  # columns mapped by the real teacher
     assert not any(row["source"].startswith("dataset:") for row in test)
     assert train and all("scores" in row for row in train)
+    assert all(teacher_agrees(row) for row in train if row["source"] == "synthetic")  # label fidelity
     assert {"A joyless, plodding mess.", "Warm, funny and wise."} <= {row["input"] for row in test}
     assert not {row["input"] for row in train} & {row["input"] for row in test}  # no leakage
     assert report["leakage"]["test_items_near_a_training_input"] == 0
@@ -251,11 +253,12 @@ def test_eval_cli_on_real_sst2_rows(movie_run):
     teacher = report["teacher"]  # llama.cpp scores text: both readings, the stronger one compared
     assert set(teacher["readings"]) == {"greedy", "likelihood"} and teacher["reading"] in teacher["readings"]
     assert teacher["metrics"]["all"]["accuracy"] == max(r["accuracy"] for r in teacher["readings"].values())
-    assert set(report["baselines"]) == {"majority", "minilm_zero_shot"} and report["baselines"]["majority"]["n"] == 12
+    described = {"minilm_zero_shot_described"} if read_json(out / "spec.json")["label_descriptions"] else set()
+    assert set(report["baselines"]) == {"majority", "minilm_zero_shot"} | described and report["baselines"]["majority"]["n"] == 12
     student, best = report["student"]["metrics"]["all"]["accuracy"], teacher["metrics"]["all"]["accuracy"]
     # the accuracies are reported rounded to 4 places, the retention from the unrounded ones
     assert report["retention"]["mean"] == (pytest.approx(student / best, abs=2e-4) if best else None)
-    assert set(report["student_minus_baseline"]) == {"majority", "minilm_zero_shot"}
+    assert set(report["student_minus_baseline"]) == {"majority", "minilm_zero_shot"} | described
 
 
 def test_serve_answers_a_real_openai_client_with_the_student(movie_run):

@@ -70,6 +70,7 @@ async def walk_to_plan(pilot, shots: Path) -> str:
     await wait_for(pilot, lambda: isinstance(app.screen, SpecScreen) and app.screen.parsed is not None)
     assert app.screen.query_one("#task-type").value == "classification"
     assert app.screen.query_one("#labels").value == "positive, negative"
+    app.screen.query_one("#label-descriptions").text = "positive: a review that praises the film\n\nnegative: a review that pans it"
     app.save_screenshot("2-spec.svg", str(shots))
     await pilot.press("ctrl+n")
 
@@ -83,8 +84,8 @@ async def walk_to_plan(pilot, shots: Path) -> str:
     await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen) and text_of(app, "#estimate"))
     await fill(pilot, "#num-examples", "6")
     await fill(pilot, "#votes", "1")
-    # parse + HyDE, 6 inputs, 6 x 2 label likelihoods, greedy answers for 1 held-out item and 2 examples
-    assert "~23 teacher calls" in text_of(app, "#estimate")
+    # parse, label descriptions, HyDE, 2 subject lists, 6 inputs, 6 x 2 label likelihoods, greedy answers for 1 held-out item and 2 examples
+    assert "~26 teacher calls" in text_of(app, "#estimate")
     assert "no charge" in text_of(app, "#estimate")
     await fill(pilot, "#budget-usd", "0.5")
     assert "stops cleanly at $0.5" in text_of(app, "#estimate") and app.config.budget_usd == 0.5
@@ -105,7 +106,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
             await wait_for(pilot, lambda: "done" in text_of(app, "#note-synthesize"))
             app.save_screenshot("5-run.svg", str(shots))
             await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and rows_of(app, "#comparison"))
-            assert app.screen.query_one("#comparison").row_count == 4  # teacher, student, majority, MiniLM zero-shot
+            assert app.screen.query_one("#comparison").row_count == 5  # teacher, student, majority, MiniLM zero-shot by name and described
             assert "accuracy" in str(app.screen.query_one("#comparison").ordered_columns[2].label)
             assert "report.md" in text_of(app, "#paths")
             await pilot.click("#try")
@@ -117,6 +118,7 @@ def test_wizard_walks_from_task_to_results(tmp_path):
     asyncio.run(scenario())
     report = read_json(tmp_path / "run" / "report.json")
     assert report["spec"]["labels"] == ["positive", "negative"]
+    assert report["spec"]["label_descriptions"] == {"positive": "a review that praises the film", "negative": "a review that pans it"}
     assert read_json(tmp_path / "run" / "student.json")["chosen"]["id"] == previewed[0]  # the Model screen showed the run's choice
     assert report["student"]["model"]
     assert sorted(p.name for p in shots.glob("*.svg")) == ["1-task.svg", "2-spec.svg", "3-model.svg", "4-plan.svg", "5-run.svg", "6-results.svg"]

@@ -22,6 +22,8 @@ FINISHED_RUN = Path(__file__).parent / "data" / "tui_run"  # a real run's report
 MOVIES = "Classify movie reviews as positive or negative"
 SIZE = (120, 40)
 THEMES = ("textual-light", "textual-dark")
+DESCRIPTIONS = {"positive": "A movie review that praises the film, e.g. 'A joy from start to finish.'",
+                "negative": "A movie review that pans the film, e.g. 'I walked out after an hour.'"}
 
 
 class StubPipeline:
@@ -35,7 +37,8 @@ class StubPipeline:
 
     def run(self, until=None) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / run_paths.SPEC, {**TaskSpec(MOVIES, "classification", ["positive", "negative"]).to_dict(), "warnings": []})
+        spec = TaskSpec(MOVIES, "classification", ["positive", "negative"], label_descriptions=DESCRIPTIONS)
+        write_json(self.run_dir / run_paths.SPEC, {**spec.to_dict(), "warnings": []})
         return {}
 
     def replace_spec(self, spec) -> None:
@@ -133,3 +136,25 @@ def test_the_plan_screen_estimates_what_the_run_will_spend(monkeypatch, tmp_path
         assert isinstance(app.screen_stack[1], TaskScreen)
 
     check_at("plan", check)
+
+
+def test_label_descriptions_are_edited_on_the_spec_screen(monkeypatch, tmp_path):
+    from p2m.files import read_json
+
+    monkeypatch.chdir(tmp_path)
+
+    def check(app):
+        pushed = []
+        app.push_screen = pushed.append  # stay on the Spec screen: only what Next writes is checked
+        box = app.screen.query_one("#label-descriptions")
+        assert box.text.splitlines()[0] == f"positive: {DESCRIPTIONS['positive']}"  # the parsed ones, one per line
+        box.text = "positive: praises the film\nsplendid: not a label"
+        app.screen.action_next()
+        assert not pushed  # refused with the spec's own message
+        box.text = "positive: praises the film\n\nnegative: pans it"
+        app.screen.action_next()
+        assert pushed
+        spec = read_json(app.pipeline.run_dir / run_paths.SPEC)
+        assert spec["label_descriptions"] == {"positive": "praises the film", "negative": "pans it"}
+
+    check_at("spec", check)

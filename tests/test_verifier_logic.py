@@ -118,3 +118,10 @@ def test_a_verifier_learnt_from_the_others_vouches_for_none_of_them():
     for name, true in {"v0": 0.45, "v1": 0.75, "v2": 0.65}.items():
         assert estimates[name] == pytest.approx(true, abs=0.06)
 
+
+
+def test_label_fidelity_keeps_a_row_only_where_the_teacher_reads_its_label_first():
+    from p2m.stages.verify import teacher_agrees
+
+    assert teacher_agrees({"output": "human", "teacher_distribution": {"human": 0.5, "entity": 0.3, "number": 0.2}})
+    assert not teacher_agrees({"output": "entity", "teacher_distribution": {"human": 0.5, "entity": 0.3, "number": 0.2}})

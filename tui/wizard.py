@@ -99,6 +99,8 @@ class SpecScreen(WizardScreen):
             with Vertical():
                 yield Label("Labels (comma-separated; classification)")
                 yield Input(id="labels")
+        yield Label("What each label means, one per line as  label: description  (the teacher's; edit freely)")
+        yield TextArea(id="label-descriptions")
         with Horizontal(classes="row"):
             with Vertical():
                 yield Label("One input is")
@@ -132,6 +134,8 @@ class SpecScreen(WizardScreen):
         self.query_one("#labels", Input).value = ", ".join(spec["labels"])
         self.query_one("#input-description", Input).value = spec["input_description"]
         self.query_one("#output-format", Input).value = spec["output_format"]
+        descriptions = spec.get("label_descriptions") or {}
+        self.query_one("#label-descriptions", TextArea).text = "\n".join(f"{label}: {text}" for label, text in descriptions.items())
         warnings = spec.get("warnings") or []
         self.query_one("#warnings", Static).update("\n".join(f"[yellow]⚠ {w}[/]" for w in warnings) or "[green]parsed without warnings[/]")
         self.query_one("#status", Static).update(f"Parsed; {len(spec['examples'])} examples. Edit anything, then ctrl+n.")
@@ -150,6 +154,7 @@ class SpecScreen(WizardScreen):
                   "input_description": self.query_one("#input-description", Input).value,
                   "output_format": self.query_one("#output-format", Input).value}
         try:
+            edited["label_descriptions"] = descriptions_from_text(self.query_one("#label-descriptions", TextArea).text)
             spec = TaskSpec.from_dict(edited)
         except SpecError as error:
             return self.fail(error)
@@ -157,6 +162,18 @@ class SpecScreen(WizardScreen):
             self.app.pipeline.replace_spec(spec)
         self.app.spec = spec
         self.app.push_screen(ModelScreen())
+
+
+def descriptions_from_text(text: str) -> dict[str, str]:
+    """'label: description' lines (blank lines skipped) as a dict; TaskSpec checks the labels."""
+    out = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            label, colon, description = line.partition(":")
+            if not colon or not label.strip():
+                raise SpecError(f"label description line {number} is not 'label: description'")
+            out[label.strip()] = description.strip()
+    return out
 
 
 class ModelScreen(WizardScreen):

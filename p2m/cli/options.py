@@ -85,8 +85,8 @@ def argument(field: dataclasses.Field, annotation, default, help_text: str) -> t
         return [field.name], {"help": help_text, "nargs": "?", "default": ""}  # or --task-file
     kind = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation) if isinstance(annotation, types.UnionType) else annotation
     options: dict = {"dest": field.name, "help": help_text}
-    if kind is bool:
-        options["action"] = "store_true"
+    if kind is bool:  # a switch that is on by default is turned off with --no-NAME
+        options.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
     elif typing.get_origin(kind) is list and "type" not in extra:
         options.update(action="append", default=[], type=typing.get_args(kind)[0], metavar=extra.pop("metavar", None))
     else:

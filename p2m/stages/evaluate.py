@@ -7,7 +7,8 @@ The stage scores the run's held-out items, per source: `user` items carry the us
 Classification is measured honestly in three ways: the teacher at its best reading (its greedy answer,
 and its calibrated likelihood of each label where the backend scores text; the student is compared
 with the stronger one), baselines that need no distillation on the same items (the training set's
-majority label, MiniLM zero-shot similarity to the label names), and retention (student / teacher).
+majority label, MiniLM zero-shot similarity to the label names, and to their descriptions), and
+retention (student / teacher).
 """
 
 from __future__ import annotations
@@ -60,10 +61,15 @@ def likelihood_labels(ctx: RunContext, spec, texts: list[str]) -> list[str] | No
 
 def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dict[str, list[str]]:
     """What a user gets without distilling: the training set's majority label, and MiniLM's zero-shot
-    similarity to the bare label names."""
+    similarity to the bare label names (and to the names with their descriptions, where the spec has them)."""
     majority = Counter(train_labels).most_common(1)[0][0] if train_labels else spec.labels[0]
-    zero_shot = Embedder().label_probs(texts, {label: [label] for label in spec.labels}) if texts else []
-    return {"majority": [majority] * len(texts), "minilm_zero_shot": [max(p, key=p.get) for p in zero_shot]}
+    out = {"majority": [majority] * len(texts)}
+    prototypes = {"minilm_zero_shot": {label: [label] for label in spec.labels}}
+    if spec.label_descriptions:
+        prototypes["minilm_zero_shot_described"] = {label: spec.label_texts(label) for label in spec.labels}
+    for name, by_label in prototypes.items():
+        out[name] = [max(p, key=p.get) for p in Embedder().label_probs(texts, by_label)] if texts else []
+    return out
 
 
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
@@ -169,7 +175,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 6  # a classifier's inputs padded on the right, as it was trained
+    version = 7  # MiniLM zero-shot to the labels' descriptions too
     uses_teacher = True
     prompt_files = ("classify", "answer", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

@@ -4,7 +4,8 @@ The teacher is asked for JSON (schema-constrained where the server supports it) 
 validated by `TaskSpec.from_dict`; a failure is sent back with the error for a bounded number of repair
 tries. Fields read deterministically from the text (explicit labels, Input/Output pairs) win over the
 teacher's, which a weak teacher needs. If nothing valid comes back, the deterministic reading is used
-and the spec records a warning.
+and the spec records a warning. Once the labels are settled, the teacher describes each in one line
+(`label_descriptions`, editable like the rest of the spec).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from p2m.dedup import normalize
 from p2m.files import write_json
 from p2m.teacher.calls import Teacher
 from p2m.stages.base import RunContext, Stage
-from p2m.spec import SpecError, TaskSpec
+from p2m.spec import SpecError, TaskSpec, checked_descriptions
 from p2m.task_text import heuristic_spec
-from p2m.teacher.structured import ask_json, json_schema
+from p2m.teacher.structured import InvalidAnswer, ask_json, json_schema
 
 SPEC_SCHEMA = json_schema(TaskSpec)  # what the teacher's constrained decoding may write
 
@@ -61,6 +62,30 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
         raise SpecError(f"could not understand the task: {error}. Say it explicitly, e.g. 'Labels: a, b, c'") from None
 
 
+def describe_labels(teacher: Teacher, spec: TaskSpec) -> tuple[dict[str, str], list[str]]:
+    """The teacher's one-line description of each label (label descriptions steer generation, the
+    teacher's classify and likelihood prompts and the embedding verifiers toward what a label means:
+    TREC's "description" is a question asking for a definition or reason, not a descriptive text).
+    ({}, warnings) when it gives none usable; the task goes on with bare label names."""
+    if spec.task_type != "classification":
+        return {}, []
+    system, user = prompts.render("describe_labels", instruction=spec.instruction, input_description=spec.input_description,
+                                  labels=", ".join(spec.labels))
+    schema = {"type": "object", "properties": {l: {"type": "string"} for l in spec.labels}, "required": list(spec.labels)}
+
+    def validate(data: dict) -> dict[str, str]:
+        missing = [l for l in spec.labels if not str(data.get(l) or "").strip()]
+        if missing:
+            raise InvalidAnswer(f"no description for {missing}")
+        return checked_descriptions({l: data[l] for l in spec.labels}, spec.labels)
+
+    descriptions, errors = ask_json(teacher, (("system", system), ("user", user)), schema, validate,
+                                    max_tokens=100 + 60 * len(spec.labels))
+    if descriptions is None:
+        return {}, [f"teacher gave no usable label descriptions ({errors[-1]}); the labels are used by name alone"]
+    return descriptions, []
+
+
 def stated_examples(examples: list[dict], task: str, warnings: list[str]) -> list[dict]:
     """The teacher's examples whose input the description really contains: a model asked to copy the
     examples it was given sometimes writes its own, and those would become gold test items."""
@@ -94,15 +119,17 @@ def _unique_examples(examples: list[dict]) -> list[dict]:
 
 class Parse(Stage):
     name = "parse"
-    version = 2  # the teacher's examples kept only where the description contains them
+    version = 3  # a one-line description of each label (classification)
     config_fields = ("task", "examples")
     uses_teacher = True
-    prompt_files = ("parse_task", "repair_json")
+    prompt_files = ("parse_task", "repair_json", "describe_labels")
     outputs = (run_paths.SPEC,)
 
     def run(self, ctx: RunContext) -> None:
         ctx.progress.task("reading the task description", total=None)
         spec, warnings = parse_task(ctx.teacher, ctx.config.task, ctx.config.examples)
+        spec.label_descriptions, described = describe_labels(ctx.teacher, spec)
+        warnings += described
         for warning in warnings:
             ctx.progress.log(f"parse: {warning}")
         write_json(ctx.path(run_paths.SPEC), {**spec.to_dict(), "warnings": warnings})

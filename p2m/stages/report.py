@@ -23,6 +23,7 @@ def render_markdown(report: dict) -> str:
         f"# p2m report: {report['task']}",
         "",
         f"- Task type: **{spec['task_type']}**" + (f"; labels: {', '.join(spec['labels'])}" if spec["labels"] else ""),
+        *[f"  - {label}: {text}" for label, text in (spec.get("label_descriptions") or {}).items()],
         f"- Instruction: {spec['instruction']}",
         f"- Teacher: `{teacher['model']}`; student: `{student['model']}` -> `{report['paths']['model']}`",
         "",

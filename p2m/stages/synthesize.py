@@ -1,9 +1,11 @@
 """Synthesize: the teacher writes diverse inputs (data/candidates.jsonl).
 
-For classification the inputs are label-conditioned: example i is written *for* label i mod L, so the
-labels are balanced and the intended label is a verifier of its own, independent of the teacher's
-later judgement. Diversity comes from a style attribute, a temperature schedule and few-shot user
-examples; every request has a fixed seed per index, so raising --num-examples only adds new calls.
+For classification the inputs are label-conditioned: example i is written *for* label i mod L (with
+the label's description, where the spec has one), so the labels are balanced and the intended label is
+a verifier of its own, independent of the teacher's later judgement. Before that the teacher lists
+subjects per label (ZeroGen's two stages) and each input is written about one of them. Diversity
+also comes from a style attribute, a temperature schedule and few-shot user examples; every request
+has a fixed seed per index, so raising --num-examples only adds new calls.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import random
 import re
 
 from p2m import prompts, run_paths
+from p2m.dedup import normalize
 from p2m.files import read_jsonl, write_jsonl
-from p2m.teacher.calls import ChatRequest
+from p2m.teacher.calls import ChatRequest, Teacher
+from p2m.teacher.structured import InvalidAnswer, ask_json
 from p2m.stages.base import RunContext, Stage
 from p2m.spec import Example, TaskSpec
 
@@ -34,9 +38,41 @@ def clean_generated(text: str, cut_short: bool = False) -> str:
     return text[:600]
 
 
-def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[dict] = ()) -> list[tuple[dict, ChatRequest]]:
-    """(metadata, request) for each candidate index; deterministic in (spec, index, seed). Rows from
-    real datasets seed the few-shot examples where the user gave fewer than three."""
+SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
+
+
+def label_meaning(spec: TaskSpec, label: str) -> str:
+    meaning = spec.label_descriptions.get(label, "").rstrip(".")
+    return f" ({meaning})" if meaning else ""
+
+
+def list_subjects(teacher: Teacher, spec: TaskSpec, label: str, count: int) -> list[str]:
+    """Up to `count` distinct subjects an input of `label` could be about (ZeroGen's first stage); []
+    when the teacher gives no usable list: that label's inputs are then written from the label alone."""
+    system, user = prompts.render("list_subjects", instruction=spec.instruction, label=label, meaning=label_meaning(spec, label),
+                                  input_description=spec.input_description, count=count)
+
+    def validate(data: dict) -> list[str]:
+        if not isinstance(data.get("subjects"), list):
+            raise InvalidAnswer('reply {"subjects": [...]}, a list of strings')
+        subjects: dict[str, str] = {}
+        for subject in data["subjects"]:
+            if isinstance(subject, str) and normalize(subject):
+                subjects.setdefault(normalize(subject), " ".join(subject.split())[:80])
+        subjects = list(subjects.values())
+        if len(subjects) < min(3, count):
+            raise InvalidAnswer(f"list at least {min(3, count)} different subjects")
+        return subjects[:count]
+
+    subjects, _ = ask_json(teacher, (("system", system), ("user", user)), SUBJECTS_SCHEMA, validate, max_tokens=16 * count + 40)
+    return subjects or []
+
+
+def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[dict] = (),
+                       subjects: dict[str, list[str]] | None = None) -> list[tuple[dict, ChatRequest]]:
+    """(metadata, request) for each candidate index; deterministic in (spec, index, seed, subjects).
+    Rows from real datasets seed the few-shot examples where the user gave fewer than three; the k-th
+    input written for a label is about that label's k-th subject (cycling), where it has subjects."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
     styles = [""] if short_inputs else prompts.lines("styles")
@@ -49,29 +85,45 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
         if spec.task_type == "classification":
             label = spec.labels[i % len(spec.labels)]
             meta["intended_label"] = label
-            name, values = "generate_input_for_label", dict(common, label=label)
+            about = (subjects or {}).get(label) or [""]
+            meta["subject"] = about[(i // len(spec.labels)) % len(about)]
+            name, values = "generate_input_for_label", dict(common, label=label, meaning=label_meaning(spec, label),
+                                                            subject=f", about {meta['subject']}" if meta["subject"] else "")
             examples = [e for e in seeds if e.output == label]
         else:
             name, values, examples = "generate_input", common, seeds
-        shots = [({"style": ""}, e.input) for e in examples[:3]]
+        shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=MAX_TOKENS, seed=seed * 100_003 + i)
         out.append((meta, request))
     return out
 
 
+def label_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
+    """Each label's subjects (classification with --subjects-per-label above 0)."""
+    if spec.task_type != "classification" or not ctx.config.subjects_per_label:
+        return {}
+    ctx.progress.task("listing subjects for each label", total=len(spec.labels))
+    subjects = {}
+    for label in spec.labels:
+        subjects[label] = list_subjects(ctx.teacher, spec, label, ctx.config.subjects_per_label)
+        ctx.progress.advance(1)
+    return subjects
+
+
 class Synthesize(Stage):
     name = "synthesize"
-    version = 2  # inputs of at most 48 tokens, a cut-short one ending at its last full sentence
-    config_fields = ("num_examples", "seed")
+    version = 3  # a label's description and a subject in its request
+    config_fields = ("num_examples", "subjects_per_label", "seed")
     uses_teacher = True
-    prompt_files = ("generate_input_for_label", "generate_input", "styles")
+    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json")
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
-        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)))
+        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)),
+                                     label_subjects(ctx, spec))
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
             {**meta, "input": clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}

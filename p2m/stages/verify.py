@@ -5,7 +5,7 @@ Classification: each verifier gives a distribution over labels, calibrated again
 - teacher: the teacher's likelihood of each whole label after the input, where the backend can score
   text; otherwise its votes (greedy + sampled) and first-token probabilities. Scoring reads the label
   belief of a weak teacher that cannot follow the answer format (TREC: votes 0.13, likelihood 0.35);
-- embedding: MiniLM similarity to label-name prototypes (and the user's examples);
+- embedding: MiniLM similarity to label-name prototypes (with the labels' descriptions, and the user's examples);
 - pool: MiniLM similarity to the other labelled inputs (candidates by intended label, user examples,
   real rows), the item itself left out;
 - channel (`--channel-verifier`): the teacher's likelihood of the input after "Label: X" (noisy-channel
@@ -14,6 +14,9 @@ Classification: each verifier gives a distribution over labels, calibrated again
 - keywords: word rules confirmed by the other verifiers' labels (see keyword_rules).
 `label_model.weighted_pool` combines them, weighted by accuracies the Dawid-Skene model estimates
 without gold labels (each verifier witnessed only by verifiers of other models, VERIFIER_MODEL); the target is the posterior's argmax and the example's score its probability.
+With `--label-fidelity` (default) an example is kept only where the teacher's own reading agrees with
+that target: the label model trusts the intended label, and a weak generator's off-label inputs
+(TREC: "Who was the first president?" written as an entity question) would pass with it.
 Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
 others (after task-aware answer normalization: numbers for math), a format check against the user's
 examples and the teacher as judge; the best candidate becomes the target.
@@ -67,7 +70,8 @@ def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list
     channel: also the channel verifier (needs score)."""
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
-    prototypes = {l: [l, f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l] for l in labels}
+    prototypes = {l: spec.label_texts(l) + [f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l]
+                  for l in labels}
     sources = {"intended": [{l: float(l == want) for l in labels} if want else uniform for want in intended]} if intended else {}
     if score is not None:
         sources["teacher"] = calibrate(softmax_rows(score(label_requests(spec, texts)), labels))
@@ -119,6 +123,12 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
                    score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
                    teacher_distribution={l: round(p, 4) for l, p in teacher.items()})
     return diagnostics
+
+
+def teacher_agrees(row: dict) -> bool:
+    """Label fidelity: the teacher's calibrated reading of the input puts the kept label first."""
+    distribution = row["teacher_distribution"]
+    return max(distribution, key=distribution.get) == row["output"]
 
 
 def candidate_answers(answers: list, kind: str) -> list[str]:
@@ -211,8 +221,8 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
 
 class Verify(Stage):
     name = "verify"
-    version = 10  # the keyword rules witness no other verifier (--unlabeled: its file is in the fingerprint when given)
-    config_fields = ("votes", "channel_verifier", "keep_threshold", "test_fraction", "seed")
+    version = 11  # the labels' descriptions among the embedding verifier's prototypes; label fidelity
+    config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
@@ -257,6 +267,8 @@ class Verify(Stage):
             score_generation(spec, rows, answers, [judged[i : i + per_row] for i in range(0, len(judged), per_row)], kind)
             diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
+        if spec.task_type == "classification" and ctx.config.label_fidelity:
+            rows = drop(rows, [i for i, r in enumerate(rows) if teacher_agrees(r)], "the teacher's own reading is another label")
 
         train, test = train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed)
 

@@ -26,8 +26,8 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
     shots = [({"input": e.input}, e.output) for e in shots_for(spec, text)]
     if spec.task_type == "classification":
         choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
-        messages = prompts.chat("classify", shots, instruction=spec.instruction, labels=", ".join(spec.labels),
-                                label_choices=choices, input=text)
+        messages = prompts.chat("classify", shots, instruction=spec.instruction, glossary=spec.label_glossary(),
+                                labels=", ".join(spec.labels), label_choices=choices, input=text)
         max_tokens = 6
     else:
         messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
@@ -43,7 +43,9 @@ def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     def examples(text: str) -> str:
         return "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in shots_for(spec, text))
 
-    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, examples=examples(text), input=text), f" {label}")
+    glossary = spec.label_glossary()
+    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, glossary=glossary, examples=examples(text), input=text),
+                         f" {label}")
             for text in texts for label in spec.labels]
 
 
