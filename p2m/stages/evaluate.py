@@ -67,8 +67,9 @@ def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dic
     prototypes = {"minilm_zero_shot": {label: [label] for label in spec.labels}}
     if spec.label_descriptions:
         prototypes["minilm_zero_shot_described"] = {label: spec.label_texts(label) for label in spec.labels}
+    embedder = Embedder() if texts else None
     for name, by_label in prototypes.items():
-        out[name] = [max(p, key=p.get) for p in Embedder().label_probs(texts, by_label)] if texts else []
+        out[name] = [max(p, key=p.get) for p in embedder.label_probs(texts, by_label)] if embedder else []
     return out
 
 
