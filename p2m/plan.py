@@ -12,7 +12,8 @@ TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
 
 def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None, can_score: bool) -> dict:
     """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse,
-    HyDE (and for a classifier, the label descriptions and a list of subjects per label), one generation per example, then verify and evaluate by task. A classifier whose teacher
+    HyDE (and for a classifier, the label descriptions and a list of subjects per label), one
+    generation per example, then verify and evaluate by task. A classifier whose teacher
     scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
     per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
     as many judge calls for text outputs. L comes from the description's own label list (else 4);
