@@ -26,8 +26,11 @@ CURATED_POPULARITY = 0.6  # registry models have no download count; they are kno
 LOCAL_BONUS = 0.15
 # Architectures that can be trained for a task type, and those p2m trains today.
 COMPATIBLE_ARCH = {"classification": ("encoder",), "generation": ("causal", "seq2seq"),
-                   "extraction": ("causal", "seq2seq"), "math": ("causal", "seq2seq")}
-TRAINABLE_ARCH = {"classification": "encoder", "generation": "causal", "extraction": "causal", "math": "causal"}
+                   "extraction": ("encoder", "causal", "seq2seq"), "math": ("causal", "seq2seq")}
+# The architecture an automatic choice trains per task type: extraction takes an encoder's span head
+# (a causal student, given by --student, still trains: OTHER_TRAINABLE_ARCH).
+TRAINABLE_ARCH = {"classification": "encoder", "generation": "causal", "extraction": "encoder", "math": "causal"}
+OTHER_TRAINABLE_ARCH = {"extraction": ("causal",)}
 BLOCKED_NAMESPACES = {"huggingtweets"}  # programmatic uploads (Prompt2Model blocks it too)
 LANGUAGE_NAMES = {
     "english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",

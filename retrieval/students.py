@@ -8,6 +8,7 @@ this machine, and searches the whole catalog (a download) only where none fits. 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,7 +19,7 @@ from p2m.embedded import EMBEDDED_PATHS, embedded_installed
 from p2m.errors import P2MError
 from p2m.teacher.calls import ChatRequest, Teacher
 from p2m.retrieval.catalog import load_catalog, registry, snapshot_path
-from p2m.retrieval.search import TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
+from p2m.retrieval.search import OTHER_TRAINABLE_ARCH, TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
 from p2m.spec import TaskSpec
 from p2m.task_text import heuristic_spec, looks_like_classification
 
@@ -135,10 +136,22 @@ def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, ca
         hit = hits[0]
         return StudentChoice(id=hit.id, arch=wanted, available=hit.local or is_available(hit.id), why=hit.why, hit=hit.to_dict())
     choice = find_student(name)
-    if choice.arch and choice.arch != wanted:
+    choice.arch = choice.arch or local_arch(Path(choice.id)) or wanted
+    if choice.arch != wanted and choice.arch not in OTHER_TRAINABLE_ARCH.get(spec.task_type, ()):
         raise P2MError(f"student {name} ({choice.arch}) cannot be trained for {spec.task_type}: that needs a model of kind '{wanted}'")
-    choice.arch = wanted
     return choice
+
+
+def local_arch(model_dir: Path) -> str:
+    """'causal', 'seq2seq' or 'encoder' from a local model directory's config (its architectures' names), '' if none."""
+    config = model_dir / "config.json"
+    if not config.exists():
+        return ""
+    names = json.loads(config.read_text()).get("architectures") or []
+    if not names:
+        return ""
+    return "causal" if any(n.endswith("ForCausalLM") for n in names) else "seq2seq" if any(
+        n.endswith("ForConditionalGeneration") for n in names) else "encoder"
 
 
 def shortlist(spec: TaskSpec, student: str, max_params: int | None = None, catalog_files: tuple[str, ...] = (),

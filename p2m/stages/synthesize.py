@@ -25,6 +25,9 @@ TEMPERATURES = (0.7, 0.85, 1.0)
 # One input of a few sentences. Longer ones cost the verifiers' likelihood passes in proportion (on 2 CPU
 # cores the 1.5B teacher's 96-token inputs took the main job from 6 to 14 minutes) and add little.
 MAX_TOKENS = 48
+# An extraction input holds a passage and its question: a short paragraph is about 150 tokens.
+MAX_PASSAGE_TOKENS = 220
+_PREAMBLE = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n])", re.I)
 _PREFIX = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n]|\w+(?: \w+)?:\s)", re.I)
 
 
@@ -36,6 +39,12 @@ def clean_generated(text: str, cut_short: bool = False) -> str:
     if cut_short and (end := max(text.rfind(". "), text.rfind("! "), text.rfind("? "))) > len(text) // 3:
         text = text[: end + 1]
     return text[:600]
+
+
+def clean_passage_input(text: str) -> str:
+    """An extraction input keeps its "Context:"/"Question:" parts: only a preamble goes, and blank lines."""
+    text = _PREAMBLE.sub("", text.strip(), count=1).strip()
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())[:3000]
 
 
 SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
@@ -94,7 +103,8 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
             name, values, examples = "generate_input", common, seeds
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
-        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=MAX_TOKENS, seed=seed * 100_003 + i)
+        budget = MAX_PASSAGE_TOKENS if spec.task_type == "extraction" else MAX_TOKENS
+        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=budget, seed=seed * 100_003 + i)
         out.append((meta, request))
     return out
 
@@ -113,7 +123,7 @@ def label_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
 
 class Synthesize(Stage):
     name = "synthesize"
-    version = 3  # a label's description and a subject in its request
+    version = 4  # extraction inputs: a passage-sized budget, their Context/Question parts kept
     config_fields = ("num_examples", "subjects_per_label", "seed")
     uses_teacher = True
     prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json")
@@ -126,7 +136,8 @@ class Synthesize(Stage):
                                      label_subjects(ctx, spec))
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
-            {**meta, "input": clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}
+            {**meta, "input": clean_passage_input(response.text) if spec.task_type == "extraction"
+             else clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}
             for (meta, request), response in zip(planned, responses)
         ]
         write_jsonl(ctx.path(run_paths.CANDIDATES), rows)

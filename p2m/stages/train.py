@@ -2,8 +2,9 @@
 
 Classification: a sentence encoder's mean-pooled embedding and a linear head (p2m/student/classifier.py),
 the head fitted as a probe on the frozen embeddings; `--classifier-tuning full` then fine-tunes both
-(transformers `Trainer`; `soft-kd` adds KL to the teacher's label distribution). Text output: a causal
-LM, by `--method`:
+(transformers `Trainer`; `soft-kd` adds KL to the teacher's label distribution). Extraction with an
+encoder student: a span head fine-tuned on the passages' answer spans (p2m/student/extractive.py).
+Text output: a causal LM, by `--method`:
 - `sft` and `context`: TRL's `SFTTrainer` on prompt/completion pairs (loss on the completion only);
   `context` drops the instruction from the student's prompt, so it learns input -> answer alone;
 - `logit-kd`: `p2m.distill.LogitKDTrainer`, token-level GKD to the local teacher's logits;
@@ -36,6 +37,7 @@ from p2m.progress import Progress
 from p2m.spec import TaskSpec
 from p2m.teacher.answers import teacher_requests
 from p2m.student.classifier import PRIOR_SCALE, EmbeddingClassifier, embed_texts, fit_head
+from p2m.student.extractive import training_features
 from p2m.student.model import MAX_INPUT_TOKENS, answer_budget, save_meta, student_prompt
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
@@ -178,6 +180,29 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     return trainer, model, tokenizer
 
 
+def train_extractive(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
+    """(trainer, model, tokenizer): an encoder with a fresh span head, fine-tuned on each answer's
+    position in its passage (the loss of transformers' question-answering models)."""
+    from datasets import Dataset
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = with_lora(AutoModelForQuestionAnswering.from_pretrained(base, **model_kwargs(ctx.config.lora)), ctx.config.lora, "QUESTION_ANS")
+    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs)
+    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)))
+    train, evaluation = (Dataset.from_dict(training_features(tokenizer, part, spec.instruction)) if part else None for part in (rows, validation))
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks(ctx, bool(validation)))
+    return trainer, model, tokenizer
+
+
+def student_kind(spec: TaskSpec, arch: str) -> str:
+    """What is trained: a classifier, a span extractor (extraction with an encoder student) or a causal LM."""
+    if spec.task_type == "classification":
+        return "classifier"
+    return "span" if spec.task_type == "extraction" and arch == "encoder" else "causal"
+
+
 def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
     """Conversational prompt/completion rows: TRL's format for `sft`/`context`, plain completions plus
     the teacher's own prompt (instruction and few-shot turns) for the `CompletionCollator` methods."""
@@ -303,7 +328,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 7  # classifiers: a linear head over the mean-pooled embedding, fitted as a probe
+    version = 8  # extraction with an encoder student: a span head
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior")
     uses_teacher = True  # logit-kd reads the teacher's logits
@@ -312,21 +337,22 @@ class Train(Stage):
 
     def run(self, ctx: RunContext) -> None:
         spec, method = ctx.spec(), ctx.config.method
-        student = read_json(ctx.path(run_paths.STUDENT))["chosen"]["id"]
+        chosen = read_json(ctx.path(run_paths.STUDENT))["chosen"]
+        student, kind = chosen["id"], student_kind(spec, chosen.get("arch", ""))
         rows = read_jsonl(ctx.path(run_paths.TRAIN))
         if not rows:
             raise P2MError("no synthetic example passed verification, so there is nothing to train on; "
                            "raise --num-examples or lower --keep-threshold")
-        classifier = spec.task_type == "classification"
+        classifier = kind == "classifier"
         if method == "soft-kd" and not classifier:
             raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd")
-        if method in ("logit-kd", "context", "wmss") and classifier:
-            raise P2MError(f"--method {method} is for text outputs (causal LM students); use --method sft or soft-kd for classification")
+        if method in ("logit-kd", "context", "wmss") and kind != "causal":
+            raise P2MError(f"--method {method} is for causal LM students; this run trains a {kind} ({student}): use --method sft")
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         set_seed(ctx.config.seed)  # the new head's initial weights too: a resumed run trains what a cold one would
         started = time.perf_counter()
-        trainer, model, tokenizer, checkpoint = self.build(ctx, spec, resolve_model(student), rows, validation)
+        trainer, model, tokenizer, checkpoint = self.build(ctx, spec, kind, resolve_model(student), rows, validation)
         result = fit(ctx, trainer, checkpoint) if trainer else None
         if trainer and not trainer.is_world_process_zero():
             return
@@ -334,11 +360,11 @@ class Train(Stage):
         adapters = hasattr(model.body if classifier else model, "peft_config")
         model_dir = ctx.path(run_paths.MODEL)
         save_model(model, tokenizer, model_dir)
-        budget = None if classifier else answer_budget(tokenizer, [r["output"] for r in rows + validation])
-        save_meta(model_dir, spec, student, method, budget)
+        budget = answer_budget(tokenizer, [r["output"] for r in rows + validation]) if kind == "causal" else None
+        save_meta(model_dir, spec, student, method, kind, budget)
         shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
         write_json(ctx.path(run_paths.TRAIN_METRICS), {
-            "base_model": student, "examples": len(rows), "validation_examples": len(validation), "method": method,
+            "base_model": student, "kind": kind, "examples": len(rows), "validation_examples": len(validation), "method": method,
             "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
             "label_prior": ctx.config.label_prior if classifier else None,
             "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
@@ -346,7 +372,7 @@ class Train(Stage):
             **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),
         })
 
-    def build(self, ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict]) -> tuple:
+    def build(self, ctx: RunContext, spec: TaskSpec, kind: str, base: str, rows: list[dict], validation: list[dict]) -> tuple:
         """(trainer or None for a head-only classifier, model, tokenizer, checkpoint to resume from)."""
         work = ctx.path(run_paths.TRAIN_WORK) / "main"
         checkpoint = last_checkpoint(ctx, work)
@@ -355,8 +381,10 @@ class Train(Stage):
             if ctx.config.method == "wmss":
                 trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS)
                 checkpoint = last_checkpoint(ctx, work)
-            elif spec.task_type == "classification":
+            elif kind == "classifier":
                 trainer, model, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
+            elif kind == "span":
+                trainer, model, tokenizer = train_extractive(ctx, spec, base, rows, validation, work)
             else:
                 trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS, work)
         except OSError as error:  # transformers: the student is neither on this machine nor downloadable

@@ -19,7 +19,9 @@ that target: the label model trusts the intended label, and a weak generator's o
 (TREC: "Who was the first president?" written as an entity question) would pass with it.
 Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
 others (after task-aware answer normalization: numbers for math), a format check against the user's
-examples and the teacher as judge; the best candidate becomes the target.
+examples and the teacher as judge; the best candidate becomes the target. Extraction keeps only
+answers that are spans of the input's passage (and, where the user's examples mark a passage and a
+question, only inputs that have both).
 
 `--unlabeled` real inputs (classification) are scored by the same verifiers with no intended label and
 kept or dropped by the same threshold: self-training on the user's own text.
@@ -45,6 +47,7 @@ from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.teacher.calls import ChatRequest, ScoreRequest
 from p2m.stages.base import RunContext, Stage
 from p2m.spec import TaskSpec
+from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
                            judge_yes_probability, label_probs_from_logprobs)
 
@@ -137,6 +140,13 @@ def candidate_answers(answers: list, kind: str) -> list[str]:
     return [a.text.strip() if kind == "number" else a.text.split("\n")[0].strip() for a in answers]
 
 
+def spans_only(spec: TaskSpec, text: str, answers: list[str]) -> list[str]:
+    """Extraction: the answers that are spans of the input's passage, in the passage's own words
+    (repeats kept: they are the self-consistency vote); the others cannot be an extractive answer."""
+    passage = split_input(text, spec.instruction)[1]
+    return [span for span in (span_in_passage(a, passage) for a in answers) if span]
+
+
 def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
     """Teacher-as-judge, one yes/no token per candidate (with log-probabilities for P(yes))."""
     return [ChatRequest(prompts.chat("judge", instruction=spec.instruction, input=text, answer=c), max_tokens=1, top_logprobs=10)
@@ -221,7 +231,7 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
 
 class Verify(Stage):
     name = "verify"
-    version = 11  # the labels' descriptions among the embedding verifier's prototypes; label fidelity
+    version = 12  # extraction: answers must be spans of the passage
     config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
@@ -252,7 +262,8 @@ class Verify(Stage):
         rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
                      "duplicate or copy of a given example")
 
-        per_row = 1 + ctx.config.votes
+        if spec.task_type == "extraction" and any(has_passage_and_question(e.input) for e in spec.examples):
+            rows = drop(rows, [i for i, r in enumerate(rows) if has_passage_and_question(r["input"])], "no passage or no question")
         scored = spec.task_type == "classification" and ctx.teacher.can_score
         replies = teacher_replies(ctx, spec, rows, scored)
         if spec.task_type == "classification":
@@ -263,8 +274,12 @@ class Verify(Stage):
         else:
             kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
             answers = [candidate_answers(replied, kind) for replied in replies]
-            judged = ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge")
-            score_generation(spec, rows, answers, [judged[i : i + per_row] for i in range(0, len(judged), per_row)], kind)
+            if spec.task_type == "extraction":
+                answers = [spans_only(spec, row["input"], a) for row, a in zip(rows, answers)]
+                keep = [i for i, a in enumerate(answers) if a]
+                rows, answers = drop(rows, keep, "no answer of the teacher's is a span of the passage"), [answers[i] for i in keep]
+            judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
+            score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
             diagnostics = {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
         if spec.task_type == "classification" and ctx.config.label_fidelity:

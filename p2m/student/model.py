@@ -12,6 +12,7 @@ from p2m.device import best_device, count_params, use_bf16
 from p2m.files import read_json, write_json
 from p2m.spec import TaskSpec
 from p2m.student.classifier import EmbeddingClassifier
+from p2m.student.extractive import predict_spans
 
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
@@ -30,31 +31,37 @@ def answer_budget(tokenizer, answers: list[str]) -> int:
     return min(MAX_NEW_TOKENS, max(16, longest * 3 // 2 + 8))
 
 
-def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str, max_new_tokens: int | None = None) -> None:
+def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str, kind: str, max_new_tokens: int | None = None) -> None:
+    """kind: "classifier", "span" (an encoder's span head) or "causal"."""
     write_json(model_dir / META_FILE, {
         "task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model, "method": method,
+        "kind": kind,
         "prompt_instruction": "" if method == "context" else spec.instruction,  # what the student was trained to read
         "max_new_tokens": max_new_tokens,
     })
 
 
 class Student:
-    """A saved student directory, loaded for inference (classifier or causal LM)."""
+    """A saved student directory, loaded for inference (classifier, span extractor or causal LM)."""
 
     def __init__(self, model_dir: str | Path):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoTokenizer
 
         self.dir = Path(model_dir)
         self.meta = read_json(self.dir / META_FILE)
-        self.is_classifier = self.meta["task_type"] == "classification"
+        # students saved before spans existed name no kind
+        self.kind = self.meta.get("kind") or ("classifier" if self.meta["task_type"] == "classification" else "causal")
+        self.is_classifier = self.kind == "classifier"
         # left padding lets a causal LM generate after the prompt; an encoder reads absolute positions from
         # the first token, so its inputs are padded on the right, as in training
-        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="right" if self.is_classifier else "left")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="left" if self.kind == "causal" else "right")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
         if self.is_classifier:
             self.model = EmbeddingClassifier.load(self.dir, len(self.meta["labels"]), dtype)
+        elif self.kind == "span":
+            self.model = AutoModelForQuestionAnswering.from_pretrained(self.dir, dtype=dtype)
         else:
             self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
         self.model = self.model.to(best_device()).eval()
@@ -71,12 +78,15 @@ class Student:
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 16, max_new_tokens: int | None = None) -> list[str]:
-        """Labels (classifier) or greedy answers; `max_new_tokens` defaults to the budget saved at training."""
+        """Labels (classifier), spans of the inputs (span extractor) or greedy answers; `max_new_tokens`
+        defaults to the budget saved at training."""
         max_new_tokens = max_new_tokens or self.meta.get("max_new_tokens") or 64
         outputs: list[str] = []
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
-            if self.is_classifier:
+            if self.kind == "span":
+                outputs += predict_spans(self.model, self.tokenizer, batch, self.meta["instruction"], self.device)
+            elif self.is_classifier:
                 enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.device)
                 ids = self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()
                 outputs += [self.meta["labels"][i] for i in ids]
