@@ -62,7 +62,7 @@ def test_training_positions_point_at_the_answer_tokens_also_in_a_later_window():
     assert features["start_positions"][0] == 0  # the first window does not hold it: [CLS]
 
 
-def test_the_span_head_learns_to_copy_answers_from_passages():
+def test_the_span_head_learns_to_copy_answers_from_passages(tmp_path):
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -72,7 +72,7 @@ def test_the_span_head_learns_to_copy_answers_from_passages():
     rows = qa_rows()
     random.Random(0).shuffle(rows)
     train, held_out = rows[:30], rows[30:]
-    args = TrainingArguments(output_dir="/tmp/p2m-test-qa", num_train_epochs=15, per_device_train_batch_size=8, learning_rate=1e-4,
+    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=30, per_device_train_batch_size=8, learning_rate=1e-4,
                              report_to=[], save_strategy="no", seed=0, disable_tqdm=True, use_cpu=True)
     Trainer(model=model, args=args, train_dataset=Dataset.from_dict(training_features(tokenizer, train, QA_TASK)),
             data_collator=DataCollatorWithPadding(tokenizer)).train()

@@ -229,6 +229,22 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
             for i, text in enumerate(load_texts(ctx.config.unlabeled))]
 
 
+def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], drop) -> list[dict]:
+    """Score text-task rows by their teacher answers' agreement and the teacher as judge.
+
+    Extraction keeps only answers that are spans of the passage first, so the judge is never paid to rate an
+    answer the span student could not learn."""
+    kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
+    answers = [candidate_answers(replied, kind) for replied in replies]
+    if spec.task_type == "extraction":
+        answers = [spans_only(spec, row["input"], a) for row, a in zip(rows, answers)]
+        keep = [i for i, a in enumerate(answers) if a]
+        rows, answers = drop(rows, keep, "no answer of the teacher's is a span of the passage"), [answers[i] for i in keep]
+    judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
+    score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
+    return rows
+
+
 class Verify(Stage):
     name = "verify"
     version = 12  # extraction: answers must be spans of the passage
@@ -272,15 +288,7 @@ class Verify(Stage):
             score = (lambda requests: ctx.score(requests, "teacher likelihoods")) if scored else None
             diagnostics = score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier) if rows else {}
         else:
-            kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
-            answers = [candidate_answers(replied, kind) for replied in replies]
-            if spec.task_type == "extraction":
-                answers = [spans_only(spec, row["input"], a) for row, a in zip(rows, answers)]
-                keep = [i for i, a in enumerate(answers) if a]
-                rows, answers = drop(rows, keep, "no answer of the teacher's is a span of the passage"), [answers[i] for i in keep]
-            judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
-            score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
-            diagnostics = {}
+            rows, diagnostics = score_text_rows(ctx, spec, rows, replies, drop), {}
         rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
         if spec.task_type == "classification" and ctx.config.label_fidelity:
             rows = drop(rows, [i for i, r in enumerate(rows) if teacher_agrees(r)], "the teacher's own reading is another label")
