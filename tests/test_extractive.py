@@ -1,5 +1,5 @@
 """The extractive student: reading an input as question and passage, answers as spans, the span
-head trained on the real MiniLM, and an extraction run that trains, evaluates and serves one."""
+head trained on the real MiniLM, and an extraction run that trains, evaluates, exports and serves one."""
 
 import json
 import random
@@ -10,9 +10,12 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from p2m import Pipeline, RunConfig, Student
 from p2m.embedded import MINILM_ID, resolve_model
-from p2m.files import read_json
-from p2m.spec import TaskSpec
+from p2m.export.onnx import OnnxStudent, export_onnx
+from p2m.files import read_json, read_jsonl
+from p2m.spec import Example, TaskSpec
+from p2m.stages.passages import input_text, questions_validator, wants_passages
 from p2m.stages.verify import spans_only
+from p2m.teacher.structured import InvalidAnswer
 from p2m.student.serve import StudentServer
 from p2m.student.extractive import has_passage_and_question, predict_spans, span_in_passage, split_input, training_features
 
@@ -49,6 +52,33 @@ def test_an_answer_is_kept_only_as_the_passages_own_span():
     spec = TaskSpec(instruction=QA_TASK, task_type="extraction")
     answers = ["north", "North.", "it flows north", "north"]
     assert spans_only(spec, f"Context: {passage}\nQuestion: Which way?", answers) == ["north", "north", "north"]
+
+
+def test_question_writers_answers_are_kept_only_as_spans_and_inputs_follow_the_users_order():
+    passage = "The bridge opened in 1932 and was designed by John Bradfield."
+    pairs = questions_validator(passage)({"questions": [
+        {"question": "When did the bridge open?", "answer": "1932."},
+        {"question": "Who designed the bridge?", "answer": "Bradfield, an engineer"},  # not a span
+        {"question": "when did the bridge open?", "answer": "1932"},  # the same question again
+        {"question": "Designer", "answer": "John Bradfield"}]})  # not a question
+    assert pairs == [("When did the bridge open?", "1932")]
+    with pytest.raises(InvalidAnswer):
+        questions_validator(passage)({"questions": [{"question": "Who?", "answer": "Sydney"}]})
+    question_first = TaskSpec(instruction=QA_TASK, task_type="extraction", examples=[Example("Question: Who? Context: Ann ran.", "Ann")])
+    assert wants_passages(question_first) and input_text(question_first, passage, "Who?") == f"Question: Who?\nContext: {passage}"
+    assert not wants_passages(TaskSpec(instruction="Extract the company name", task_type="extraction", examples=[Example("ACME pays.", "ACME")]))
+
+
+def test_reading_comprehension_candidates_are_passages_with_questions_whose_writer_answers_are_spans(tmp_path):
+    examples = [{"input": "Context: The Nile flows north through Egypt into the Mediterranean Sea.\nQuestion: Where does the Nile flow into?",
+                 "output": "the Mediterranean Sea"}]
+    config = RunConfig(task=QA_TASK, examples=examples, num_examples=8, out=str(tmp_path / "run"), teacher="smollm2-135m")
+    Pipeline(config).run(until="synthesize")
+    asked = read_json(config.run_dir() / "ledger.json")["this_invocation"]["by_stage"]["synthesize"]
+    assert asked["calls"] + asked["cache_hits"] >= 3  # subjects, a passage per two questions, questions per passage
+    for row in read_jsonl(config.run_dir() / "data/candidates.jsonl"):  # SmolLM2 writes few valid question lists; each kept one is sound
+        question, passage = split_input(row["input"], QA_TASK)
+        assert question.endswith("?") and row["writer_answer"] in passage and len(passage.split()) >= 20
 
 
 def test_training_positions_point_at_the_answer_tokens_also_in_a_later_window():
@@ -95,6 +125,9 @@ def test_an_extraction_run_trains_an_encoder_span_student_and_evaluates_it(tmp_p
     text = "Context: Marta was born in Porto in 1990.\nQuestion: Where was Marta born?"  # shorter than the top-k spans read
     answer = student.predict([text])[0]
     assert answer and answer in "Marta was born in Porto in 1990."
+
+    exported = export_onnx(tmp_path / "run")  # kept only if ONNX Runtime answers as torch on every held-out input
+    assert exported["same_output"] == exported["n"] > 0 and OnnxStudent(exported["path"]).predict([text]) == [answer]
 
     served = StudentServer(student, "p2m-qa", port=0).start()  # p2m serve's server, read by the real openai client
     try:

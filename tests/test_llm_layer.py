@@ -27,6 +27,12 @@ def test_seed_and_parameters_are_part_of_the_key(tmp_path):
     assert backend.calls == 3
 
 
+def test_a_request_asked_twice_in_one_call_is_paid_for_once(tmp_path):
+    backend = FakeBackend()
+    replies = Teacher(backend, CallCache(tmp_path / "c.sqlite")).chat([request("a"), request("b"), request("a")])
+    assert backend.calls == 2 and replies[0].text == replies[2].text
+
+
 def test_ledger_counts_tokens_cost_and_hits_per_stage(tmp_path):
     teacher = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"))
     teacher.stage = "synthesize"

@@ -295,7 +295,7 @@ def test_onnx_export_gives_torch_labels_and_is_served(movie_run):
     result = subprocess.run([sys.executable, "-m", "p2m", "export", str(out), "--format", "onnx"], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     check = json.loads(result.stdout)
-    assert check["n"] == len(read_jsonl(out / "data/test.jsonl")) and check["same_label"] == check["n"]
+    assert check["n"] == len(read_jsonl(out / "data/test.jsonl")) and check["same_output"] == check["n"]
     assert check["torch_latency_ms"] > 0 and check["onnx_latency_ms"] > 0
     assert "Warning" not in result.stderr and "torchvision" not in result.stderr  # the exporter's chatter stays quiet
     server = StudentServer.for_run(out, port=0, onnx=True).start()

@@ -70,7 +70,7 @@ def _add_run_dir_commands(commands) -> None:
     serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
     serve.add_argument("--onnx", action="store_true", help="serve the ONNX export (p2m export RUN_DIR --format onnx) with ONNX Runtime")
 
-    export = commands.add_parser("export", help="export a run's student: ONNX (classifiers) or GGUF (text students)",
+    export = commands.add_parser("export", help="export a run's student: ONNX (encoder students) or GGUF (causal text students)",
                                  description="ONNX: export/onnx/, checked against torch on the held-out set. "
                                              "GGUF: export/gguf/ for llama.cpp, with an Ollama Modelfile.")
     export.add_argument("run_dir", metavar="RUN_DIR")

@@ -28,8 +28,8 @@ def export_gguf(run_dir: Path) -> dict:
     if not (run_dir / run_paths.MODEL_META).exists():
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
     student = Student(run_dir / run_paths.MODEL)
-    if student.is_classifier:
-        raise P2MError("GGUF export is for text (causal LM) students; export a classifier with --format onnx")
+    if student.kind != "causal":
+        raise P2MError("GGUF export is for text (causal LM) students; export an encoder student with --format onnx")
     architecture = student.model.config.architectures[0]
     if architecture not in ARCHITECTURES:
         raise P2MError(f"GGUF export covers {', '.join(ARCHITECTURES)} students; this one is {architecture}")

@@ -19,6 +19,7 @@ from p2m.files import read_jsonl, write_jsonl
 from p2m.teacher.calls import ChatRequest, Teacher
 from p2m.teacher.structured import InvalidAnswer, ask_json
 from p2m.stages.base import RunContext, Stage
+from p2m.stages.passages import passage_candidates, wants_passages
 from p2m.spec import Example, TaskSpec
 
 TEMPERATURES = (0.7, 0.85, 1.0)
@@ -123,15 +124,19 @@ def label_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
 
 class Synthesize(Stage):
     name = "synthesize"
-    version = 4  # extraction inputs: a passage-sized budget, their Context/Question parts kept
+    version = 5  # reading comprehension: passages first, then several questions per passage
     config_fields = ("num_examples", "subjects_per_label", "seed")
     uses_teacher = True
-    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json")
+    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json",
+                    "list_passage_subjects", "generate_passage", "generate_questions")
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
+        if wants_passages(spec):
+            write_jsonl(ctx.path(run_paths.CANDIDATES), passage_candidates(ctx, spec, ctx.config.num_examples, ctx.config.seed))
+            return
         planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)),
                                      label_subjects(ctx, spec))
         responses = ctx.chat([request for _, request in planned], "generating inputs")

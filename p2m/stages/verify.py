@@ -46,6 +46,7 @@ from p2m.verifiers.keyword_rules import keyword_label_probs
 from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.teacher.calls import ChatRequest, ScoreRequest
 from p2m.stages.base import RunContext, Stage
+from p2m.stages.passages import distinct_inputs, wants_passages
 from p2m.spec import TaskSpec
 from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
@@ -237,7 +238,9 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
     kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
     answers = [candidate_answers(replied, kind) for replied in replies]
     if spec.task_type == "extraction":
-        answers = [spans_only(spec, row["input"], a) for row, a in zip(rows, answers)]
+        # the question writer's span (reading comprehension) is one more vote, after the teacher's own
+        answers = [spans_only(spec, row["input"], a + [row["writer_answer"]] * bool(row.get("writer_answer")))
+                   for row, a in zip(rows, answers)]
         keep = [i for i, a in enumerate(answers) if a]
         rows, answers = drop(rows, keep, "no answer of the teacher's is a span of the passage"), [answers[i] for i in keep]
     judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
@@ -247,7 +250,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 12  # extraction: answers must be spans of the passage
+    version = 13  # reading comprehension: the question writer's span is one more vote; questions deduplicated per passage
     config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
@@ -272,13 +275,13 @@ class Verify(Stage):
         known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
         min_words = 2 if spec.task_type == "classification" else 1
         rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
-        rows = drop(rows, dedupe([r["input"] for r in rows], exclude=known_inputs), "duplicate or copy of a given example")
+        rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs), "duplicate or copy of a given example")
         unlabeled = unlabeled_rows(ctx, spec)
         unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
         rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
                      "duplicate or copy of a given example")
 
-        if spec.task_type == "extraction" and any(has_passage_and_question(e.input) for e in spec.examples):
+        if wants_passages(spec):
             rows = drop(rows, [i for i, r in enumerate(rows) if has_passage_and_question(r["input"])], "no passage or no question")
         scored = spec.task_type == "classification" and ctx.teacher.can_score
         replies = teacher_replies(ctx, spec, rows, scored)

@@ -39,6 +39,12 @@ def has_passage_and_question(text: str) -> bool:
     return bool(_QUESTION.search(text) and _PASSAGE.search(text))
 
 
+def question_comes_first(text: str) -> bool:
+    """Whether a marked input puts its question before its passage."""
+    question, passage = _QUESTION.search(text), _PASSAGE.search(text)
+    return bool(question and passage and question.start() < passage.start())
+
+
 def span_in_passage(answer: str, passage: str) -> str | None:
     """The passage's own text of `answer`: exact, else without edge punctuation, else ignoring case;
     None when the answer is not a span of the passage."""
@@ -86,23 +92,35 @@ def token_span(sequence_ids: list, offsets: list, first_char: int, end_char: int
     return start, end
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # the last only for tokenizers that give it (BERT)
+
+
+def span_windows(tokenizer, texts: list[str], instruction: str):
+    """(question, passage) of each input and their padded windows, ready for a span model."""
+    parts = [split_input(t, instruction) for t in texts]
+    return parts, windows(tokenizer, [q for q, _ in parts], [p for _, p in parts], padding=True)
+
+
 @torch.inference_mode()
 def predict_spans(model, tokenizer, texts: list[str], instruction: str, device) -> list[str]:
-    """The best-scoring span (start + end logit, at most MAX_ANSWER_TOKENS long) over each input's windows."""
-    parts = [split_input(t, instruction) for t in texts]
-    enc = windows(tokenizer, [q for q, _ in parts], [p for _, p in parts], padding=True)
-    inputs = {k: torch.tensor(enc[k], device=device) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    out = model(**inputs)
+    """Each input's answer from a torch span model."""
+    parts, enc = span_windows(tokenizer, texts, instruction)
+    out = model(**{k: torch.tensor(enc[k], device=device) for k in MODEL_INPUTS if k in enc})
+    return best_spans(parts, enc, out.start_logits.float().cpu(), out.end_logits.float().cpu())
+
+
+def best_spans(parts: list[tuple[str, str]], enc, start_logits: torch.Tensor, end_logits: torch.Tensor) -> list[str]:
+    """The best-scoring span (start + end logit, at most MAX_ANSWER_TOKENS long) over each input's
+    windows; the logits are [window, token], from torch or ONNX Runtime."""
     best: dict[int, tuple[float, str]] = {}
     for w, example in enumerate(enc["overflow_to_sample_mapping"]):
         passage, offsets, ids = parts[example][1], enc["offset_mapping"][w], enc.sequence_ids(w)
-        start_logits, end_logits = out.start_logits[w].float(), out.end_logits[w].float()
         k = min(TOP_K, len(ids))  # a short input has fewer tokens than TOP_K
-        for s in start_logits.topk(k).indices.tolist():
-            for e in end_logits.topk(k).indices.tolist():
+        for s in start_logits[w].topk(k).indices.tolist():
+            for e in end_logits[w].topk(k).indices.tolist():
                 if ids[s] != 1 or ids[e] != 1 or e < s or e - s + 1 > MAX_ANSWER_TOKENS:
                     continue
-                score = float(start_logits[s] + end_logits[e])
+                score = float(start_logits[w][s] + end_logits[w][e])
                 if score > best.get(example, (float("-inf"), ""))[0]:
                     best[example] = (score, passage[offsets[s][0]: offsets[e][1]])
-    return [best.get(i, (0.0, ""))[1] for i in range(len(texts))]
+    return [best.get(i, (0.0, ""))[1] for i in range(len(parts))]

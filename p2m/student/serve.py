@@ -140,7 +140,7 @@ def classify_input(body: object) -> list[str]:
 
 
 def build_app(model, name: str):
-    """The ASGI app for one loaded student (a `Student` or an `OnnxClassifier`: the same predict())."""
+    """The ASGI app for one loaded student (a `Student` or an `OnnxStudent`: the same predict())."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
@@ -199,9 +199,9 @@ def load_served_model(run_dir: Path, onnx: bool = False):
         return Student(run_dir / run_paths.MODEL)
     if not (run_dir / run_paths.ONNX / "model.onnx").exists():
         raise P2MError(f"{run_dir} has no ONNX export; run p2m export {run_dir} --format onnx first")
-    from p2m.export.onnx import OnnxClassifier
+    from p2m.export.onnx import OnnxStudent
 
-    return OnnxClassifier(run_dir / run_paths.ONNX)
+    return OnnxStudent(run_dir / run_paths.ONNX)
 
 
 class StudentServer:

@@ -244,16 +244,21 @@ class Teacher:
         results: list[ChatResponse | None] = [None] * len(requests)
         keys = [CallCache.key(self.backend, r) for r in requests]
         missing: list[int] = []
+        first: dict[str, int] = {}  # a request asked twice in one call is paid for once
         for i, key in enumerate(keys):
-            hit = self.cache.get(key)
-            if hit is None:
-                missing.append(i)
-            else:
+            hit = None if key in first else self.cache.get(key)
+            if hit is not None:
                 hit.cached = True
                 results[i] = hit
                 self.ledger.record_hit(self.stage)
+            elif key not in first:
+                first[key] = i
+                missing.append(i)
         affordable = self._affordable([requests[i] for i in missing])
         self._call(requests, keys, missing[:affordable], results, batch_size, generate)  # spend what fits, cached
+        for i, key in enumerate(keys):
+            if results[i] is None and key in first and results[first[key]] is not None:
+                results[i] = results[first[key]]
         if affordable < len(missing):
             caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [f"--budget-usd {self.max_cost_usd}"] * (self.max_cost_usd is not None)
             attempts, usd = self.spent_before[0] + self.ledger.attempts, self.spent_before[1] + (self.ledger.cost_usd or 0.0)

@@ -1,0 +1,113 @@
+"""Reading-comprehension candidates for extraction: the teacher lists subjects, writes a passage per
+subject, then several questions per passage whose answers it copies out of the passage.
+
+Why not one "write a Context/Question input" call, as other text tasks do: a small teacher copies the
+user's examples, whose passages are one sentence, so every question has one candidate span; real
+passages (SQuAD: ~120 words) hold many. Several questions per passage is also how SQuAD was built, and
+the question writer's answer is a span checked here, then one more vote in the verify stage.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from p2m import prompts
+from p2m.dedup import dedupe, normalize
+from p2m.spec import TaskSpec
+from p2m.stages.base import RunContext
+from p2m.student.extractive import has_passage_and_question, question_comes_first, span_in_passage, split_input
+from p2m.teacher.calls import ChatRequest
+from p2m.teacher.structured import InvalidAnswer, ask_json
+
+QUESTIONS_PER_PASSAGE = 4
+MAX_SUBJECTS = 40  # per listing call; more passages than subjects reuse a subject with another seed
+PASSAGE_TOKENS = 260  # five to seven sentences
+QUESTIONS_TOKENS = 60 * QUESTIONS_PER_PASSAGE
+QUESTIONS_SCHEMA = {"type": "object", "properties": {"questions": {"type": "array", "items": {
+    "type": "object", "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}, "required": ["question", "answer"]}}},
+    "required": ["questions"]}
+SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
+
+
+def wants_passages(spec: TaskSpec) -> bool:
+    """Extraction whose examples mark a passage and a question (reading comprehension). An extraction
+    over plain inputs ("the company name in this email") keeps the one-call input generator."""
+    return spec.task_type == "extraction" and any(has_passage_and_question(e.input) for e in spec.examples)
+
+
+def input_text(spec: TaskSpec, passage: str, question: str) -> str:
+    """The input in the order of the user's first marked example (question first, or passage first)."""
+    first = next(e.input for e in spec.examples if has_passage_and_question(e.input))
+    return f"Question: {question}\nContext: {passage}" if question_comes_first(first) else f"Context: {passage}\nQuestion: {question}"
+
+
+def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str]) -> list[int]:
+    """Indices of inputs to keep: none close to an `exclude` text, first of each near-duplicate group.
+    Questions about one passage share it by design, so they are compared by their question alone."""
+    if not wants_passages(spec):
+        return dedupe(texts, exclude=exclude)
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        if dedupe([text], exclude=exclude):  # not a copy of a user example
+            groups.setdefault(normalize(split_input(text, spec.instruction)[1]), []).append(i)
+    questions = [split_input(text, spec.instruction)[0] for text in texts]
+    return sorted(group[j] for group in groups.values() for j in dedupe([questions[i] for i in group]))
+
+
+def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int) -> list[str]:
+    """Up to `count` distinct subjects from the teacher; [] when it gives no usable list."""
+    system, user = prompts.render("list_passage_subjects", instruction=spec.instruction, count=min(count, MAX_SUBJECTS))
+
+    def validate(data: dict) -> list[str]:
+        subjects = {normalize(s): " ".join(s.split())[:80] for s in data.get("subjects") or [] if isinstance(s, str) and normalize(s)}
+        if len(subjects) < min(3, count):
+            raise InvalidAnswer(f'reply {{"subjects": [...]}} with at least {min(3, count)} different subjects')
+        return list(subjects.values())
+
+    subjects, _ = ask_json(ctx.teacher, (("system", system), ("user", user)), SUBJECTS_SCHEMA, validate,
+                           max_tokens=16 * min(count, MAX_SUBJECTS) + 40)
+    return subjects or []
+
+
+def question_messages(spec: TaskSpec, passage: str) -> tuple:
+    system, user = prompts.render("generate_questions", instruction=spec.instruction, passage=passage, count=QUESTIONS_PER_PASSAGE)
+    return ("system", system), ("user", user)
+
+
+def questions_validator(passage: str):
+    """Keeps the (question, answer) pairs whose answer is a span of the passage, in the passage's own text."""
+    def validate(data: dict) -> list[tuple[str, str]]:
+        pairs = {}
+        for item in data.get("questions") or []:
+            question, answer = str(item.get("question", "")).strip(), span_in_passage(str(item.get("answer", "")), passage)
+            if question.endswith("?") and answer and normalize(question) not in pairs:
+                pairs[normalize(question)] = (question, answer)
+        if not pairs:
+            raise InvalidAnswer("each answer must be copied exactly from the passage, and each question end with '?'")
+        return list(pairs.values())[:QUESTIONS_PER_PASSAGE]
+    return validate
+
+
+def passage_candidates(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -> list[dict]:
+    """About `count` candidate rows (ceil(count / QUESTIONS_PER_PASSAGE) passages), each with the
+    question writer's span answer as `writer_answer`. Passages and first question attempts are asked
+    in batches (cached), so only an invalid question list costs a repair call of its own."""
+    n_passages = math.ceil(count / QUESTIONS_PER_PASSAGE)
+    subjects = passage_subjects(ctx, spec, n_passages) or ["a topic of your choice"]
+    chosen = [subjects[i % len(subjects)] for i in range(n_passages)]
+    requests = [ChatRequest(prompts.chat("generate_passage", subject=subject), temperature=0.8, max_tokens=PASSAGE_TOKENS,
+                            seed=seed * 100_003 + i) for i, subject in enumerate(chosen)]
+    passages = [" ".join(r.text.split()) for r in ctx.chat(requests, "writing passages")]
+    passages = [p for p in passages if len(p.split()) >= 20]  # an empty or cut-off reply holds no questions
+    first_tries = [ChatRequest(question_messages(spec, p), max_tokens=QUESTIONS_TOKENS, seed=0, json_schema=QUESTIONS_SCHEMA) for p in passages]
+    ctx.chat(first_tries, "writing questions")  # ask_json below reads these from the cache
+    rows = []
+    for i, (subject, passage) in enumerate(zip(chosen, passages)):
+        pairs, _ = ask_json(ctx.teacher, question_messages(spec, passage), QUESTIONS_SCHEMA, questions_validator(passage),
+                            max_tokens=QUESTIONS_TOKENS)
+        for j, (question, answer) in enumerate(pairs or []):
+            rows.append({"id": f"syn-{i}-{j}", "style": "", "subject": subject, "input": input_text(spec, passage, question),
+                         "writer_answer": answer, "raw": passage})
+    random.Random(seed).shuffle(rows)  # a cut at `count` keeps passages of every subject
+    return rows[:count]
