@@ -26,7 +26,8 @@ TEMPERATURES = (0.7, 0.85, 1.0)
 # One input of a few sentences. Longer ones cost the verifiers' likelihood passes in proportion (on 2 CPU
 # cores the 1.5B teacher's 96-token inputs took the main job from 6 to 14 minutes) and add little.
 MAX_TOKENS = 48
-# An extraction input holds a passage and its question: a short paragraph is about 150 tokens.
+# An extraction input without marked parts is itself the passage (an email, a paragraph: ~150 tokens);
+# reading-comprehension inputs are built by passages.py.
 MAX_PASSAGE_TOKENS = 220
 _PREAMBLE = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n])", re.I)
 _PREFIX = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n]|\w+(?: \w+)?:\s)", re.I)
