@@ -13,7 +13,7 @@ import math
 import random
 
 from p2m import prompts
-from p2m.dedup import dedupe, normalize
+from p2m.dedup import dedupe, normalize, overlap
 from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext
 from p2m.student.extractive import has_passage_and_question, question_comes_first, span_in_passage, split_input
@@ -47,12 +47,13 @@ def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str]) -> lis
     Questions about one passage share it by design, so they are compared by their question alone."""
     if not wants_passages(spec):
         return dedupe(texts, exclude=exclude)
+    parts = [split_input(text, spec.instruction) for text in texts]
+    copied = set(overlap(texts, exclude))  # copies of a user example
     groups: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        if dedupe([text], exclude=exclude):  # not a copy of a user example
-            groups.setdefault(normalize(split_input(text, spec.instruction)[1]), []).append(i)
-    questions = [split_input(text, spec.instruction)[0] for text in texts]
-    return sorted(group[j] for group in groups.values() for j in dedupe([questions[i] for i in group]))
+    for i, (_, passage) in enumerate(parts):
+        if i not in copied:
+            groups.setdefault(normalize(passage), []).append(i)
+    return sorted(group[j] for group in groups.values() for j in dedupe([parts[i][0] for i in group]))
 
 
 def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int) -> list[str]:
@@ -98,12 +99,12 @@ def passage_candidates(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -
     chosen = [subjects[i % len(subjects)] for i in range(n_passages)]
     requests = [ChatRequest(prompts.chat("generate_passage", subject=subject), temperature=0.8, max_tokens=PASSAGE_TOKENS,
                             seed=seed * 100_003 + i) for i, subject in enumerate(chosen)]
-    passages = [" ".join(r.text.split()) for r in ctx.chat(requests, "writing passages")]
-    passages = [p for p in passages if len(p.split()) >= 20]  # an empty or cut-off reply holds no questions
-    first_tries = [ChatRequest(question_messages(spec, p), max_tokens=QUESTIONS_TOKENS, seed=0, json_schema=QUESTIONS_SCHEMA) for p in passages]
+    written = [(subject, " ".join(r.text.split())) for subject, r in zip(chosen, ctx.chat(requests, "writing passages"))]
+    written = [(subject, p) for subject, p in written if len(p.split()) >= 20]  # an empty or cut-off reply holds no questions
+    first_tries = [ChatRequest(question_messages(spec, p), max_tokens=QUESTIONS_TOKENS, seed=0, json_schema=QUESTIONS_SCHEMA) for _, p in written]
     ctx.chat(first_tries, "writing questions")  # ask_json below reads these from the cache
     rows = []
-    for i, (subject, passage) in enumerate(zip(chosen, passages)):
+    for i, (subject, passage) in enumerate(written):
         pairs, _ = ask_json(ctx.teacher, question_messages(spec, passage), QUESTIONS_SCHEMA, questions_validator(passage),
                             max_tokens=QUESTIONS_TOKENS)
         for j, (question, answer) in enumerate(pairs or []):
