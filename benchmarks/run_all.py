@@ -192,6 +192,7 @@ def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, co
         "teacher_best_reading": evaluation["teacher"]["reading"], "teacher_model": evaluation["teacher"]["model"],
         "minilm_zero_shot": scored(evaluation, "minilm_zero_shot"), "majority": scored(evaluation, "majority"),
         "minilm_zero_shot_described": scored(evaluation, "minilm_zero_shot_described"),
+        "base_zero_shot": scored(evaluation, "base_zero_shot"),
         "zero_shot_reading": (zero_shot := strongest_zero_shot(evaluation)),
         "p2m_student": side(evaluation, "student"), "student_model": report["student"]["model"],
         "retention": evaluation["retention"], "student_minus_teacher": evaluation["student_minus_teacher"],
@@ -236,12 +237,15 @@ def interval(d: dict | None, signed: bool = True) -> str:
 
 
 def zero_shot_cell(r: dict) -> str:
-    """Both MiniLM zero-shot readings; "student - zero-shot" is taken against the stronger."""
+    """Both MiniLM zero-shot readings (classifiers) or the causal student's base model (text tasks);
+    "student - zero-shot" is taken against the stronger."""
+    if base := r.get("base_zero_shot"):
+        return f"base {cell(base)}"
     described = r.get("minilm_zero_shot_described")
     return cell(r["minilm_zero_shot"]) + (f" / {cell(described)}" if described else "")
 
 
-COLUMNS = ("task", "n", "teacher", "spec parsed correctly", "teacher greedy", "teacher likelihood", "MiniLM zero-shot: names / described",
+COLUMNS = ("task", "n", "teacher", "spec parsed correctly", "teacher greedy", "teacher likelihood", "zero-shot: MiniLM to names / described; student's base model",
            "linear probe, 100 real rows", "p2m student", "retention (student / teacher's best)", "student - zero-shot [95% CI]",
            "student - probe [95% CI]", "teacher/student time per example", "train ex.", "run s", "measured by")
 

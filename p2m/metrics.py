@@ -161,17 +161,19 @@ def headline(scores: dict) -> str:
 
 
 def strongest_zero_shot(result: dict) -> str | None:
-    """The name of the stronger MiniLM zero-shot baseline of an evaluation (bare label names, or the
-    names with their descriptions): the one the student is held to."""
+    """The name of the strongest zero-shot baseline of an evaluation (MiniLM to the bare label names or
+    to the names with their descriptions; a causal student's own base model): the one the student is held to."""
     differences = result.get("student_minus_baseline") or {}
-    return min((name for name in differences if name.startswith("minilm_zero_shot")), key=lambda name: differences[name]["mean"],
-               default=None)
+    return min((name for name in differences if "zero_shot" in name), key=lambda name: differences[name]["mean"], default=None)
+
+
+def zero_shot_title(name: str) -> str:
+    return "MiniLM zero-shot" if name.startswith("minilm") else "its base model zero-shot"
 
 
 def verdict(result: dict) -> str:
-    """One line on what the student is worth: retention of the teacher, and whether it beats MiniLM
-    zero-shot (the CI of the paired difference above 0; the stronger zero-shot reading), flagged when
-    it does not."""
+    """One line on what the student is worth: retention of the teacher, and whether it beats the
+    strongest zero-shot baseline (the CI of the paired difference above 0), flagged when it does not."""
     parts = []
     if (retention := result.get("retention")) and retention.get("mean") is not None:
         low, high = retention["ci95"]
@@ -179,8 +181,9 @@ def verdict(result: dict) -> str:
     if name := strongest_zero_shot(result):
         zero_shot = result["student_minus_baseline"][name]
         low, high = zero_shot["ci95"]
-        shown = f"student - MiniLM zero-shot: {zero_shot['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
-        parts.append(shown if low > 0 else f"WARNING: not shown to beat MiniLM zero-shot ({shown})")
+        title = zero_shot_title(name)
+        shown = f"student - {title}: {zero_shot['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        parts.append(shown if low > 0 else f"WARNING: not shown to beat {title} ({shown})")
     return "; ".join(parts)
 
 

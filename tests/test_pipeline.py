@@ -177,6 +177,7 @@ def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     assert report["spec"]["task_type"] == "generation"
     assert "exact_match" in report["student"]["metrics"]["all"] and "chrf" in report["student"]["metrics"]["all"]
     assert report["training"]["steps"] >= 1
+    assert set(report["baselines"]) == set(report["student_minus_baseline"]) == {"base_zero_shot"}  # SmolLM2 before distilling
     AutoModelForCausalLM.from_pretrained(tmp_path / "model")
     assert "FutureWarning" not in result.stderr and "Converting and de-quantizing" not in result.stderr  # only p2m's own output
 

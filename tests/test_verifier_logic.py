@@ -6,7 +6,7 @@ import pytest
 
 from p2m.verifiers.keyword_rules import keyword_label_probs, terms
 from p2m.verifiers.label_model import DERIVED, hard_votes, weighted_pool
-from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer
+from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer, solution_format_score
 
 
 @pytest.mark.parametrize("text, number", [
@@ -43,6 +43,17 @@ def test_numeric_self_consistency_compares_final_answers():
     assert answer_kind("Solve grade school math word problems", []) == "number"
     assert answer_kind("Convert dates", [("March 3, 2021", "2021-03-03")]) == "text"
     assert answer_kind("Count the words", [("a b c", "3"), ("a", "1")]) == "number"
+
+
+def test_a_worked_solution_is_asked_for_with_room_and_scored_for_its_marked_number():
+    from p2m.spec import Example, TaskSpec
+    from p2m.teacher.answers import SOLUTION_TOKENS, teacher_requests
+
+    spec = TaskSpec(instruction="Solve math word problems", task_type="math", examples=[Example("2 pens at $3?", "2 * 3 = 6. #### 6")])
+    greedy, sampled = teacher_requests(spec, "4 pens at $5?", votes=1)
+    assert greedy.max_tokens == sampled.max_tokens == SOLUTION_TOKENS  # not the 24-256 characters of a short answer
+    assert "#### <number>" in greedy.messages[0][1] and greedy.messages[-2] == ("assistant", "2 * 3 = 6. #### 6")  # the user's shot
+    assert [solution_format_score(t) for t in ("4 * 5 = 20. #### 20", "The answer is 20.", "4 * 5 = 20", "twenty")] == [1, 1, 0.5, 0]
 
 
 def test_judge_probability_from_logprobs_else_text():

@@ -73,6 +73,14 @@ def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dic
     return out
 
 
+def base_model_predictions(ctx: RunContext, student: Student, texts: list[str]) -> dict[str, list[str]]:
+    """A causal student's base model zero-shot on the same items: what distillation added to it."""
+    if student.kind != "causal" or not texts:
+        return {}
+    ctx.progress.task("student's base model zero-shot", total=None)
+    return {"base_zero_shot": student.untrained().predict(texts)}
+
+
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
     result = {"all": metrics.score(spec.task_type, predictions, [r["output"] for r in rows], spec.labels)}
     for source in sorted({r["source"] for r in rows}):
@@ -124,7 +132,10 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
     ctx.progress.task("measuring student latency", total=None)
     student_latency = student.latency_ms(texts)
-    baselines = baseline_predictions(spec, texts, [r["output"] for r in train]) if spec.task_type == "classification" else {}
+    if spec.task_type == "classification":
+        baselines = baseline_predictions(spec, texts, [r["output"] for r in train])
+    else:
+        baselines = base_model_predictions(ctx, student, texts)
     backend = ctx.teacher.backend
     write_jsonl(out_dir / Path(run_paths.EVAL_PREDICTIONS).name, [
         {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s,
@@ -176,9 +187,9 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 7  # MiniLM zero-shot to the labels' descriptions too
+    version = 8  # a causal student's base model zero-shot beside it
     uses_teacher = True
-    prompt_files = ("classify", "answer", "label_likelihood")
+    prompt_files = ("classify", "answer", "solve", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)
     outputs = (run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
 

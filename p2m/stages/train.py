@@ -38,7 +38,7 @@ from p2m.spec import TaskSpec
 from p2m.teacher.answers import teacher_requests
 from p2m.student.classifier import PRIOR_SCALE, EmbeddingClassifier, embed_texts, fit_head
 from p2m.student.extractive import training_features
-from p2m.student.model import MAX_INPUT_TOKENS, answer_budget, save_meta, student_prompt
+from p2m.student.model import MAX_INPUT_TOKENS, MAX_SEQUENCE_TOKENS, answer_budget, save_meta, student_prompt
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
@@ -254,9 +254,9 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     if method in ("sft", "context"):
         with warnings.catch_warnings():  # TRL's own default (gradient_checkpointing=True) under transformers' new name
             warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
-            sft_args = SFTConfig(**args, max_length=256, completion_only_loss=True)
+            sft_args = SFTConfig(**args, max_length=MAX_SEQUENCE_TOKENS, completion_only_loss=True)
         return SFTTrainer(args=sft_args, **common), tokenizer
-    collator = CompletionCollator(tokenizer)
+    collator = CompletionCollator(tokenizer, MAX_SEQUENCE_TOKENS)
     args = TrainingArguments(**args, remove_unused_columns=False)  # the collator reads the raw rows
     if method == "logit-kd":
         return LogitKDTrainer(args=args, data_collator=collator, teacher_model=local_teacher(ctx, tokenizer),
@@ -328,7 +328,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 8  # extraction with an encoder student: a span head
+    version = 9  # causal students train on 512 tokens: a question with its worked solution fits
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior")
     uses_teacher = True  # logit-kd reads the teacher's logits

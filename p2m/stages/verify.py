@@ -50,7 +50,7 @@ from p2m.stages.passages import distinct_inputs, wants_passages
 from p2m.spec import TaskSpec
 from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
-                           judge_yes_probability, label_probs_from_logprobs)
+                           judge_yes_probability, label_probs_from_logprobs, solution_format_score)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
@@ -162,7 +162,7 @@ def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str
         scored = []
         for j, answer in enumerate(answers):
             scores = {"self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
-                      "format": format_score(answer, row["input"], examples),
+                      "format": solution_format_score(answer) if spec.task_type == "math" else format_score(answer, row["input"], examples),
                       "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
             scored.append((aggregate(scores), -j, answer, scores))
         total, _, target, scores = max(scored)
@@ -235,7 +235,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
     Extraction keeps only answers that are spans of the passage first, so the judge is never paid to rate an
     answer the span student could not learn."""
-    kind = answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
+    kind = "number" if spec.task_type == "math" else answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
     answers = [candidate_answers(replied, kind) for replied in replies]
     if spec.task_type == "extraction":
         # the question writer's span (reading comprehension) is one more vote, after the teacher's own
@@ -250,10 +250,10 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 13  # reading comprehension: the question writer's span is one more vote; questions deduplicated per passage
+    version = 14  # math: worked solutions ending in a marked number, scored for the marker
     config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
     uses_teacher = True
-    prompt_files = ("classify", "answer", "channel", "label_likelihood", "judge")
+    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
     outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
 

@@ -17,6 +17,7 @@ from p2m.student.extractive import predict_spans
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
 MAX_INPUT_TOKENS = 256  # a classifier reads at most this much of an input
+MAX_SEQUENCE_TOKENS = 512  # prompt + answer a causal student trains on: a question with its worked solution fits
 
 
 def student_prompt(instruction: str, text: str) -> str:
@@ -44,11 +45,11 @@ def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str, kin
 class Student:
     """A saved student directory, loaded for inference (classifier, span extractor or causal LM)."""
 
-    def __init__(self, model_dir: str | Path):
+    def __init__(self, model_dir: str | Path, meta: dict | None = None):
         from transformers import AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoTokenizer
 
         self.dir = Path(model_dir)
-        self.meta = read_json(self.dir / META_FILE)
+        self.meta = meta or read_json(self.dir / META_FILE)
         # students saved before spans existed name no kind
         self.kind = self.meta.get("kind") or ("classifier" if self.meta["task_type"] == "classification" else "causal")
         self.is_classifier = self.kind == "classifier"
@@ -65,6 +66,13 @@ class Student:
         else:
             self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
         self.model = self.model.to(best_device()).eval()
+
+    def untrained(self) -> "Student":
+        """A causal student's base model before distillation, asked the same way (the instruction, the
+        answer budget): the student's own zero-shot baseline."""
+        from p2m.embedded import resolve_model
+
+        return Student(resolve_model(self.meta["base_model"]), {**self.meta, "prompt_instruction": self.meta["instruction"]})
 
     @property
     def device(self) -> torch.device:

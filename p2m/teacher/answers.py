@@ -14,6 +14,7 @@ from p2m.spec import TaskSpec
 from p2m.teacher.calls import ChatRequest, ScoreRequest
 
 SAMPLE_TEMPERATURE = 0.8
+SOLUTION_TOKENS = 320  # a worked grade-school solution (GSM8K's reference ones: ~100 tokens) with room to spare
 
 
 def shots_for(spec: TaskSpec, text: str) -> list:
@@ -29,6 +30,9 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
         messages = prompts.chat("classify", shots, instruction=spec.instruction, glossary=spec.label_glossary(),
                                 labels=", ".join(spec.labels), label_choices=choices, input=text)
         max_tokens = 6
+    elif spec.task_type == "math":  # distilling step by step: reasoning, then the marked final number
+        messages = prompts.chat("solve", shots, instruction=spec.instruction, input=text)
+        max_tokens = SOLUTION_TOKENS
     else:
         messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
         longest = max((len(e.output) for e in spec.examples), default=0)

@@ -77,17 +77,34 @@ def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> f
 _NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
 
 
-def extract_number(text: str) -> str | None:
-    """The final numeric answer of a worked solution: \\boxed{...}, then "the answer is ...", then
-    "#### ..." (GSM8K), then the last number in the text, written canonically (see _plain_number)."""
-    for pattern in (r"\\boxed\{([^{}]*)\}", rf"answer is\s*:?\s*\$?\s*({_NUMBER})", rf"####\s*\$?\s*({_NUMBER})"):
+_FINAL_MARKERS = (r"\\boxed\{([^{}]*)\}", rf"answer is\s*:?\s*\$?\s*({_NUMBER})", rf"####\s*\$?\s*({_NUMBER})")
+
+
+def marked_number(text: str) -> str | None:
+    """The number a worked solution marks as final: \\boxed{...}, then "the answer is ...", then
+    "#### ..." (GSM8K), written canonically (see _plain_number); None when nothing is marked."""
+    for pattern in _FINAL_MARKERS:
         found = re.findall(pattern, text, re.I)
-        if found:
-            numbers = re.findall(_NUMBER, found[-1])
-            if numbers:
-                return _plain_number(numbers[-1])
+        numbers = re.findall(_NUMBER, found[-1]) if found else []
+        if numbers:
+            return _plain_number(numbers[-1])
+    return None
+
+
+def extract_number(text: str) -> str | None:
+    """The final numeric answer of a worked solution: the marked one, else the last number in the text."""
+    if (marked := marked_number(text)) is not None:
+        return marked
     numbers = re.findall(_NUMBER, text)
     return _plain_number(numbers[-1]) if numbers else None
+
+
+def solution_format_score(answer: str) -> float:
+    """Math: 1 for a worked solution that marks its final number, 0.5 for one whose final number is only
+    its last number (a student learns the marker from the targets it is shown), 0 for no number."""
+    if marked_number(answer) is not None:
+        return 1.0
+    return 0.5 if re.search(_NUMBER, answer) else 0.0
 
 
 def _plain_number(text: str) -> str:
