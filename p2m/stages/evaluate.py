@@ -187,7 +187,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 8  # a causal student's base model zero-shot beside it
+    version = 9  # a causal student's base model zero-shot beside it, with the longest answer budget
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

@@ -68,11 +68,13 @@ class Student:
         self.model = self.model.to(best_device()).eval()
 
     def untrained(self) -> "Student":
-        """A causal student's base model before distillation, asked the same way (the instruction, the
-        answer budget): the student's own zero-shot baseline."""
+        """A causal student's base model before distillation, asked with the instruction: the student's own
+        zero-shot baseline. Its answer budget is the longest a student gets, not the trained student's:
+        never shown the short form, it reasons at length, and a cut answer would understate it."""
         from p2m.embedded import resolve_model
 
-        return Student(resolve_model(self.meta["base_model"]), {**self.meta, "prompt_instruction": self.meta["instruction"]})
+        return Student(resolve_model(self.meta["base_model"]),
+                       {**self.meta, "prompt_instruction": self.meta["instruction"], "max_new_tokens": MAX_NEW_TOKENS})
 
     @property
     def device(self) -> torch.device:
