@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from p2m import RunConfig
-from run_all import DATA, TASKS, expected_spec, machine, sampled_rows, side, trained_and_evaluated, write_readme_block, write_rows
+from run_all import DATA, TASKS, machine, sampled_rows, side, trained_and_evaluated, write_readme_block, write_rows
 
 TABLE_START, TABLE_END = "<!-- distill_methods: start -->", "<!-- distill_methods: end -->"
 METHODS = {"sst2": ("sft", "soft-kd"), "temporal": ("sft", "logit-kd", "context", "wmss")}
@@ -37,7 +37,7 @@ def compare(name: str, args) -> dict:
     for method in METHODS[name]:
         config = RunConfig(task=task["task"], examples=task.get("examples", []), out=str(work / "run"),
                            num_examples=args.num_examples, method=method)
-        report, evaluation, seconds, _ = trained_and_evaluated(config, expected_spec(task), test_file)
+        report, evaluation, seconds, _ = trained_and_evaluated(config, task, test_file)
         training = report["training"]
         result["methods"][method] = {**side(evaluation, "student"), "samples_per_s": training.get("samples_per_s"),  # none for a head-only classifier
                                      "train_seconds": training["seconds"], "steps": training.get("steps"), "wall_seconds": round(seconds, 1)}

@@ -99,11 +99,11 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def expected_spec(task: dict) -> TaskSpec | None:
-    """The spec a careful reader takes from the description (what a user fixes on the TUI's Spec screen).
-    None for text tasks: their parse stands."""
+def expected_spec(task: dict, parsed: dict) -> TaskSpec:
+    """The spec a careful reader takes from the description (what a user fixes on the TUI's Spec screen):
+    for a text task, the parsed spec with the task's real type."""
     if task["type"] != "classification":
-        return None
+        return TaskSpec.from_dict({**parsed, "task_type": task["type"]})
     return TaskSpec(instruction=task["task"], task_type="classification", labels=list(task["names"].values()), input_description="text")
 
 
@@ -120,12 +120,13 @@ def side(result: dict, role: str) -> dict:
     return {"metric": main, "value": scores[main], "ci95": scores[f"{main}_ci95"], "latency_ms": result[role]["latency_ms"]}
 
 
-def trained_and_evaluated(config: RunConfig, spec: TaskSpec | None, test_file: Path) -> tuple[dict, dict, float, bool]:
-    """Run (or resume) a p2m run, replacing the parsed spec by `spec` when given and different, then
-    evaluate on the test file. Returns (report, evaluation, seconds, whether the spec was replaced)."""
+def trained_and_evaluated(config: RunConfig, task: dict | None, test_file: Path) -> tuple[dict, dict, float, bool]:
+    """Run (or resume) a p2m run, replacing the parsed spec by `task`'s expected one when given and
+    different, then evaluate on the test file. Returns (report, evaluation, seconds, whether the spec was replaced)."""
     started = time.perf_counter()
     Pipeline(config).run(until="parse")
     parsed = json.loads((config.run_dir() / "spec.json").read_text())
+    spec = expected_spec(task, parsed) if task else None
     corrected = spec is not None and (parsed["task_type"], parsed["labels"]) != (spec.task_type, spec.labels)
     if corrected:
         Pipeline(config).replace_spec(spec)
@@ -176,7 +177,7 @@ def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, co
     config = RunConfig(task=task["task"], examples=task.get("examples", []), out=str(work / "p2m"), teacher=teacher, **options)
     Pipeline(config).run(until="parse")
     if corrected:
-        Pipeline(config).replace_spec(expected_spec(task))
+        Pipeline(config).replace_spec(expected_spec(task, json.loads((config.run_dir() / "spec.json").read_text())))
     parsed = json.loads((config.run_dir() / "spec.json").read_text())
     row = {"task": name, "teacher": teacher, "n_test": len(test_rows), "spec_corrected_by_hand": corrected,
            "unlabeled_texts": len(unlabeled or []),

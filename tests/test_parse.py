@@ -69,6 +69,16 @@ def test_a_teacher_that_disagrees_with_the_text_is_named_in_a_warning(tmp_path):
     assert spec.labels == ["billing", "bug"] and any("used the text's labels" in w for w in warnings)
 
 
+def test_extraction_whose_answers_are_not_copied_from_the_inputs_is_read_as_generation(tmp_path):
+    reading = {**GOOD, "task_type": "extraction", "labels": []}
+    teacher = Teacher(FakeBackend(replies=[json.dumps(reading)] * 2), CallCache(tmp_path / "c.sqlite"))
+    dates = [{"input": "[Posted: 2014-05-02] We met on Tuesday.", "output": "Tuesday == 2014-04-29"}]
+    spec, warnings = parse_task(teacher, "Find the time expressions and resolve each to a date", dates)
+    assert spec.task_type == "generation" and any("not copied from their inputs" in w for w in warnings)
+    spans = [{"input": "Context: Curie won in 1903. Question: When?", "output": "1903"}]
+    assert parse_task(teacher, "Answer with a span of the passage", spans)[0].task_type == "extraction"
+
+
 def test_pathological_task_texts_are_read_without_backtracking_blowups():
     # each took seconds to minutes with nested quantifiers over runs of spaces or newlines (issue 20); now a
     # single pass: no timing asserted here (a shared CPU varies), the call simply returns

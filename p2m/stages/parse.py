@@ -56,6 +56,9 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
             warnings.append(f"labels taken from the examples: {sorted(set(extra))}")
             labels += sorted(set(extra))
         merged["labels"] = labels
+    if merged["task_type"] == "extraction" and not all(spans_of_inputs(merged["examples"])):
+        merged["task_type"] = "generation"
+        warnings.append("read as extraction, but the examples' answers are not copied from their inputs; used generation")
     try:
         return TaskSpec.from_dict(merged), warnings
     except SpecError as error:
@@ -96,6 +99,12 @@ def stated_examples(examples: list[dict], task: str, warnings: list[str]) -> lis
     return kept
 
 
+def spans_of_inputs(examples: list[dict]) -> list[bool]:
+    """Per example, is its answer copied from its input (what an extraction answer is, and what a span
+    student can learn)?"""
+    return [normalize(e["output"]) in normalize(e["input"]) for e in examples if e["output"]]
+
+
 def disagreements(llm: dict, read: dict) -> list[str]:
     """Where the teacher's reading and the text's differ on task type or labels (the text's is used)."""
     out = []
@@ -119,7 +128,7 @@ def _unique_examples(examples: list[dict]) -> list[dict]:
 
 class Parse(Stage):
     name = "parse"
-    version = 3  # a one-line description of each label (classification)
+    version = 4  # extraction only where the examples' answers are spans of their inputs
     config_fields = ("task", "examples")
     uses_teacher = True
     prompt_files = ("parse_task", "repair_json", "describe_labels")
