@@ -24,7 +24,7 @@ from p2m.verifiers.embeddings import Embedder
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.stages.base import RunContext, Stage
-from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.teacher.answers import answer_tokens, label_requests, softmax_rows, teacher_requests
 from p2m.student.model import Student
 from p2m.verifiers.signals import calibrate, label_from_reply
 
@@ -74,11 +74,12 @@ def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dic
 
 
 def base_model_predictions(ctx: RunContext, student: Student, texts: list[str]) -> dict[str, list[str]]:
-    """A causal student's base model zero-shot on the same items: what distillation added to it."""
+    """A causal student's base model zero-shot on the same items, with the teacher's answer budget:
+    what distillation added to it."""
     if student.kind != "causal" or not texts:
         return {}
     ctx.progress.task("student's base model zero-shot", total=None)
-    return {"base_zero_shot": student.untrained().predict(texts)}
+    return {"base_zero_shot": student.untrained(answer_tokens(ctx.spec())).predict(texts)}
 
 
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
@@ -187,7 +188,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 9  # a causal student's base model zero-shot beside it, with the longest answer budget
+    version = 10  # a causal student's base model zero-shot beside it, with the teacher's answer budget
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

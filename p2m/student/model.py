@@ -67,14 +67,14 @@ class Student:
             self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
         self.model = self.model.to(best_device()).eval()
 
-    def untrained(self) -> "Student":
+    def untrained(self, max_new_tokens: int) -> "Student":
         """A causal student's base model before distillation, asked with the instruction: the student's own
-        zero-shot baseline. Its answer budget is the longest a student gets, not the trained student's:
-        never shown the short form, it reasons at length, and a cut answer would understate it."""
+        zero-shot baseline. Evaluate gives it the teacher's answer budget, not the trained student's:
+        never shown the short form, it answers at length, and the student's budget would cut it."""
         from p2m.embedded import resolve_model
 
         return Student(resolve_model(self.meta["base_model"]),
-                       {**self.meta, "prompt_instruction": self.meta["instruction"], "max_new_tokens": MAX_NEW_TOKENS})
+                       {**self.meta, "prompt_instruction": self.meta["instruction"], "max_new_tokens": max_new_tokens})
 
     @property
     def device(self) -> torch.device:

@@ -22,6 +22,17 @@ def shots_for(spec: TaskSpec, text: str) -> list:
     return [e for e in spec.examples[:4] if e.output and e.input != text]
 
 
+def answer_tokens(spec: TaskSpec) -> int:
+    """The new tokens the teacher may write for one answer: a label's few, a worked solution's, or
+    about three times the longest example answer (counted in characters, ~3 to a token)."""
+    if spec.task_type == "classification":
+        return 6
+    if spec.task_type == "math":
+        return SOLUTION_TOKENS
+    longest = max((len(e.output) for e in spec.examples), default=0)
+    return min(256, max(24, longest)) if longest else 128
+
+
 def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]:
     """Greedy answer (with top log-probabilities) first, then `votes` sampled answers."""
     shots = [({"input": e.input}, e.output) for e in shots_for(spec, text)]
@@ -29,14 +40,11 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
         choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
         messages = prompts.chat("classify", shots, instruction=spec.instruction, glossary=spec.label_glossary(),
                                 labels=", ".join(spec.labels), label_choices=choices, input=text)
-        max_tokens = 6
     elif spec.task_type == "math":  # distilling step by step: reasoning, then the marked final number
         messages = prompts.chat("solve", shots, instruction=spec.instruction, input=text)
-        max_tokens = SOLUTION_TOKENS
     else:
         messages = prompts.chat("answer", shots, instruction=spec.instruction, input=text)
-        longest = max((len(e.output) for e in spec.examples), default=0)
-        max_tokens = min(256, max(24, longest)) if longest else 128  # ~3 chars a token: room for 3x
+    max_tokens = answer_tokens(spec)
     greedy = ChatRequest(messages, max_tokens=max_tokens, top_logprobs=10)
     sampled = [ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)]
     return [greedy, *sampled]
