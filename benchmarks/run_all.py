@@ -164,6 +164,13 @@ def scored(evaluation: dict, name: str) -> dict:
     return {"metric": main, "value": scores[main], "ci95": scores[f"{main}_ci95"]}
 
 
+def run_teacher_calls(run_dir: Path) -> int:
+    """Teacher calls the run's stages made, in every invocation; not those of `p2m eval` on the test items,
+    which the report's total also counts once a run has been evaluated before."""
+    history = json.loads((run_dir / run_paths.LEDGER).read_text())["history"]
+    return sum(usage["calls"] for invocation in history for stage, usage in invocation["by_stage"].items() if stage != "eval")
+
+
 def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, corrected: bool = False,
             unlabeled: list[str] | None = None) -> dict:
     """One row: a p2m run for `task` with `teacher` (with `unlabeled` real texts, if given), evaluated on
@@ -202,7 +209,7 @@ def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, co
         # the seconds each stage took in the invocation that did its work (a resumed row keeps its cold time)
         "run_seconds": round(sum(stage["seconds"] for stage in stages.values()), 1),
         "eval_seconds": round(time.perf_counter() - started, 1),
-        "teacher_calls": report["ledger"]["calls"], "leakage": evaluation["leakage"]["test_items_near_a_training_input"],
+        "teacher_calls": run_teacher_calls(config.run_dir()), "leakage": evaluation["leakage"]["test_items_near_a_training_input"],
         "inference_side_by_side": side_by_side(config.run_dir(), [r["input"] for r in test_rows[: args.timing_items]]),
     }
     if task["type"] == "classification" and (probe := linear_probe(task, test_rows, parsed["labels"])):
