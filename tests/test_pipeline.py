@@ -69,6 +69,8 @@ def test_classification_run_writes_every_artifact(movie_run):
     evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
     student = Student(out / "model")  # the encoder's own dir plus the head's file, as evaluated
     assert student.predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
+    inputs = sorted({p["input"] for p in evaluated}, key=len, reverse=True)  # batched by length, answered in input order
+    assert student.predict(inputs, batch_size=2) == [student.predict([text])[0] for text in inputs]
     padded = student.tokenizer(["Fine.", "A much longer review, which pads the first one out."], padding=True, return_tensors="pt")
     alone = student.tokenizer(["Fine."], return_tensors="pt")
     with torch.no_grad():  # padding does not move the input's positions: its embedding is its own, whatever its batch

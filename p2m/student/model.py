@@ -88,28 +88,31 @@ class Student:
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 16, max_new_tokens: int | None = None) -> list[str]:
-        """Labels (classifier), spans of the inputs (span extractor) or greedy answers; `max_new_tokens`
-        defaults to the budget saved at training."""
+        """Labels (classifier), spans of the inputs (span extractor) or greedy answers, in input order;
+        `max_new_tokens` defaults to the budget saved at training. Inputs are batched by length, so a
+        batch pads (and computes) little beyond its longest input."""
         max_new_tokens = max_new_tokens or self.meta.get("max_new_tokens") or 64
-        outputs: list[str] = []
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start : start + batch_size]
-            if self.kind == "span":
-                outputs += predict_spans(self.model, self.tokenizer, batch, self.meta["instruction"], self.device)
-            elif self.is_classifier:
-                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.device)
-                ids = self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()
-                outputs += [self.meta["labels"][i] for i in ids]
-            else:
-                instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
-                prompts = [
-                    self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(instruction, t)}], add_generation_prompt=True, tokenize=False)
-                    for t in batch
-                ]
-                enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
-                out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-                outputs += [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
-        return outputs
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        answers: dict[int, str] = {}
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            answers.update(zip(picked, self._predict_batch([texts[i] for i in picked], max_new_tokens)))
+        return [answers[i] for i in range(len(texts))]
+
+    def _predict_batch(self, batch: list[str], max_new_tokens: int) -> list[str]:
+        if self.kind == "span":
+            return predict_spans(self.model, self.tokenizer, batch, self.meta["instruction"], self.device)
+        if self.is_classifier:
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.device)
+            return [self.meta["labels"][i] for i in self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()]
+        instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
+        prompts = [
+            self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(instruction, t)}], add_generation_prompt=True, tokenize=False)
+            for t in batch
+        ]
+        enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
+        out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+        return [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
 
     def latency_ms(self, texts: list[str], limit: int = 32) -> float:
         return mean_latency_ms(self.predict, texts, limit)
