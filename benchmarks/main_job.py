@@ -23,7 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import DATA, machine, write_readme_block
+from run_all import DATA, machine, run_teacher_calls, write_readme_block
 from p2m.metrics import strongest_zero_shot
 
 TASK = "Classify movie reviews as positive or negative"
@@ -46,13 +46,11 @@ def measure(out: Path, cache: Path, limit: int | None) -> dict:
     test = ["--test", str(DATA / "sst2" / "test.jsonl"), "--input-field", "text", "--label-field", "label_text"]
     evaluation = json.loads(p2m(["eval", str(out), *test, *(["--limit", str(limit)] if limit else []), "--json"], cache))
     stages = json.loads((out / "stages.json").read_text())
-    ledger = json.loads((out / "ledger.json").read_text())
     return {
         "stage_seconds": {name: state["seconds"] for name, state in stages.items()},
         "run_seconds": round(sum(state["seconds"] for state in stages.values()), 1),
         "this_invocation_seconds": round(invocation, 1),
-        "run_teacher_calls": sum(entry["by_stage"].get(stage, {}).get("calls", 0) for entry in ledger["history"]
-                                 for stage in ("parse", "retrieve", "synthesize", "verify", "evaluate")),
+        "run_teacher_calls": run_teacher_calls(out),
         "student": evaluation["student"]["model"], "n": evaluation["n"],
         "teacher": {name: scores["accuracy"] for name, scores in evaluation["teacher"]["readings"].items()},
         "teacher_ci95": {name: scores["accuracy_ci95"] for name, scores in evaluation["teacher"]["readings"].items()},
