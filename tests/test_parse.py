@@ -41,8 +41,11 @@ def test_explicit_labels_beat_the_teachers_and_user_examples_join(tmp_path):
 
 
 def test_real_small_teacher_gives_a_valid_spec():
-    spec, _ = parse_task(build_teacher(RunConfig(task="x", teacher="smollm2-135m")), "Classify movie reviews as positive or negative")
+    teacher = build_teacher(RunConfig(task="x", teacher="smollm2-135m"))
+    spec, _ = parse_task(teacher, "Classify movie reviews as positive or negative")
     assert spec.task_type == "classification" and set(spec.labels) == {"positive", "negative"}
+    descriptions, _ = describe_labels(teacher, spec)  # it copies the prompt's email example: sent back, else none
+    assert "email" not in " ".join(descriptions.values()).lower() and len(set(descriptions.values())) == len(descriptions)
 
 
 def reads_right(spec: dict, case: dict) -> bool:
@@ -94,6 +97,16 @@ def test_label_descriptions_are_repaired_on_retry_and_missing_ones_leave_a_warni
     assert backend.calls == 2  # the first answer lacked "number" and was sent back with that error
     descriptions, warnings = describe_labels(Teacher(FakeBackend(replies=["no"] * 3), CallCache(tmp_path / "d.sqlite")), spec)
     assert descriptions == {} and "labels are used by name alone" in warnings[0]
+
+
+def test_label_descriptions_that_copy_the_prompt_or_repeat_each_other_are_sent_back(tmp_path):
+    spec = TaskSpec("Classify reviews", "classification", ["good", "bad"], "a review")
+    copied = "An email about a charge, invoice, refund or payment, e.g. 'I was charged twice this month.'"
+    backend = FakeBackend(replies=[json.dumps({"good": copied, "bad": "A review that dislikes"}),
+                                   '{"good": "A review of a film", "bad": "A review of a film"}', '{"good": "A review that likes", "bad": "A review that dislikes"}'])
+    descriptions, warnings = describe_labels(Teacher(backend, CallCache(tmp_path / "c.sqlite")), spec)
+    assert descriptions == {"good": "A review that likes", "bad": "A review that dislikes"} and warnings == []
+    assert backend.calls == 3
 
 
 def test_subjects_are_distinct_and_a_useless_list_means_none(tmp_path):

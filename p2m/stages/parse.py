@@ -80,13 +80,28 @@ def describe_labels(teacher: Teacher, spec: TaskSpec) -> tuple[dict[str, str], l
         missing = [l for l in spec.labels if not str(data.get(l) or "").strip()]
         if missing:
             raise InvalidAnswer(f"no description for {missing}")
-        return checked_descriptions({l: data[l] for l in spec.labels}, spec.labels)
+        return distinct_from(checked_descriptions({l: data[l] for l in spec.labels}, spec.labels), system + user)
 
     descriptions, errors = ask_json(teacher, (("system", system), ("user", user)), schema, validate,
                                     max_tokens=100 + 60 * len(spec.labels))
     if descriptions is None:
         return {}, [f"teacher gave no usable label descriptions ({errors[-1]}); the labels are used by name alone"]
     return descriptions, []
+
+
+def distinct_from(descriptions: dict[str, str], prompt: str) -> dict[str, str]:
+    """The descriptions, unless one copies the prompt (its worked example) or two labels share one: a
+    weak teacher (SmolLM2) gives every label the example's "An email reporting that something ... fails",
+    which would steer generation and the verifiers away from what the labels mean."""
+    shown, seen = normalize(prompt), {}
+    for label, text in descriptions.items():
+        key = normalize(text)
+        if key in shown:
+            raise InvalidAnswer(f"the description of {label!r} copies the prompt; describe {label!r} for this task")
+        if key in seen:
+            raise InvalidAnswer(f"{seen[key]!r} and {label!r} have the same description; say how they differ")
+        seen[key] = label
+    return descriptions
 
 
 def stated_examples(examples: list[dict], task: str, warnings: list[str]) -> list[dict]:
