@@ -39,9 +39,15 @@ REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "
 
 
 def variant_run(run_dir: Path, target: Path, options: dict) -> RunConfig:
-    """A copy of run_dir's inputs to training, with the variant's options; stages up to verify stay done."""
+    """A copy of run_dir's inputs to training, with the variant's options; stages up to verify stay done.
+    A copy made from an earlier run of the suite (its stages.json then differed) is made again."""
+    source_stages = (run_dir / run_paths.STAGES).read_text()
+    copied_from = target / "source_stages.json"
+    if target.exists() and (not copied_from.exists() or copied_from.read_text() != source_stages):
+        shutil.rmtree(target)
     if not target.exists():
         target.mkdir(parents=True)
+        copied_from.write_text(source_stages)
         for name in REUSED:
             source = run_dir / name
             if source.is_dir():
