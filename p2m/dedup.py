@@ -29,6 +29,16 @@ def shingles(text: str, n: int = 4) -> set[str]:
     return {norm[i : i + n] for i in range(max(len(norm) - n + 1, 1))}
 
 
+def word_runs(text: str, n: int) -> set[tuple[str, ...]]:
+    words = normalize(text).split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def repeats_words(text: str, source: str, n: int = 4) -> bool:
+    """Whether `text` repeats a run of `n` consecutive words of `source` (as `normalize` reads both)."""
+    return bool(word_runs(text, n) & word_runs(source, n))
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 

@@ -182,6 +182,21 @@ def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prom
     assert "Labels:" not in label_requests(plain, ["Who won?"])[0].prefix  # no descriptions: the prompts as before
 
 
+def test_inputs_that_echo_their_generation_prompt_are_found():
+    from p2m.dedup import repeats_words
+    from p2m.stages.synthesize import generation_prompt
+
+    spec = TaskSpec.from_dict({"instruction": "Classify the intent of a voice assistant request", "task_type": "classification",
+                               "labels": ["play music", "get weather"], "input_description": "voice assistant request",
+                               "label_descriptions": {"play music": "A request to play music, e.g. 'Play Imagine by John Lennon.'"}})
+    prompt = generation_prompt(spec, "play music")
+    for echo in ("Add only, no preamble and no label", 'Add that is clearly "play music" to my list',
+                 "Write one new voice assistant request about jazz"):
+        assert repeats_words(echo, prompt), echo
+    for real in ("play some jazz by miles davis", "will it rain in paris tomorrow", "play music from the sixties"):
+        assert not repeats_words(real, prompt), real
+
+
 def test_the_head_fit_keeps_its_prior_without_data_and_separates_labelled_points():
     import torch
 

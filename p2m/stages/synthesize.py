@@ -57,6 +57,16 @@ def label_meaning(spec: TaskSpec, label: str) -> str:
     return f" ({meaning})" if meaning else ""
 
 
+def generation_prompt(spec: TaskSpec, label: str | None) -> str:
+    """The words of the prompt an input for `label` (None: any input) was written from, without the
+    parts that an input may share (subject, meaning, style): what an input that echoes its prompt
+    repeats ("Add only, no preamble and no label")."""
+    values = dict(instruction=spec.instruction, input_description=spec.input_description, style="")
+    if label is None:
+        return "\n".join(prompts.render("generate_input", **values))
+    return "\n".join(prompts.render("generate_input_for_label", **values, label=label, meaning="", subject=""))
+
+
 def list_subjects(teacher: Teacher, spec: TaskSpec, label: str, count: int) -> list[str]:
     """Up to `count` distinct subjects an input of `label` could be about (ZeroGen's first stage); []
     when the teacher gives no usable list: that label's inputs are then written from the label alone."""

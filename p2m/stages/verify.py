@@ -39,7 +39,7 @@ from typing import Callable
 from p2m import prompts, run_paths
 from p2m.config import load_texts
 from p2m.verifiers import label_model
-from p2m.dedup import dedupe, normalize
+from p2m.dedup import dedupe, normalize, repeats_words
 from p2m.verifiers.embeddings import Embedder
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.verifiers.keyword_rules import keyword_label_probs
@@ -47,6 +47,7 @@ from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.teacher.calls import ChatRequest, ScoreRequest
 from p2m.stages.base import RunContext, Stage
 from p2m.stages.passages import distinct_inputs, wants_passages
+from p2m.stages.synthesize import generation_prompt
 from p2m.spec import TaskSpec
 from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
@@ -250,10 +251,10 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 14  # math: worked solutions ending in a marked number, scored for the marker
+    version = 15  # generated inputs that repeat their prompt's words are dropped
     config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
     uses_teacher = True
-    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge")
+    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
     outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
 
@@ -275,6 +276,9 @@ class Verify(Stage):
         known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
         min_words = 2 if spec.task_type == "classification" else 1
         rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
+        if not wants_passages(spec):  # a passage's question is written from another prompt
+            rows = drop(rows, [i for i, r in enumerate(rows) if not repeats_words(r["input"], generation_prompt(spec, r.get("intended_label")))],
+                        "repeats the generation prompt")
         rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs), "duplicate or copy of a given example")
         unlabeled = unlabeled_rows(ctx, spec)
         unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
