@@ -6,7 +6,9 @@
 For each task, the verified synthetic data of the suite's run (benchmarks/run_all.py, in --work) is
 trained on again with each variant below (a copy of the run dir: parse to synthesize are reused; verify
 runs again, from cached teacher answers, only where a variant changes its options), and every student is evaluated on the same real test items as
-the suite row; teacher answers come from the cache. Beside each: MiniLM zero-shot (p2m eval's
+the suite row; teacher answers come from the cache. The generation variants write their data afresh
+(the same parsed task, without one piece of the generation recipe; the suite run's student), so they
+differ from the default by one synthesis draw as well. Beside each: MiniLM zero-shot (p2m eval's
 baseline) and the teacher's best reading on those items, so each piece shows what it adds.
 Prints one JSON object (last line) and writes the README table between the recipe markers.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from p2m import Pipeline, RunConfig, run_paths
 from p2m.files import read_json
 from p2m.metrics import strongest_zero_shot
+from p2m.spec import TaskSpec
 from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, write_readme_block, write_rows
 
 RESULTS = Path(__file__).parent / "results" / "recipe.json"
@@ -35,16 +38,22 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False},
     "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd"},
 }
+GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
+    "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": ({}, {"label_descriptions": {}}),
+    "LP-FT, no subjects: inputs written from the label alone (data written afresh)": ({"subjects_per_label": 0}, {}),
+}
 REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
 
 
-def variant_run(run_dir: Path, target: Path, options: dict) -> RunConfig:
+def variant_run(run_dir: Path, target: Path, options: dict, spec_fields: dict | None = None) -> RunConfig:
     """A copy of run_dir's inputs to training, with the variant's options; stages up to verify stay done.
-    A copy made from an earlier run of the suite (its stages.json then differed) is made again."""
+    With `spec_fields`, the copy's spec is replaced by one with those fields (stages after parse run
+    again). A copy made from an earlier run of the suite (its stages.json then differed) is made again."""
     source_stages = (run_dir / run_paths.STAGES).read_text()
     copied_from = target / "source_stages.json"
     if target.exists() and (not copied_from.exists() or copied_from.read_text() != source_stages):
         shutil.rmtree(target)
+    config = RunConfig(**{**read_json(run_dir / run_paths.CONFIG), "out": str(target), **options})
     if not target.exists():
         target.mkdir(parents=True)
         copied_from.write_text(source_stages)
@@ -54,10 +63,19 @@ def variant_run(run_dir: Path, target: Path, options: dict) -> RunConfig:
                 shutil.copytree(source, target / name)
             elif source.exists():
                 shutil.copy(source, target / name)
-    return RunConfig(**{**read_json(run_dir / run_paths.CONFIG), "out": str(target), **options})
+        if spec_fields:
+            Pipeline(config).replace_spec(TaskSpec.from_dict({**read_json(run_dir / run_paths.SPEC), **spec_fields}))
+    return config
 
 
-def measure_task(name: str, args) -> dict:
+def variants(run_dir: Path) -> dict[str, tuple[dict, dict]]:
+    """Every variant as (options, spec fields); the generation variants keep the suite run's student."""
+    student = read_json(run_dir / run_paths.STUDENT)["chosen"]["id"]
+    return ({name: (options, {}) for name, options in VARIANTS.items()}
+            | {name: ({**options, "student": student}, fields) for name, (options, fields) in GENERATION_VARIANTS.items()})
+
+
+def measure_task(name: str, args, command: str) -> dict:
     task = TASKS[name]
     run_dir = Path(args.work) / args.teacher / name / "p2m"
     if not (run_dir / run_paths.MODEL_META).exists():
@@ -65,9 +83,11 @@ def measure_task(name: str, args) -> dict:
     test_rows = sampled_rows(task, "test", args.limit)
     test_file = write_rows(Path(args.work) / args.teacher / name / "recipe" / "test.jsonl", test_rows)
     out = {"task": name, "n_test": len(test_rows), "variants": {}}
-    for variant, options in VARIANTS.items():
-        slug = "-".join(f"{key}={value}" for key, value in options.items())
-        config = variant_run(run_dir, Path(args.work) / args.teacher / name / "recipe" / slug, options)
+    for variant, (options, spec_fields) in variants(run_dir).items():
+        if args.variants != "all" and (variant in GENERATION_VARIANTS) != (args.variants == "generation"):
+            continue
+        slug = "-".join(f"{key}={value}" for key, value in {**options, **spec_fields}.items()).replace("/", "_")
+        config = variant_run(run_dir, Path(args.work) / args.teacher / name / "recipe" / slug, options, spec_fields)
         started = time.perf_counter()
         report = Pipeline(config).run()
         evaluation = Pipeline.open(config.run_dir()).evaluate(test_file)
@@ -75,20 +95,28 @@ def measure_task(name: str, args) -> dict:
         out["zero_shot"], out["teacher"] = scored(evaluation, zero_shot), scored(evaluation, evaluation["teacher"]["reading"])
         out["variants"][variant] = {"student": side(evaluation, "student"), "retention": evaluation["retention"],
                                     "minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get(zero_shot),
-                                    "train_seconds": report["training"]["seconds"], "seconds": round(time.perf_counter() - started, 1)}
+                                    "train_seconds": report["training"]["seconds"], "seconds": round(time.perf_counter() - started, 1),
+                                    "command": command, "date": str(date.today())}
         print(json.dumps({name: {variant: out["variants"][variant]}}), flush=True)
     return out
 
 
+def merged(old: dict | None, new: dict) -> dict:
+    """A task's stored variants with the new ones over them; each keeps the command that measured it."""
+    kept = {name: {"command": old["command"], "date": old["date"], **v} for name, v in old["variants"].items()} if old else {}
+    return {**new, "variants": kept | new["variants"]}
+
+
 def readme_block(results: dict) -> str:
-    lines = [f"**Recipe ablation** ({machine()}; the suite's verified data per task, each variant trained on it and "
-             "evaluated on the suite's real test items; means with bootstrap 95% CIs):", "",
+    lines = [f"**Recipe ablation** ({machine()}; the suite's verified data per task, each variant trained on it (the "
+             "variants marked 'data written afresh' synthesize and verify their own) and evaluated on the suite's real "
+             "test items; means with bootstrap 95% CIs):", "",
              "| task (n) | variant | student | retention | student - MiniLM zero-shot | train s | measured by |", "|---|---|---|---|---|---|---|"]
     for task in results.values():
         by = f"`{task['command']}`, {task['date']}"
         for variant, v in task["variants"].items():
             lines.append(f"| {task['task']} ({task['n_test']}) | {variant} | {cell(v['student'])} | {interval(v['retention'], signed=False)} | "
-                         f"{interval(v['minus_zero_shot'])} | {v['train_seconds']:.0f} | {by} |")
+                         f"{interval(v['minus_zero_shot'])} | {v['train_seconds']:.0f} | `{v['command']}`, {v['date']} |")
         lines.append(f"| {task['task']} ({task['n_test']}) | *MiniLM zero-shot; teacher's best reading* | {cell(task['zero_shot'])}; "
                      f"{cell(task['teacher'])} | | | | {by} |")
     return "\n".join(lines) + "\n"
@@ -100,12 +128,16 @@ def main() -> None:
     parser.add_argument("--teacher", default="auto", help="the suite's --teachers entry whose runs to reuse")
     parser.add_argument("--limit", type=int, help="test items per task (default: the whole test set, as the suite)")
     parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="the suite's --work")
+    parser.add_argument("--variants", default="all", choices=["all", "training", "generation"],
+                        help="training: the variants on the suite's data; generation: those that write data afresh")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--limit", str(args.limit)] if args.limit else [])])
-    results = {name: {**measure_task(name, args), "command": command, "date": str(date.today())} for name in args.tasks}
+    command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--limit", str(args.limit)] if args.limit else []),
+                        *(["--variants", args.variants] if args.variants != "all" else [])])
+    results = {name: {**measure_task(name, args, command), "command": command, "date": str(date.today())} for name in args.tasks}
     if not args.no_readme:
-        stored = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | results
+        stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        stored |= {name: merged(stored.get(name), task) for name, task in results.items()}
         RESULTS.write_text(json.dumps(stored, indent=1) + "\n")
         write_readme_block(START, END, readme_block(stored))
     print(json.dumps({"tasks": results, "machine": machine(), "date": str(date.today())}))
