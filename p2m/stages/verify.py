@@ -277,7 +277,8 @@ class Verify(Stage):
         min_words = 2 if spec.task_type == "classification" else 1
         rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
         if not wants_passages(spec):  # a passage's question is written from another prompt
-            rows = drop(rows, [i for i, r in enumerate(rows) if not repeats_words(r["input"], generation_prompt(spec, r.get("intended_label")))],
+            prompt_of = {label: generation_prompt(spec, label) for label in {r.get("intended_label") for r in rows}}
+            rows = drop(rows, [i for i, r in enumerate(rows) if not repeats_words(r["input"], prompt_of[r.get("intended_label")])],
                         "repeats the generation prompt")
         rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs), "duplicate or copy of a given example")
         unlabeled = unlabeled_rows(ctx, spec)
