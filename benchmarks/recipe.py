@@ -30,17 +30,19 @@ from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, 
 
 RESULTS = Path(__file__).parent / "results" / "recipe.json"
 START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
+NO_PROTOTYPES = {"label_prototypes": 0}
 VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
-    "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names"},
-    "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none"},
-    "label-name prior head, then full fine-tuning": {"classifier_tuning": "full", "label_prior": "names"},
-    "plain probe, then full fine-tuning (LP-FT; default)": {"classifier_tuning": "full", "label_prior": "none"},
-    "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False},
-    "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd"},
+    "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names", **NO_PROTOTYPES},
+    "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none", **NO_PROTOTYPES},
+    "label-name prior head, then full fine-tuning": {"classifier_tuning": "full", "label_prior": "names", **NO_PROTOTYPES},
+    "plain probe, then full fine-tuning (LP-FT)": {"classifier_tuning": "full", "label_prior": "none", **NO_PROTOTYPES},
+    "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False, **NO_PROTOTYPES},
+    "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd", **NO_PROTOTYPES},
+    "LP-FT, then the label names' prototypes added to the head (default)": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0},
 }
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
-    "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": ({}, {"label_descriptions": {}}),
-    "LP-FT, no subjects: inputs written from the label alone (data written afresh)": ({"subjects_per_label": 0}, {}),
+    "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": (NO_PROTOTYPES, {"label_descriptions": {}}),
+    "LP-FT, no subjects: inputs written from the label alone (data written afresh)": ({"subjects_per_label": 0, **NO_PROTOTYPES}, {}),
 }
 REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
 
@@ -86,6 +88,8 @@ def measure_task(name: str, args, command: str) -> dict:
     for variant, (options, spec_fields) in variants(run_dir).items():
         if args.variants != "all" and (variant in GENERATION_VARIANTS) != (args.variants == "generation"):
             continue
+        if args.match and args.match not in variant:
+            continue
         slug = "-".join(f"{key}={value}" for key, value in {**options, **spec_fields}.items()).replace("/", "_")
         config = variant_run(run_dir, Path(args.work) / args.teacher / name / "recipe" / slug, options, spec_fields)
         started = time.perf_counter()
@@ -102,8 +106,10 @@ def measure_task(name: str, args, command: str) -> dict:
 
 
 def merged(old: dict | None, new: dict) -> dict:
-    """A task's stored variants with the new ones over them; each keeps the command that measured it."""
-    kept = {name: {"command": old["command"], "date": old["date"], **v} for name, v in old["variants"].items()} if old else {}
+    """A task's stored variants with the new ones over them, less those no longer defined; each keeps the
+    command that measured it."""
+    defined = VARIANTS.keys() | GENERATION_VARIANTS.keys()
+    kept = {name: {"command": old["command"], "date": old["date"], **v} for name, v in old["variants"].items() if name in defined} if old else {}
     return {**new, "variants": kept | new["variants"]}
 
 
@@ -130,10 +136,12 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="the suite's --work")
     parser.add_argument("--variants", default="all", choices=["all", "training", "generation"],
                         help="training: the variants on the suite's data; generation: those that write data afresh")
+    parser.add_argument("--match", help="only the variants whose name contains this text")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--limit", str(args.limit)] if args.limit else []),
-                        *(["--variants", args.variants] if args.variants != "all" else [])])
+                        *(["--variants", args.variants] if args.variants != "all" else []),
+                        *(["--match", repr(args.match)] if args.match else [])])
     results = {name: {**measure_task(name, args, command), "command": command, "date": str(date.today())} for name in args.tasks}
     if not args.no_readme:
         stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

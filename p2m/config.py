@@ -96,7 +96,13 @@ class RunConfig:
     label_prior: str = "none"
     """Classification: what the head is pulled toward while it is fitted: 'none' (toward zero: the plain
     probe) or 'names', the label names' own embeddings (the zero-shot classifier; benchmarks/recipe.py
-    measured it below 'none' on TREC and SNIPS)."""
+    measured it ahead of 'none' on TREC and behind it on SNIPS and SST-2)."""
+    label_prototypes: float = 1.0
+    """Classification: after training, the label names' own embeddings through the trained encoder (the
+    zero-shot classifier, at the embedding verifier's temperature) are added to the head's weights by this
+    factor, so the student's logits are the head's plus the zero-shot reading in the tuned embedding space.
+    It keeps a student trained on a weak teacher's data near zero-shot; 0 leaves the head as trained
+    (benchmarks/recipe.py measures both)."""
     kd_alpha: float = 0.5
     """soft-kd / logit-kd: weight of the distillation term (1 - kd_alpha goes to CE on the hard target)."""
     kd_temperature: float = 2.0
@@ -151,6 +157,8 @@ class RunConfig:
                 raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
         if self.epochs < 0 or self.early_stopping < 0 or self.kd_temperature <= 0:
             raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
+        if self.label_prototypes < 0:
+            raise P2MError("--label-prototypes must be at least 0 (0: the head as trained)")
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
         if self.max_teacher_calls is not None and self.max_teacher_calls < 1:

@@ -358,10 +358,31 @@ def test_a_head_only_classifier_is_fitted_on_frozen_embeddings(movie_run):
     report = Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "head", "label_prior": "names"}), progress).run()
     assert [name for name, skipped in progress.finished.items() if not skipped] == ["train", "evaluate", "report"]
     assert report["training"]["classifier_tuning"] == "head" and "steps" not in report["training"]
-    assert "a linear head on the frozen encoder's mean-pooled embeddings (pulled toward the label names' embeddings)" in (
-        out / "model" / "README.md").read_text()
+    assert ("a linear head on the frozen encoder's mean-pooled embeddings (pulled toward the label names' embeddings; "
+            "the label names' prototypes added to the head x 1.0)") in (out / "model" / "README.md").read_text()
     evaluated = read_jsonl(out / "eval" / "predictions.jsonl")
     assert Student(out / "model").predict([p["input"] for p in evaluated]) == [p["student"] for p in evaluated]
+
+
+def test_the_label_names_prototypes_are_added_to_the_trained_head(movie_run):
+    """Head only, the encoder stays the base: the head with prototypes minus the head without them is the
+    zero-shot classifier's weights, the label names' embeddings; the bias is untouched."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from p2m.student.model import MAX_INPUT_TOKENS
+    from p2m.student.classifier import HEAD_FILE, EmbeddingClassifier, label_prototypes
+
+    config, out, _ = movie_run
+    heads = {}
+    for weight in (0.0, 2.0):
+        Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "head", "label_prototypes": weight}), RecordingProgress()).run()
+        heads[weight] = load_file(str(out / "model" / HEAD_FILE))
+    labels = read_json(out / "spec.json")["labels"]
+    model = EmbeddingClassifier(AutoModel.from_pretrained(str(out / "model")), len(labels))
+    prototypes = label_prototypes(model, AutoTokenizer.from_pretrained(str(out / "model")), labels, MAX_INPUT_TOKENS)
+    assert torch.allclose(heads[2.0]["weight"] - heads[0.0]["weight"], 2.0 * prototypes, atol=1e-4)
+    assert torch.equal(heads[2.0]["bias"], heads[0.0]["bias"])
 
 
 def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_run):

@@ -138,11 +138,13 @@ USAGE = "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"y
 
 def training_line(training: dict) -> str:
     """How the student was fitted, in one line: a probe's head, or a Trainer's epochs, steps and loss."""
+    prototypes = training.get("label_prototypes")
+    added = f"; the label names' prototypes added to the head x {prototypes}" if prototypes else ""
     if training.get("classifier_tuning") == "head":
         prior = {"names": "pulled toward the label names' embeddings", "none": "no prior"}[training["label_prior"]]
-        return f"{training['examples']} examples, a linear head on the frozen encoder's mean-pooled embeddings ({prior})"
+        return f"{training['examples']} examples, a linear head on the frozen encoder's mean-pooled embeddings ({prior}{added})"
     return (f"{training['examples']} examples, {training['epochs']} epochs, {training['steps']} steps, final loss {training['train_loss']}"
-            + (" (encoder and head from the fitted probe)" if training.get("classifier_tuning") == "full" else ""))
+            + (f" (encoder and head from the fitted probe{added})" if training.get("classifier_tuning") == "full" else ""))
 
 
 def teacher_provenance(teacher: dict) -> str:

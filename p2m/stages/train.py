@@ -36,7 +36,7 @@ from p2m.stages.base import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
 from p2m.teacher.answers import teacher_requests
-from p2m.student.classifier import PRIOR_SCALE, EmbeddingClassifier, embed_texts, fit_head
+from p2m.student.classifier import EmbeddingClassifier, embed_texts, fit_head, label_prototypes
 from p2m.student.extractive import training_features
 from p2m.student.model import MAX_INPUT_TOKENS, MAX_SEQUENCE_TOKENS, answer_budget, save_meta, student_prompt
 
@@ -140,10 +140,20 @@ def fit_classifier_head(ctx: RunContext, spec: TaskSpec, model, tokenizer, rows:
     ctx.progress.task(f"fitting the head on {len(rows)} embeddings", total=None)
     model.to(best_device())
     x = embed_texts(model, tokenizer, [r["input"] for r in rows], MAX_INPUT_TOKENS)
-    prior = PRIOR_SCALE * embed_texts(model, tokenizer, spec.labels, MAX_INPUT_TOKENS) if ctx.config.label_prior == "names" else None
+    prior = label_prototypes(model, tokenizer, spec.labels, MAX_INPUT_TOKENS) if ctx.config.label_prior == "names" else None
     weight, bias = fit_head(x, classifier_targets(spec, rows, ctx.config.method, ctx.config.kd_alpha), prior)
     model.head.weight.data.copy_(weight)
     model.head.bias.data.copy_(bias)
+
+
+def add_label_prototypes(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassifier, tokenizer) -> None:
+    """The trained head plus --label-prototypes times the zero-shot classifier read through the trained
+    encoder. On a strong teacher's data the two agree and the sum gains a little; on a weak teacher's
+    (inputs that are not the task's, labels by echo) the head alone falls far below zero-shot, the sum not
+    (measured in benchmarks/recipe.py)."""
+    if ctx.config.label_prototypes:
+        prototypes = label_prototypes(model, tokenizer, spec.labels, MAX_INPUT_TOKENS)
+        model.head.weight.data += (ctx.config.label_prototypes * prototypes).to(model.head.weight)
 
 
 def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
@@ -328,9 +338,10 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 9  # causal students train on 512 tokens: a question with its worked solution fits
+    version = 10  # classifiers: the label names' prototypes added to the trained head
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
-                     "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior")
+                     "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior",
+                     "label_prototypes")
     uses_teacher = True  # logit-kd reads the teacher's logits
     inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
     outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
@@ -357,6 +368,8 @@ class Train(Stage):
         if trainer and not trainer.is_world_process_zero():
             return
         model = trainer.accelerator.unwrap_model(trainer.model) if trainer else model
+        if classifier:
+            add_label_prototypes(ctx, spec, model, tokenizer)
         adapters = hasattr(model.body if classifier else model, "peft_config")
         model_dir = ctx.path(run_paths.MODEL)
         save_model(model, tokenizer, model_dir)
@@ -367,6 +380,7 @@ class Train(Stage):
             "base_model": student, "kind": kind, "examples": len(rows), "validation_examples": len(validation), "method": method,
             "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
             "label_prior": ctx.config.label_prior if classifier else None,
+            "label_prototypes": ctx.config.label_prototypes if classifier else None,
             "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
             "seconds": round(time.perf_counter() - started, 2), "resumed_from": Path(checkpoint).name if checkpoint else None,
             **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),

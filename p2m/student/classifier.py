@@ -6,7 +6,9 @@ Why not transformers' sequence-classification head: it reads the first token, wh
 steps of fine-tuning on a few noisy synthetic rows push the encoder around to fit. Here the head is
 fitted first on the frozen embeddings (a linear probe, convex, in seconds; `--label-prior names` pulls
 it toward the label names' own embeddings, the zero-shot classifier), and `--classifier-tuning full`
-then fine-tunes encoder and head together from there (LP-FT, Kumar et al. 2022)."""
+then fine-tunes encoder and head together from there (LP-FT, Kumar et al. 2022). Last, the label names'
+embeddings through the trained encoder are added to the head (`--label-prototypes`): a product of the
+trained head and the zero-shot classifier, still one linear layer."""
 
 from __future__ import annotations
 
@@ -65,6 +67,12 @@ def embed_texts(model: EmbeddingClassifier, tokenizer, texts: list[str], max_len
         enc = enc.to(model.head.weight.device)
         chunks.append(model.embed(enc["input_ids"], enc["attention_mask"]).float().cpu())
     return torch.cat(chunks)
+
+
+def label_prototypes(model: EmbeddingClassifier, tokenizer, labels: list[str], max_length: int) -> torch.Tensor:
+    """The zero-shot classifier's weights in this encoder's space (labels, d): each label name's unit
+    embedding, scaled to the temperature at which the embedding verifier reads them."""
+    return PRIOR_SCALE * embed_texts(model, tokenizer, labels, max_length)
 
 
 def fit_head(x: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor | None, c: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
