@@ -43,6 +43,7 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
     "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": (NO_PROTOTYPES, {"label_descriptions": {}}),
     "LP-FT, no subjects: inputs written from the label alone (data written afresh)": ({"subjects_per_label": 0, **NO_PROTOTYPES}, {}),
+    "LP-FT, no styles: every input asked for without a writing style (data written afresh)": ({"styles": False, **NO_PROTOTYPES}, {}),
 }
 REUSED = ("config.json", "spec.json", "student.json", "datasets.json", "data", "stages.json")  # what train reads
 

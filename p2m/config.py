@@ -62,6 +62,10 @@ class RunConfig:
     """Classification: the teacher first lists this many subjects per label, then writes each input
     for a (label, subject) pair (ZeroGen's two stages: inputs differ in what they are about, not only
     in style); 0 writes from the label alone."""
+    styles: bool = True
+    """Each generated input (not a reading-comprehension passage) is asked for in a writing style drawn
+    from the prompts' styles file (variety beyond subjects); off asks for every input without one. Inputs whose examples are short (under 8 words:
+    dates, codes) never get a style."""
     votes: int = 3
     """Sampled teacher answers per example (self-consistency / label votes)."""
     channel_verifier: bool = False

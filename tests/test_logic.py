@@ -178,6 +178,8 @@ def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prom
     about = [request.messages[-1][1] for _, request in candidate_requests(spec, 6, seed=0, subjects={"human": ["Roman emperors", "jazz"]})]
     assert "person), about Roman emperors." in about[0] and "person), about jazz." in about[2] and "about Roman emperors" in about[4]
     assert '"number".' in about[1]  # a label without subjects is written from the label alone
+    assert {meta["style"] for meta, _ in candidate_requests(spec, 12, seed=0)} - {""}  # styles drawn per input
+    assert {meta["style"] for meta, _ in candidate_requests(spec, 12, seed=0, styled=False)} == {""}  # --no-styles
     plain = TaskSpec.from_dict({**data, "label_descriptions": {}})
     assert "Labels:" not in label_requests(plain, ["Who won?"])[0].prefix  # no descriptions: the prompts as before
 

@@ -90,13 +90,13 @@ def list_subjects(teacher: Teacher, spec: TaskSpec, label: str, count: int) -> l
 
 
 def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[dict] = (),
-                       subjects: dict[str, list[str]] | None = None) -> list[tuple[dict, ChatRequest]]:
-    """(metadata, request) for each candidate index; deterministic in (spec, index, seed, subjects).
+                       subjects: dict[str, list[str]] | None = None, styled: bool = True) -> list[tuple[dict, ChatRequest]]:
+    """(metadata, request) for each candidate index; deterministic in (spec, index, seed, subjects, styled).
     Rows from real datasets seed the few-shot examples where the user gave fewer than three; the k-th
     input written for a label is about that label's k-th subject (cycling), where it has subjects."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
-    styles = [""] if short_inputs else prompts.lines("styles")
+    styles = prompts.lines("styles") if styled and not short_inputs else [""]
     common = dict(instruction=spec.instruction, input_description=spec.input_description)
     seeds = spec.examples + [Example(r["input"], r["output"]) for r in real_rows[: max(0, 3 - len(spec.examples)) * 4]]
     out = []
@@ -136,7 +136,7 @@ def label_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
 class Synthesize(Stage):
     name = "synthesize"
     version = 5  # reading comprehension: passages first, then several questions per passage
-    config_fields = ("num_examples", "subjects_per_label", "seed")
+    config_fields = ("num_examples", "subjects_per_label", "styles", "seed")
     uses_teacher = True
     prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json",
                     "list_passage_subjects", "generate_passage", "generate_questions")
@@ -149,7 +149,7 @@ class Synthesize(Stage):
             write_jsonl(ctx.path(run_paths.CANDIDATES), passage_candidates(ctx, spec, ctx.config.num_examples, ctx.config.seed))
             return
         planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)),
-                                     label_subjects(ctx, spec))
+                                     label_subjects(ctx, spec), ctx.config.styles)
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
             {**meta, "input": clean_passage_input(response.text) if spec.task_type == "extraction"
