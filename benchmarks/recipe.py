@@ -38,6 +38,7 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "plain probe, then full fine-tuning (LP-FT)": {"classifier_tuning": "full", "label_prior": "none", **NO_PROTOTYPES},
     "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False, **NO_PROTOTYPES},
     "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd", **NO_PROTOTYPES},
+    "LP-FT, without near-duplicate removal": {"classifier_tuning": "full", "label_prior": "none", "dedup": False, **NO_PROTOTYPES},
     "LP-FT, then the label names' prototypes added to the head (default)": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0},
 }
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh

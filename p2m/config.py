@@ -64,8 +64,8 @@ class RunConfig:
     in style); 0 writes from the label alone."""
     styles: bool = True
     """Each generated input (not a reading-comprehension passage) is asked for in a writing style drawn
-    from the prompts' styles file (variety beyond subjects); off asks for every input without one. Inputs whose examples are short (under 8 words:
-    dates, codes) never get a style."""
+    from the prompts' styles file (variety beyond subjects); off asks for every input without one.
+    Inputs whose examples are short (under 8 words: dates, codes) never get a style."""
     votes: int = 3
     """Sampled teacher answers per example (self-consistency / label votes)."""
     channel_verifier: bool = False
@@ -78,6 +78,10 @@ class RunConfig:
     """Classification: keep an example only where the teacher's own calibrated reading of it (label
     likelihood, else its votes) picks the label the verifiers settled on (SuperGen's label fidelity:
     a generator often writes an input that fits another label better than the one it was asked for)."""
+    dedup: bool = True
+    """Verify drops a generated input whose word 4-grams overlap those of one kept before it by 80% or
+    more (Jaccard); off keeps such near-duplicates. Copies of your examples and of retrieved real rows are
+    dropped either way."""
     test_fraction: float = 0.2
     """Share of verified synthetic examples held out for evaluation (user examples are always held out)."""
     epochs: float = 0

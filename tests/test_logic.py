@@ -90,6 +90,11 @@ def test_clean_generated_strips_preamble_and_quotes():
 def test_dedupe_drops_near_duplicates_and_user_example_leaks():
     texts = ["The film was great fun.", "The film was great fun!", "A slow, dull film.", "I was charged twice"]
     assert dedupe(texts, exclude=["i was charged twice."]) == [0, 2]
+    from p2m.stages.passages import distinct_inputs
+
+    spec = TaskSpec.from_dict({"instruction": "Classify reviews", "task_type": "classification", "labels": ["good", "bad"]})
+    assert distinct_inputs(spec, texts, ["i was charged twice."]) == [0, 2]
+    assert distinct_inputs(spec, texts, ["i was charged twice."], near_duplicates=False) == [0, 1, 2]  # --no-dedup: leaks still go
 
 
 def test_metrics_known_cases():

@@ -42,9 +42,13 @@ def input_text(spec: TaskSpec, passage: str, question: str) -> str:
     return f"Question: {question}\nContext: {passage}" if question_comes_first(first) else f"Context: {passage}\nQuestion: {question}"
 
 
-def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str]) -> list[int]:
-    """Indices of inputs to keep: none close to an `exclude` text, first of each near-duplicate group.
-    Questions about one passage share it by design, so they are compared by their question alone."""
+def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str], near_duplicates: bool = True) -> list[int]:
+    """Indices of inputs to keep: none close to an `exclude` text, and (with `near_duplicates`) the first
+    of each near-duplicate group. Questions about one passage share it by design, so they are compared by
+    their question alone."""
+    if not near_duplicates:
+        copied = set(overlap(texts, exclude))
+        return [i for i in range(len(texts)) if i not in copied]
     if not wants_passages(spec):
         return dedupe(texts, exclude=exclude)
     parts = [split_input(text, spec.instruction) for text in texts]

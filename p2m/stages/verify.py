@@ -252,7 +252,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 class Verify(Stage):
     name = "verify"
     version = 15  # generated inputs that repeat their prompt's words are dropped
-    config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "test_fraction", "seed")
+    config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
@@ -280,7 +280,7 @@ class Verify(Stage):
             prompt_of = {label: generation_prompt(spec, label) for label in {r.get("intended_label") for r in rows}}
             rows = drop(rows, [i for i, r in enumerate(rows) if not repeats_words(r["input"], prompt_of[r.get("intended_label")])],
                         "repeats the generation prompt")
-        rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs), "duplicate or copy of a given example")
+        rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs, ctx.config.dedup), "duplicate or copy of a given example")
         unlabeled = unlabeled_rows(ctx, spec)
         unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
         rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
