@@ -109,7 +109,7 @@ class RunConfig:
     """Classification: after training, the label names' own embeddings through the trained encoder (the
     zero-shot classifier, at the embedding verifier's temperature) are added to the head's weights by this
     factor, so the student's logits are the head's plus the zero-shot reading in the tuned embedding space.
-    It keeps a student trained on a weak teacher's data near zero-shot; 0 leaves the head as trained
+    It pulls a student trained on a weak teacher's data toward zero-shot; 0 leaves the head as trained
     (benchmarks/recipe.py measures both)."""
     kd_alpha: float = 0.5
     """soft-kd / logit-kd: weight of the distillation term (1 - kd_alpha goes to CE on the hard target)."""
