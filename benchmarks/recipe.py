@@ -30,7 +30,7 @@ from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, 
 
 RESULTS = Path(__file__).parent / "results" / "recipe.json"
 START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
-NO_PROTOTYPES = {"label_prototypes": 0}
+NO_PROTOTYPES = {"label_prototypes": 0, "weight_ensemble": 1.0}
 VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names", **NO_PROTOTYPES},
     "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none", **NO_PROTOTYPES},
@@ -39,7 +39,10 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False, **NO_PROTOTYPES},
     "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd", **NO_PROTOTYPES},
     "LP-FT, without near-duplicate removal": {"classifier_tuning": "full", "label_prior": "none", "dedup": False, **NO_PROTOTYPES},
-    "LP-FT, then the label names' prototypes added to the head (default)": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0},
+    "LP-FT, then the label names' prototypes added to the head (default)": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0,
+                                                                           "weight_ensemble": 1.0},
+    "LP-FT, prototypes, then WiSE-FT: 0.5 of the trained weights, 0.5 of the base zero-shot classifier's":
+        {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": 0.5},
 }
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
     "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": (NO_PROTOTYPES, {"label_descriptions": {}}),
@@ -86,7 +89,7 @@ def measure_task(name: str, args, command: str) -> dict:
         raise SystemExit(f"{run_dir} has no finished run: python benchmarks/run_all.py --teachers {args.teacher} --tasks {name}")
     test_rows = sampled_rows(task, "test", args.limit)
     test_file = write_rows(Path(args.work) / args.teacher / name / "recipe" / "test.jsonl", test_rows)
-    out = {"task": name, "n_test": len(test_rows), "variants": {}}
+    out = {"task": name, "teacher_run": args.teacher, "n_test": len(test_rows), "variants": {}}
     for variant, (options, spec_fields) in variants(run_dir).items():
         if args.variants != "all" and (variant in GENERATION_VARIANTS) != (args.variants == "generation"):
             continue
@@ -122,10 +125,11 @@ def readme_block(results: dict) -> str:
              "| task (n) | variant | student | retention | student - MiniLM zero-shot | train s | measured by |", "|---|---|---|---|---|---|---|"]
     for task in results.values():
         by = f"`{task['command']}`, {task['date']}"
+        label = task["task"] + ("" if task.get("teacher_run", "auto") == "auto" else f", {task['teacher_run']} teacher")
         for variant, v in task["variants"].items():
-            lines.append(f"| {task['task']} ({task['n_test']}) | {variant} | {cell(v['student'])} | {interval(v['retention'], signed=False)} | "
+            lines.append(f"| {label} ({task['n_test']}) | {variant} | {cell(v['student'])} | {interval(v['retention'], signed=False)} | "
                          f"{interval(v['minus_zero_shot'])} | {v['train_seconds']:.0f} | `{v['command']}`, {v['date']} |")
-        lines.append(f"| {task['task']} ({task['n_test']}) | *MiniLM zero-shot; teacher's best reading* | {cell(task['zero_shot'])}; "
+        lines.append(f"| {label} ({task['n_test']}) | *MiniLM zero-shot; teacher's best reading* | {cell(task['zero_shot'])}; "
                      f"{cell(task['teacher'])} | | | | {by} |")
     return "\n".join(lines) + "\n"
 
@@ -141,13 +145,15 @@ def main() -> None:
     parser.add_argument("--match", help="only the variants whose name contains this text")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--limit", str(args.limit)] if args.limit else []),
+    command = " ".join(["python benchmarks/recipe.py", "--tasks", *args.tasks, *(["--teacher", args.teacher] if args.teacher != "auto" else []),
+                        *(["--limit", str(args.limit)] if args.limit else []),
                         *(["--variants", args.variants] if args.variants != "all" else []),
                         *(["--match", repr(args.match)] if args.match else [])])
     results = {name: {**measure_task(name, args, command), "command": command, "date": str(date.today())} for name in args.tasks}
     if not args.no_readme:
         stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        stored |= {name: merged(stored.get(name), task) for name, task in results.items()}
+        key = {name: name if args.teacher == "auto" else f"{args.teacher}/{name}" for name in results}  # another teacher's rows apart from the default's
+        stored |= {key[name]: merged(stored.get(key[name]), task) for name, task in results.items()}
         RESULTS.write_text(json.dumps(stored, indent=1) + "\n")
         write_readme_block(START, END, readme_block(stored))
     print(json.dumps({"tasks": results, "machine": machine(), "date": str(date.today())}))

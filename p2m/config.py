@@ -111,6 +111,11 @@ class RunConfig:
     factor, so the student's logits are the head's plus the zero-shot reading in the tuned embedding space.
     It pulls a student trained on a weak teacher's data toward zero-shot; 0 leaves the head as trained
     (benchmarks/recipe.py measures both)."""
+    weight_ensemble: float = 1.0
+    """Classification, --classifier-tuning full: the student's weights are this share of the trained ones
+    (encoder and head, prototypes included) and the rest the base encoder's with its zero-shot head, the
+    label names' embeddings (WiSE-FT, Wortsman et al. 2022). Below 1 it keeps more of what the base
+    encoder knew of the label names, which a weak teacher's data wears away; 1 keeps the trained student."""
     kd_alpha: float = 0.5
     """soft-kd / logit-kd: weight of the distillation term (1 - kd_alpha goes to CE on the hard target)."""
     kd_temperature: float = 2.0
@@ -167,6 +172,8 @@ class RunConfig:
             raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
         if self.label_prototypes < 0:
             raise P2MError("--label-prototypes must be at least 0 (0: the head as trained)")
+        if not 0 <= self.weight_ensemble <= 1:
+            raise P2MError("--weight-ensemble must be in [0, 1] (1: the trained student as it is)")
         if self.budget_usd is not None and self.budget_usd <= 0:
             raise P2MError("--budget-usd must be a positive number of dollars")
         if self.max_teacher_calls is not None and self.max_teacher_calls < 1:

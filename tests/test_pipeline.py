@@ -385,6 +385,29 @@ def test_the_label_names_prototypes_are_added_to_the_trained_head(movie_run):
     assert torch.equal(heads[2.0]["bias"], heads[0.0]["bias"])
 
 
+def test_a_weight_ensemble_of_zero_is_the_base_encoders_zero_shot_classifier(movie_run):
+    """--weight-ensemble 0 keeps none of the trained weights: the saved student is the base encoder with
+    the label names' embeddings as its head, whatever the fine-tuning did; the report says so."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from p2m.embedded import resolve_model
+    from p2m.student.model import MAX_INPUT_TOKENS
+    from p2m.student.classifier import HEAD_FILE, EmbeddingClassifier, label_prototypes
+
+    config, out, _ = movie_run
+    Pipeline(RunConfig(**{**config.to_dict(), "classifier_tuning": "full", "weight_ensemble": 0.0}), RecordingProgress()).run()
+    labels = read_json(out / "spec.json")["labels"]
+    base = EmbeddingClassifier(AutoModel.from_pretrained(resolve_model(read_json(out / "student.json")["chosen"]["id"])), len(labels))
+    saved = AutoModel.from_pretrained(str(out / "model")).state_dict()
+    assert all(torch.allclose(saved[name], weight, atol=1e-6) for name, weight in base.body.state_dict().items())
+    head = load_file(str(out / "model" / HEAD_FILE))
+    prototypes = label_prototypes(base, AutoTokenizer.from_pretrained(str(out / "model")), labels, MAX_INPUT_TOKENS)
+    assert torch.allclose(head["weight"], prototypes, atol=1e-4) and not head["bias"].any()
+    assert read_json(out / "train/metrics.json")["weight_ensemble"] == 0.0
+    assert "averaged with the base encoder's zero-shot classifier, 0.0 of the trained weights" in (out / "report.md").read_text()
+
+
 def test_push_to_hub_runs_after_the_last_stage_and_fails_clearly_offline(movie_run):
     from p2m.errors import P2MError
 

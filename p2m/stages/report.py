@@ -140,6 +140,8 @@ def training_line(training: dict) -> str:
     """How the student was fitted, in one line: a probe's head, or a Trainer's epochs, steps and loss."""
     prototypes = training.get("label_prototypes")
     added = f"; the label names' prototypes added to the head x {prototypes}" if prototypes else ""
+    share = training.get("weight_ensemble")
+    added += f"; then averaged with the base encoder's zero-shot classifier, {share} of the trained weights" if share not in (None, 1) else ""
     if training.get("classifier_tuning") == "head":
         prior = {"names": "pulled toward the label names' embeddings", "none": "no prior"}[training["label_prior"]]
         return f"{training['examples']} examples, a linear head on the frozen encoder's mean-pooled embeddings ({prior}{added})"

@@ -156,6 +156,31 @@ def add_label_prototypes(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassi
         model.head.weight.data += (ctx.config.label_prototypes * prototypes).to(model.head.weight)
 
 
+def ensemble_with_base(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassifier, tokenizer, base: str) -> float | None:
+    """--weight-ensemble below 1: the weights become that share of the trained student's plus the rest of
+    the base encoder's with its zero-shot head (WiSE-FT). The trained student's gains on the task come
+    with a cost in what the base knew of the label names, which a weak teacher's data makes large; the
+    average keeps part of each at no inference cost (measured in benchmarks/recipe.py). Returns the
+    share applied: None where the encoder was not fully tuned (head only, or LoRA adapters)."""
+    share = ctx.config.weight_ensemble
+    if ctx.config.classifier_tuning != "full" or hasattr(model.body, "peft_config"):
+        return None
+    if share == 1:
+        return share
+    import torch
+    from transformers import AutoModel
+
+    zero_shot = EmbeddingClassifier(AutoModel.from_pretrained(base), len(spec.labels)).to(model.head.weight.device)
+    zero_shot.head.weight.data = label_prototypes(zero_shot, tokenizer, spec.labels, MAX_INPUT_TOKENS).to(model.head.weight)
+    zero_shot.head.bias.data.zero_()
+    base_weights = zero_shot.state_dict()
+    with torch.no_grad():
+        for name, weight in model.state_dict().items():
+            if weight.is_floating_point():
+                weight.mul_(share).add_(base_weights[name].to(weight), alpha=1 - share)
+    return share
+
+
 def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], work: Path):
     """(trainer or None, model, tokenizer): the head fitted on the rows; with --classifier-tuning full,
     a Trainer that fine-tunes encoder and head from there (`soft-kd`: KL to the teacher's distribution)."""
@@ -338,10 +363,10 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 10  # classifiers: the label names' prototypes added to the trained head
+    version = 11  # classifiers: --weight-ensemble
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior",
-                     "label_prototypes")
+                     "label_prototypes", "weight_ensemble")
     uses_teacher = True  # logit-kd reads the teacher's logits
     inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
     outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
@@ -368,8 +393,10 @@ class Train(Stage):
         if trainer and not trainer.is_world_process_zero():
             return
         model = trainer.accelerator.unwrap_model(trainer.model) if trainer else model
+        ensembled = None
         if classifier:
             add_label_prototypes(ctx, spec, model, tokenizer)
+            ensembled = ensemble_with_base(ctx, spec, model, tokenizer, resolve_model(student))
         adapters = hasattr(model.body if classifier else model, "peft_config")
         model_dir = ctx.path(run_paths.MODEL)
         save_model(model, tokenizer, model_dir)
@@ -381,6 +408,7 @@ class Train(Stage):
             "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
             "label_prior": ctx.config.label_prior if classifier else None,
             "label_prototypes": ctx.config.label_prototypes if classifier else None,
+            "weight_ensemble": ensembled,
             "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
             "seconds": round(time.perf_counter() - started, 2), "resumed_from": Path(checkpoint).name if checkpoint else None,
             **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),
