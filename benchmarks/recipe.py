@@ -39,10 +39,12 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "LP-FT, without label fidelity": {"classifier_tuning": "full", "label_prior": "none", "label_fidelity": False, **NO_PROTOTYPES},
     "LP-FT, soft targets from the teacher (soft-kd)": {"classifier_tuning": "full", "label_prior": "none", "method": "soft-kd", **NO_PROTOTYPES},
     "LP-FT, without near-duplicate removal": {"classifier_tuning": "full", "label_prior": "none", "dedup": False, **NO_PROTOTYPES},
-    "LP-FT, then the label names' prototypes added to the head (default)": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0,
-                                                                           "weight_ensemble": 1.0},
+    "LP-FT, then the label names' prototypes added to the head": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0,
+                                                                 "weight_ensemble": 1.0},
     "LP-FT, prototypes, then WiSE-FT: 0.5 of the trained weights, 0.5 of the base zero-shot classifier's":
         {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": 0.5},
+    "LP-FT, prototypes, then WiSE-FT: 0.75 of the trained weights, 0.25 of the base zero-shot classifier's (default)":
+        {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": 0.75},
 }
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
     "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": (NO_PROTOTYPES, {"label_descriptions": {}}),
