@@ -31,6 +31,15 @@ from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, 
 RESULTS = Path(__file__).parent / "results" / "recipe.json"
 START, END = "<!-- recipe: start -->", "<!-- recipe: end -->"
 NO_PROTOTYPES = {"label_prototypes": 0, "weight_ensemble": 1.0}
+
+
+def wise_ft(share: float) -> dict[str, dict]:
+    """The WiSE-FT variant at this share, named '(default)' when it is RunConfig's default share."""
+    default = " (default)" if share == RunConfig.weight_ensemble else ""
+    return {f"LP-FT, prototypes, then WiSE-FT: {share} of the trained weights, {1 - share} of the base zero-shot classifier's{default}":
+            {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": share}}
+
+
 VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "head only, label-name prior": {"classifier_tuning": "head", "label_prior": "names", **NO_PROTOTYPES},
     "head only, no prior (plain probe)": {"classifier_tuning": "head", "label_prior": "none", **NO_PROTOTYPES},
@@ -41,10 +50,7 @@ VARIANTS = {  # name -> RunConfig options of the Verify and Train stages
     "LP-FT, without near-duplicate removal": {"classifier_tuning": "full", "label_prior": "none", "dedup": False, **NO_PROTOTYPES},
     "LP-FT, then the label names' prototypes added to the head": {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0,
                                                                  "weight_ensemble": 1.0},
-    "LP-FT, prototypes, then WiSE-FT: 0.5 of the trained weights, 0.5 of the base zero-shot classifier's":
-        {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": 0.5},
-    "LP-FT, prototypes, then WiSE-FT: 0.75 of the trained weights, 0.25 of the base zero-shot classifier's (default)":
-        {"classifier_tuning": "full", "label_prior": "none", "label_prototypes": 1.0, "weight_ensemble": 0.75},
+    **wise_ft(0.5), **wise_ft(0.75),
 }
 GENERATION_VARIANTS = {  # name -> (RunConfig options, spec fields replaced); LP-FT on data written afresh
     "LP-FT, no label descriptions (data written afresh; verifiers and teacher without them too)": (NO_PROTOTYPES, {"label_descriptions": {}}),
