@@ -7,7 +7,11 @@ the figure of its first run, taken under whatever load the machine had then. Thi
 one process, on the same inputs: the teacher's requests as the evaluation makes them (without the
 top log-probabilities verification asks for), sent straight to its backend (no cache), alternating
 with the student; each side batched (16 a batch, as a service would run them), the median of
---repeats. Prints one JSON object (last line).
+--repeats. A causal student is timed a second time as its GGUF export (`p2m export --format gguf`, made
+if missing) in llama.cpp with the teacher's thread count, one request at a time as the teacher's
+llama.cpp backend answers: the same runtime on both sides, so that ratio compares the models' compute.
+The export's check (its greedy answers against torch's on the held-out rows) is reported beside it.
+Prints one JSON object (last line).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from p2m import Pipeline
+from p2m import Pipeline, run_paths
 from p2m.config import load_pairs
+from p2m.export.gguf import GgufStudent, export_gguf
+from p2m.files import read_json
 from p2m.teacher.answers import teacher_requests
 from p2m.student.model import Student
 
@@ -31,21 +37,42 @@ def seconds(call) -> float:
     return time.perf_counter() - started
 
 
+def gguf_student(run_dir: Path, student: Student) -> GgufStudent | None:
+    """A causal student's GGUF export (made if missing), run by llama.cpp; None for encoder students."""
+    if student.kind != "causal":
+        return None
+    if not (run_dir / run_paths.GGUF / "model.gguf").exists():
+        export_gguf(run_dir)
+    return GgufStudent(run_dir / run_paths.GGUF / "model.gguf", student.meta)
+
+
 def side_by_side(run_dir: str | Path, texts: list[str], repeats: int = 3) -> dict:
-    """Milliseconds per example for the run's teacher and student on `texts`, and their ratio."""
+    """Milliseconds per example for the run's teacher and student on `texts`, and their ratio (for a
+    causal student also as its GGUF in llama.cpp)."""
+    run_dir = Path(run_dir)
     pipeline = Pipeline.open(run_dir)
     backend, spec = pipeline.teacher.backend, pipeline.ctx.spec()
     requests = [replace(teacher_requests(spec, text, votes=0)[0], top_logprobs=0) for text in texts]
-    student = Student(Path(run_dir) / "model")
-    backend.generate(requests[:1])  # load and warm up both
+    student = Student(run_dir / "model")
+    sides = {"teacher": lambda: backend.generate(requests), "student": lambda: student.predict(texts)}
+    if gguf := gguf_student(run_dir, student):
+        sides["student_gguf"] = lambda: gguf.predict(texts)
+    backend.generate(requests[:1])  # load and warm up each side
     student.predict(texts[:1])
-    teacher_s, student_s = [], []
+    if gguf:
+        gguf.predict(texts[:1])
+    times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeats):
-        teacher_s.append(seconds(lambda: backend.generate(requests)))
-        student_s.append(seconds(lambda: student.predict(texts)))
-    teacher_ms, student_ms = (statistics.median(s) * 1000 / len(texts) for s in (teacher_s, student_s))
-    return {"n": len(texts), "repeats": repeats, "teacher_ms": round(teacher_ms, 2), "student_ms": round(student_ms, 2),
-            "teacher_over_student": round(teacher_ms / student_ms, 1)}
+        for name, call in sides.items():
+            times[name].append(seconds(call))
+    ms = {name: statistics.median(s) * 1000 / len(texts) for name, s in times.items()}
+    out = {"n": len(texts), "repeats": repeats, "teacher_ms": round(ms["teacher"], 2), "student_ms": round(ms["student"], 2),
+           "teacher_over_student": round(ms["teacher"] / ms["student"], 1)}
+    if gguf:
+        check = read_json(run_dir / run_paths.GGUF / "check.json")
+        out |= {"student_gguf_ms": round(ms["student_gguf"], 2), "teacher_over_student_gguf": round(ms["teacher"] / ms["student_gguf"], 1),
+                "gguf_same_answer_as_torch": check["exact_match_rate"]}
+    return out
 
 
 def main() -> None:

@@ -56,11 +56,15 @@ TASKS = {
                         type="classification", test="trec/test.jsonl", train="trec/train.jsonl", input="text", gold="label_coarse", names=TREC),
     "snips": dict(task="Classify the intent of a voice assistant request: " + ", ".join(SNIPS.values()) + ".",
                   type="classification", test="snips/test.jsonl", train="snips/train.jsonl", input="text", gold="label", names=SNIPS),
-    "temporal": dict(task="Find the time expressions in a news sentence and resolve each to a date, relative to the posting date.",
+    # The dataset's own rules, as Prompt2Model's instruction for it states them: dates as YYYY-MM-DD,
+    # YYYY-MM or YYYY, several joined by " | ", and N/A where there is none (369 of its 860 items).
+    "temporal": dict(task="Find the time expressions in a news sentence and resolve each to a date (YYYY-MM-DD, YYYY-MM or YYYY) "
+                          "relative to the posting date, joining several with ' | '; answer N/A when there is none or it is ambiguous.",
                      type="generation", test="p2m_temporal/temporal.jsonl", input="input_col", gold="output_col", examples=[
                          {"input": "[Posted: 2014-05-02] The meeting took place on Tuesday.", "output": "Tuesday == 2014-04-29"},
-                         {"input": "[Posted: 2011-08-15] Prices rose sharply in 2008.", "output": "2008 == 2008"},
-                         {"input": "[Posted: 2016-01-10] The law changed last March.", "output": "last March == 2015-03"}]),
+                         {"input": "[Posted: 2016-01-10] The law changed last March, after prices rose sharply in 2008.",
+                          "output": "last March == 2015-03 | 2008 == 2008"},
+                         {"input": "[Posted: 2011-08-15] Officials said the plan would be reviewed.", "output": "N/A"}]),
     "gsm8k": dict(task="Solve grade school math word problems; end with the final number.", type="math",
                   test="gsm8k/test.jsonl", input="question", gold="answer", examples=[
                       {"input": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?", "output": "3 * 4 = 12, 12 - 2 = 10. #### 10"},
@@ -268,9 +272,15 @@ def table_line(r: dict) -> str:
     cells = [task, r["n_test"], r.get("teacher_model", r["teacher"]).split("@")[0], spec, cell(r["teacher_greedy"]), cell(r["teacher_likelihood"]),
              zero_shot_cell(r), cell(r.get("linear_probe")), cell(r["p2m_student"]), interval(r["retention"], signed=False),
              interval(r["student_minus_zero_shot"]), interval(r.get("student_minus_probe")),
-             f"{r['inference_side_by_side']['teacher_over_student']}x", r["train_examples"], f"{r['run_seconds']:.0f}",
+             time_ratio(r["inference_side_by_side"]), r["train_examples"], f"{r['run_seconds']:.0f}",
              f"`{r['command']}`, {r['date']}"]
     return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def time_ratio(timing: dict) -> str:
+    """Teacher over student time per example; a causal student's GGUF in llama.cpp (the teacher's runtime) beside it."""
+    gguf = f" (GGUF in llama.cpp: {timing['teacher_over_student_gguf']}x)" if "teacher_over_student_gguf" in timing else ""
+    return f"{timing['teacher_over_student']}x{gguf}"
 
 
 def readme_table(rows: dict, header: str) -> str:

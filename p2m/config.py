@@ -61,7 +61,7 @@ class RunConfig:
     subjects_per_label: int = 12
     """Classification: the teacher first lists this many subjects per label, then writes each input
     for a (label, subject) pair (ZeroGen's two stages: inputs differ in what they are about, not only
-    in style); 0 writes from the label alone."""
+    in style); text tasks: twice this many for the task as a whole; 0 writes without subjects."""
     styles: bool = True
     """Each generated input (not a reading-comprehension passage) is asked for in a writing style drawn
     from the prompts' styles file (variety beyond subjects); off asks for every input without one.

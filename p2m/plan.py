@@ -12,7 +12,7 @@ TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
 
 def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None, can_score: bool) -> dict:
     """Teacher calls, tokens and cost of a run from an empty cache, before anything is spent: parse,
-    HyDE (and for a classifier, the label descriptions and a list of subjects per label), one
+    HyDE, a list of subjects per label (a text task: one list), a classifier's label descriptions, one
     generation per example, then verify and evaluate by task. A classifier whose teacher
     scores text costs L label likelihoods per example (2L with the channel verifier) and a greedy answer
     per held-out item; otherwise 1 + votes answers per example (held-out ones re-used by evaluate), and
@@ -27,7 +27,7 @@ def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None
         evaluate = round(verified * config.test_fraction) + len(config.examples) if can_score else len(config.examples)
         setup = 3 + (labels if config.subjects_per_label else 0)  # + a list of subjects per label
     else:
-        verify, evaluate, setup = 2 * n * (1 + config.votes), len(config.examples), 2
+        verify, evaluate, setup = 2 * n * (1 + config.votes), len(config.examples), 2 + bool(config.subjects_per_label)
     calls = setup + n + verify + evaluate
     prompt_tokens, completion_tokens = calls * TOKENS_PER_CALL[0], calls * TOKENS_PER_CALL[1]
     cost = (prompt_tokens * price_per_mtok[0] + completion_tokens * price_per_mtok[1]) / 1e6 if price_per_mtok else None

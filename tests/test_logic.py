@@ -69,6 +69,7 @@ def test_format_score_and_shape():
     assert format_score("2019-06-12", "June 12, 2019", examples) == 1.0
     assert format_score("June 12, 2019", "June 12, 2019", examples) == 0.0  # echo of the input
     assert format_score("2021-03-03", "So there.", examples) == 0.0  # copy of the example's output
+    assert format_score("N/A", "So there.", examples + [("Nothing happened.", "N/A")]) == 1.0  # an answer not about its input
     assert 0 < format_score("12 June 2019", "June 12, 2019", examples) < 1
 
 
@@ -163,7 +164,7 @@ def test_retention_is_a_paired_ratio_and_the_verdict_flags_a_student_below_zero_
 
 
 def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prompts():
-    from p2m.stages.synthesize import candidate_requests
+    from p2m.stages.synthesize import ANY_INPUT, candidate_requests
     from p2m.teacher.answers import label_requests, teacher_requests
 
     data = {"instruction": "Classify questions by answer type", "task_type": "classification", "labels": ["human", "number"],
@@ -185,6 +186,10 @@ def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prom
     assert '"number".' in about[1]  # a label without subjects is written from the label alone
     assert {meta["style"] for meta, _ in candidate_requests(spec, 12, seed=0)} - {""}  # styles drawn per input
     assert {meta["style"] for meta, _ in candidate_requests(spec, 12, seed=0, styled=False)} == {""}  # --no-styles
+    text = TaskSpec.from_dict({**data, "task_type": "generation", "labels": [], "label_descriptions": {}})
+    about = [(meta["subject"], request.messages[-1][1]) for meta, request in candidate_requests(text, 3, seed=0, subjects={ANY_INPUT: ["tides", "jazz"]})]
+    assert [subject for subject, _ in about] == ["tides", "jazz", "tides"] and ", about jazz, different" in about[1][1]
+    assert "about" not in candidate_requests(text, 1, seed=0)[0][1].messages[-1][1]  # no subjects listed: none asked for
     plain = TaskSpec.from_dict({**data, "label_descriptions": {}})
     assert "Labels:" not in label_requests(plain, ["Who won?"])[0].prefix  # no descriptions: the prompts as before
 
@@ -246,7 +251,9 @@ def test_estimate_counts_the_requests_each_stage_makes(tmp_path):
         == 5 + 96 + (96 + 5) * 2 + 20
     assert estimate_spend(RunConfig(task=movies.task, subjects_per_label=0), None, can_score=True)["calls"] == 3 + 96 + 96 * 2 + 19
     dates = RunConfig(task="Convert dates like 'March 3, 2021' to ISO format 2021-03-03", num_examples=10, votes=1)
-    assert estimate_spend(dates, None, can_score=True)["calls"] == 2 + 10 + 2 * 10 * 2
+    assert estimate_spend(dates, None, can_score=True)["calls"] == 3 + 10 + 2 * 10 * 2  # parse, HyDE, the inputs' subjects
+    assert estimate_spend(RunConfig(task=dates.task, num_examples=10, votes=1, subjects_per_label=0), None, can_score=True)["calls"] \
+        == 2 + 10 + 2 * 10 * 2
 
 
 def test_a_user_example_is_never_shown_to_the_teacher_as_its_own_demonstration():

@@ -49,6 +49,7 @@ def clean_passage_input(text: str) -> str:
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())[:3000]
 
 
+ANY_INPUT = ""  # the subjects key of a text task's inputs, which have no label
 SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
 
 
@@ -61,17 +62,19 @@ def generation_prompt(spec: TaskSpec, label: str | None) -> str:
     """The words of the prompt an input for `label` (None: any input) was written from, without the
     parts that an input may share (subject, meaning, style): what an input that echoes its prompt
     repeats ("Add only, no preamble and no label")."""
-    values = dict(instruction=spec.instruction, input_description=spec.input_description, style="")
+    values = dict(instruction=spec.instruction, input_description=spec.input_description, style="", subject="")
     if label is None:
         return "\n".join(prompts.render("generate_input", **values))
-    return "\n".join(prompts.render("generate_input_for_label", **values, label=label, meaning="", subject=""))
+    return "\n".join(prompts.render("generate_input_for_label", **values, label=label, meaning=""))
 
 
-def list_subjects(teacher: Teacher, spec: TaskSpec, label: str, count: int) -> list[str]:
-    """Up to `count` distinct subjects an input of `label` could be about (ZeroGen's first stage); []
-    when the teacher gives no usable list: that label's inputs are then written from the label alone."""
-    system, user = prompts.render("list_subjects", instruction=spec.instruction, label=label, meaning=label_meaning(spec, label),
-                                  input_description=spec.input_description, count=count)
+def list_subjects(teacher: Teacher, spec: TaskSpec, label: str | None, count: int) -> list[str]:
+    """Up to `count` distinct subjects an input of `label` (None: any input of a text task) could be
+    about (ZeroGen's first stage); [] when the teacher gives no usable list: those inputs are then
+    written without one."""
+    common = dict(instruction=spec.instruction, input_description=spec.input_description, count=count)
+    system, user = (prompts.render("list_input_subjects", **common) if label is None else
+                    prompts.render("list_subjects", **common, label=label, meaning=label_meaning(spec, label)))
 
     def validate(data: dict) -> list[str]:
         if not isinstance(data.get("subjects"), list):
@@ -93,7 +96,8 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
                        subjects: dict[str, list[str]] | None = None, styled: bool = True) -> list[tuple[dict, ChatRequest]]:
     """(metadata, request) for each candidate index; deterministic in (spec, index, seed, subjects, styled).
     Rows from real datasets seed the few-shot examples where the user gave fewer than three; the k-th
-    input written for a label is about that label's k-th subject (cycling), where it has subjects."""
+    input written for a label is about that label's k-th subject (cycling), where it has subjects; a
+    text task's i-th input about the i-th of the task's subjects (keyed ANY_INPUT)."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
     styles = prompts.lines("styles") if styled and not short_inputs else [""]
@@ -112,7 +116,9 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
                                                             subject=f", about {meta['subject']}" if meta["subject"] else "")
             examples = [e for e in seeds if e.output == label]
         else:
-            name, values, examples = "generate_input", common, seeds
+            about = (subjects or {}).get(ANY_INPUT) or [""]
+            meta["subject"] = about[i % len(about)]
+            name, values, examples = "generate_input", dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         budget = MAX_PASSAGE_TOKENS if spec.task_type == "extraction" else MAX_TOKENS
@@ -121,14 +127,21 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
     return out
 
 
-def label_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
-    """Each label's subjects (classification with --subjects-per-label above 0)."""
-    if spec.task_type != "classification" or not ctx.config.subjects_per_label:
+def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
+    """With --subjects-per-label above 0: each label's subjects (classification), or the task's own,
+    twice as many, keyed ANY_INPUT (text tasks: about as many as a binary classifier's two labels get)."""
+    count = ctx.config.subjects_per_label
+    if not count:
         return {}
+    if spec.task_type != "classification":
+        ctx.progress.task("listing subjects for the inputs", total=1)
+        subjects = {ANY_INPUT: list_subjects(ctx.teacher, spec, None, 2 * count)}
+        ctx.progress.advance(1)
+        return subjects
     ctx.progress.task("listing subjects for each label", total=len(spec.labels))
     subjects = {}
     for label in spec.labels:
-        subjects[label] = list_subjects(ctx.teacher, spec, label, ctx.config.subjects_per_label)
+        subjects[label] = list_subjects(ctx.teacher, spec, label, count)
         ctx.progress.advance(1)
     return subjects
 
@@ -138,7 +151,7 @@ class Synthesize(Stage):
     version = 5  # reading comprehension: passages first, then several questions per passage
     config_fields = ("num_examples", "subjects_per_label", "styles", "seed")
     uses_teacher = True
-    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "repair_json",
+    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "list_input_subjects", "repair_json",
                     "list_passage_subjects", "generate_passage", "generate_questions")
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
@@ -149,7 +162,7 @@ class Synthesize(Stage):
             write_jsonl(ctx.path(run_paths.CANDIDATES), passage_candidates(ctx, spec, ctx.config.num_examples, ctx.config.seed))
             return
         planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)),
-                                     label_subjects(ctx, spec), ctx.config.styles)
+                                     input_subjects(ctx, spec), ctx.config.styles)
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
             {**meta, "input": clean_passage_input(response.text) if spec.task_type == "extraction"

@@ -251,7 +251,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 15  # generated inputs that repeat their prompt's words are dropped
+    version = 16  # an answer not about its own input ("N/A") may match an example's output
     config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")

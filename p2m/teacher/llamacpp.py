@@ -40,6 +40,11 @@ def _close_loaded() -> None:
         backend.close()
 
 
+def cpu_threads() -> int:
+    """Every core this process may use (llama.cpp's own default is half of them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class LlamaCppBackend:
     name = "llama.cpp"
     price_per_mtok = None
@@ -69,7 +74,7 @@ class LlamaCppBackend:
             from llama_cpp import Llama
 
             _LOADED.add(self)  # weakly: a backend no Pipeline holds any more frees its model (an atexit hook would keep it)
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            threads = cpu_threads()
             self._llm = Llama(model_path=str(self.file.path), n_ctx=self._n_ctx, n_batch=512, n_threads=threads,
                               n_threads_batch=threads, logits_all=False, verbose=False)
         return self._llm

@@ -56,6 +56,13 @@ def degenerate(text: str, min_words: int = 1) -> bool:
     return len(words) >= 6 and len(set(w.lower() for w in words)) / len(words) < 0.3
 
 
+def about_input(answer: str, source: str) -> bool:
+    """Whether an answer repeats a word or number of its input ("Tuesday == 2014-04-29" does, "N/A" does not)."""
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"\w{2,}|\d", normalize(text)))
+    return bool(words(answer) & words(source))
+
+
 def shape(text: str) -> str:
     """The surface form of an answer: digits -> 9, letters -> a, runs collapsed ("2021-03-03" -> "9-9-9")."""
     return re.sub(r"(.)\1+", r"\1", re.sub(r"[A-Za-z]", "a", re.sub(r"\d", "9", text.strip())))
@@ -64,10 +71,11 @@ def shape(text: str) -> str:
 def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> float:
     """1 for a non-empty answer with the shape of the examples' outputs, partial credit by shape
     similarity; 0 for an echo of the input or a copy of an example's output for another input (what
-    a weak teacher does when it cannot solve the task). With no examples, any other answer passes."""
+    a weak teacher does when it cannot solve the task), unless that output is not about its own
+    input ("N/A"): such an answer may be any input's. With no examples, any other answer passes."""
     if not answer.strip() or normalize(answer) == normalize(source):
         return 0.0
-    if any(normalize(answer) == normalize(out) and normalize(source) != normalize(inp) for inp, out in examples):
+    if any(normalize(answer) == normalize(out) and normalize(source) != normalize(inp) and about_input(out, inp) for inp, out in examples):
         return 0.0
     if not examples:
         return 1.0
