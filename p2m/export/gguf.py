@@ -6,8 +6,8 @@ teachers), so no llama.cpp checkout or conversion script is needed. It covers th
 projections are permuted back to llama.cpp's rotary layout, matrices are F16 and norms F32 (the usual
 base for `llama-quantize`; a Q8_0 export of a 135M student was measured no faster on 2 CPU cores and
 changed 1 of 13 answers, so it is not offered). The tokenizer is the student's own (BPE vocab,
-merges, special tokens and chat template); its pre-tokenizer name is taken from the GGUF the base model came from where there is
-one, since llama.cpp picks its split rules by that name. The export is checked: llama.cpp answers the
+merges, special tokens and chat template); its pre-tokenizer name is taken from the GGUF the base
+model came from where there is one, since llama.cpp picks its split rules by that name. The export is checked: llama.cpp answers the
 held-out inputs and the exact-match rate against torch's greedy answers is written to check.json."""
 
 from __future__ import annotations

@@ -130,18 +130,14 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
 def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
     """With --subjects-per-label above 0: each label's subjects (classification), or the task's own,
     twice as many, keyed ANY_INPUT (text tasks: about as many as a binary classifier's two labels get)."""
-    count = ctx.config.subjects_per_label
-    if not count:
+    if not ctx.config.subjects_per_label:
         return {}
-    if spec.task_type != "classification":
-        ctx.progress.task("listing subjects for the inputs", total=1)
-        subjects = {ANY_INPUT: list_subjects(ctx.teacher, spec, None, 2 * count)}
-        ctx.progress.advance(1)
-        return subjects
-    ctx.progress.task("listing subjects for each label", total=len(spec.labels))
+    classifier = spec.task_type == "classification"
+    labels, count = (spec.labels, ctx.config.subjects_per_label) if classifier else ([None], 2 * ctx.config.subjects_per_label)
+    ctx.progress.task("listing subjects for each label" if classifier else "listing subjects for the inputs", total=len(labels))
     subjects = {}
-    for label in spec.labels:
-        subjects[label] = list_subjects(ctx.teacher, spec, label, count)
+    for label in labels:
+        subjects[ANY_INPUT if label is None else label] = list_subjects(ctx.teacher, spec, label, count)
         ctx.progress.advance(1)
     return subjects
 
