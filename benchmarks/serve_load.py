@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     texts = [row["text"] for row in read_jsonl(DATA / "sst2" / "test.jsonl")[: args.limit]]
-    server = StudentServer.for_run(args.run, port=0, onnx=args.onnx).start()
+    server = StudentServer.for_run(args.run, port=0, runtime="onnx" if args.onnx else "torch").start()
     try:
         result = load(server, texts, args.clients)
         bad = malformed(server)

@@ -68,6 +68,11 @@ class RunConfig:
     Inputs whose examples are short (under 8 words: dates, codes) never get a style."""
     votes: int = 3
     """Sampled teacher answers per example (self-consistency / label votes)."""
+    solutions_per_question: int = 4
+    """Math (worked solutions): train on up to this many of the teacher's answers per question, the
+    chosen one and those others (best first, above --keep-threshold) that reach its final number: Ho et
+    al. 2023's diverse reasoning, more reasoning paths from the answers verification paid for anyway.
+    At most 1 + --votes exist; 1 trains on the chosen solution only."""
     channel_verifier: bool = False
     """Classification with a scoring teacher: also read the teacher's likelihood of each input after each
     label (noisy channel). It decodes the input once per label, so it costs about twice the rest of the
@@ -187,6 +192,8 @@ class RunConfig:
         if self.num_examples < (0 if self.datasets else 1) or min(self.votes, self.dataset_rows, self.subjects_per_label) < 0:
             raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes, --dataset-rows and "
                            "--subjects-per-label at least 0")
+        if self.solutions_per_question < 1:
+            raise P2MError("--solutions-per-question must be at least 1")
         if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
             raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
         if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:

@@ -40,6 +40,7 @@ def test_bad_numbers_paths_and_bytes_are_one_line_errors(tmp_path):
     task = "Classify x as a or b"
     for args, message in [(["--epochs", "nan"], "--epochs must be a finite number"), (["--epochs", "-3"], "--epochs and --early-stopping"),
                           (["--kd-temperature", "0"], "--kd-temperature above 0"),
+                          (["--solutions-per-question", "0"], "--solutions-per-question must be at least 1"),
                           (["--label-prototypes", "-1"], "--label-prototypes must be at least 0"), (["--weight-ensemble", "1.5"], "--weight-ensemble must be in"),
                           (["--student", "../../x"], "unknown student model"),
                           (["--out", str(a_file)], "is a file, not a directory"), (["--out", str(a_file / "run")], "is a file, not a directory"),

@@ -14,7 +14,7 @@ from p2m.export.onnx import OnnxStudent, export_onnx
 from p2m.files import read_json, read_jsonl
 from p2m.spec import Example, TaskSpec
 from p2m.stages.passages import input_text, questions_validator, wants_passages
-from p2m.stages.verify import spans_only
+from p2m.stages.verify import learnable_answers
 from p2m.teacher.structured import InvalidAnswer
 from p2m.student.serve import StudentServer
 from p2m.student.extractive import has_passage_and_question, predict_spans, span_in_passage, split_input, training_features
@@ -51,7 +51,8 @@ def test_an_answer_is_kept_only_as_the_passages_own_span():
     assert span_in_passage("the Atlantic", passage) is None
     spec = TaskSpec(instruction=QA_TASK, task_type="extraction")
     answers = ["north", "North.", "it flows north", "north"]
-    assert spans_only(spec, f"Context: {passage}\nQuestion: Which way?", answers) == ["north", "north", "north"]
+    row = {"input": f"Context: {passage}\nQuestion: Which way?", "writer_answer": "North"}
+    assert learnable_answers(spec, row, answers) == ["north", "north", "north", "north"]  # the question writer's span last
 
 
 def test_question_writers_answers_are_kept_only_as_spans_and_inputs_follow_the_users_order():

@@ -183,12 +183,33 @@ def test_generation_run_from_the_cli_trains_smollm2(tmp_path):
     AutoModelForCausalLM.from_pretrained(tmp_path / "model")
     assert "FutureWarning" not in result.stderr and "Converting and de-quantizing" not in result.stderr  # only p2m's own output
 
+    unexported = subprocess.run([sys.executable, "-m", "p2m", "serve", str(tmp_path), "--gguf"], capture_output=True, text=True, timeout=600)
+    assert unexported.returncode == 2 and unexported.stderr.strip().endswith("has no GGUF export; run p2m export " + str(tmp_path) + " --format gguf first")
     exported = subprocess.run([sys.executable, "-m", "p2m", "export", str(tmp_path), "--format", "gguf"], capture_output=True, text=True, timeout=1800)
     assert exported.returncode == 0, exported.stderr[-2000:]
     check = json.loads(exported.stdout)  # llama.cpp (llama-cpp-python) loaded the file and answered every held-out input
     assert check["n"] == report["n_test"] and check["pre_tokenizer"] == "smollm"
     assert check["exact_match_rate"] >= 0.8  # greedy F16 llama.cpp vs greedy f32 torch: rounding may flip a rare token
     assert (tmp_path / "export/gguf/Modelfile").read_text().count("FROM ./model.gguf") == 1
+    assert_served_gguf_answers_as_llama_cpp(tmp_path, "June 5, 2020")
+
+
+def assert_served_gguf_answers_as_llama_cpp(run_dir, text: str) -> None:
+    """`p2m serve --gguf`: a real OpenAI client gets the GGUF's own greedy answer, with token counts."""
+    import openai
+
+    from p2m.export.gguf import GgufStudent
+    from p2m.student.serve import StudentServer
+
+    server = StudentServer.for_run(run_dir, port=0, runtime="gguf").start()
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
+        reply = client.chat.completions.create(model="student", messages=[{"role": "user", "content": text}])
+    finally:
+        server.stop()
+    expected = GgufStudent(run_dir / "export/gguf/model.gguf", json.loads((run_dir / "model/p2m.json").read_text())).predict([text])
+    assert reply.choices[0].message.content == expected[0]
+    assert reply.usage.prompt_tokens > 0
 
 
 def test_openai_compatible_teacher_drives_synthesis_and_verification(llama_server, tmp_path, p2m_cache, monkeypatch):
@@ -301,7 +322,7 @@ def test_onnx_export_gives_torch_labels_and_is_served(movie_run):
     assert check["n"] == len(read_jsonl(out / "data/test.jsonl")) and check["same_output"] == check["n"]
     assert check["torch_latency_ms"] > 0 and check["onnx_latency_ms"] > 0
     assert "Warning" not in result.stderr and "torchvision" not in result.stderr  # the exporter's chatter stays quiet
-    server = StudentServer.for_run(out, port=0, onnx=True).start()
+    server = StudentServer.for_run(out, port=0, runtime="onnx").start()
     try:
         texts = ["Awful.", "Lovely.", "A long, slow, beautiful film about nothing much."]
         request = urllib.request.Request(f"{server.url}/classify", data=json.dumps({"input": texts}).encode(),

@@ -29,8 +29,8 @@ class FakeClassifier:
             self.calls.append(len(texts))
         return [(t.split() or [""])[-1] for t in texts]
 
-    def tokenizer(self, text):
-        return {"input_ids": text.split()}
+    def count_tokens(self, text):
+        return len(text.split())
 
 
 @pytest.fixture

@@ -56,6 +56,28 @@ def test_a_worked_solution_is_asked_for_with_room_and_scored_for_its_marked_numb
     assert [solution_format_score(t) for t in ("4 * 5 = 20. #### 20", "The answer is 20.", "4 * 5 = 20", "twenty")] == [1, 1, 0.5, 0]
 
 
+def test_other_solutions_that_reach_the_chosen_number_train_beside_it():
+    from p2m.stages.verify import same_number_solutions, with_more_solutions
+
+    target = "3 + 4 = 7. #### 7"
+    others = [(0.9, "4 + 3 = 7. #### 7"), (0.8, "3 + 4 = 8. #### 8"), (0.7, "4 + 3 = 7. #### 7"), (0.4, "7 in all. #### 7"), (0.6, target)]
+    more = same_number_solutions(target, others)
+    assert more == [[0.9, "4 + 3 = 7. #### 7"], [0.4, "7 in all. #### 7"]]  # another number, a repeat and the target itself left out
+    row = {"id": "syn-1", "input": "3 pens and 4 pens?", "output": target, "score": 0.95, "more_solutions": more}
+    train = with_more_solutions([dict(row)], per_question=4, threshold=0.5)
+    assert [(r["id"], r["output"]) for r in train] == [("syn-1", target), ("syn-1-path2", "4 + 3 = 7. #### 7")]  # 0.4 is below the threshold
+    assert "more_solutions" not in train[0] and with_more_solutions([dict(row)], per_question=1, threshold=0)[0]["output"] == target
+    assert len(with_more_solutions([dict(row)], per_question=1, threshold=0)) == 1
+
+
+def test_a_math_answer_without_a_final_number_is_not_learnable():
+    from p2m.spec import TaskSpec
+    from p2m.stages.verify import learnable_answers
+
+    spec = TaskSpec(instruction="Solve math word problems", task_type="math")
+    assert learnable_answers(spec, {"input": "The capital of France?"}, ["#### Paris", "2 + 2 = 4. #### 4", "Paris"]) == ["2 + 2 = 4. #### 4"]
+
+
 def test_judge_probability_from_logprobs_else_text():
     assert judge_yes_probability("Yes", [{" Yes": -0.2, "No": -1.8, "Maybe": -3.0}]) == pytest.approx(0.832, abs=1e-3)
     assert judge_yes_probability("no", []) == 0.0

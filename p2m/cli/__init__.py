@@ -68,7 +68,11 @@ def _add_run_dir_commands(commands) -> None:
     serve.add_argument("run_dir", metavar="RUN_DIR")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="default %(default)s")
-    serve.add_argument("--onnx", action="store_true", help="serve the ONNX export (p2m export RUN_DIR --format onnx) with ONNX Runtime")
+    runtime = serve.add_mutually_exclusive_group()
+    runtime.add_argument("--onnx", dest="runtime", action="store_const", const="onnx", default="torch",
+                         help="serve the ONNX export (p2m export RUN_DIR --format onnx) with ONNX Runtime")
+    runtime.add_argument("--gguf", dest="runtime", action="store_const", const="gguf",
+                         help="serve a text student's GGUF export (p2m export RUN_DIR --format gguf) with llama.cpp")
 
     export = commands.add_parser("export", help="export a run's student: ONNX (encoder students) or GGUF (causal text students)",
                                  description="ONNX: export/onnx/, checked against torch on the held-out set. "
@@ -226,7 +230,7 @@ def command_tui(args: argparse.Namespace) -> None:
 def command_serve(args: argparse.Namespace) -> None:
     from p2m.student.serve import StudentServer
 
-    server = StudentServer.for_run(args.run_dir, args.host, args.port, onnx=args.onnx)
+    server = StudentServer.for_run(args.run_dir, args.host, args.port, args.runtime)
     print(f"p2m: serving {args.run_dir} at {server.url} (Ctrl-C stops)", file=sys.stderr)
     server.run()  # uvicorn handles Ctrl-C: it stops taking connections and finishes the open ones
 

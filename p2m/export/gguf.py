@@ -130,7 +130,10 @@ def rotary_permute(weights, heads: int):
 
 class GgufStudent:
     """A causal student's GGUF export answered by llama.cpp (greedy, the student's answer budget),
-    prompted as the student is: what `p2m export --format gguf` hands to llama.cpp or Ollama."""
+    prompted as the student is: what `p2m export --format gguf` hands to llama.cpp or Ollama, and what
+    `p2m serve --gguf` serves. One input at a time: llama-cpp-python's Llama decodes one sequence."""
+
+    kind, is_classifier = "causal", False
 
     def __init__(self, path: Path, meta: dict):
         try:
@@ -147,6 +150,9 @@ class GgufStudent:
     def predict(self, texts: list[str]) -> list[str]:
         return [self.llm.create_chat_completion([{"role": "user", "content": student_prompt(self.instruction, text)}], temperature=0.0,
                                                 max_tokens=self.budget)["choices"][0]["message"]["content"].strip() for text in texts]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
 
 def modelfile(student: Student) -> str:

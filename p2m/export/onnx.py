@@ -62,6 +62,9 @@ class OnnxStudent:
         start, end = self.session.run(None, {name: np.array(enc[name], dtype=np.int64) for name in self.inputs})
         return best_spans(parts, enc, torch.from_numpy(start), torch.from_numpy(end))
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
     def latency_ms(self, texts: list[str], limit: int = 32) -> float:
         return mean_latency_ms(self.predict, texts, limit)
 

@@ -65,7 +65,8 @@ def _data_section(report: dict) -> list[str]:
         "## Data",
         "",
         f"- Candidates generated: {data['candidates']}; kept after verification: {data['kept']} "
-        f"(train {data['train']}, test {data['test']})",
+        f"(train {data['train']}, test {data['test']})"
+        + (f"; {data['train_more_solutions']} of the train rows are further worked solutions of their questions" if data.get("train_more_solutions") else ""),
         f"- Removed: {data['removed'] or 'none'}",
         f"- Test items near a training input (leakage check): {report['leakage']['test_items_near_a_training_input']}",
         f"- Mean verifier scores of kept examples: {data['mean_scores']}",

