@@ -64,10 +64,11 @@ def test_other_solutions_that_reach_the_chosen_number_train_beside_it():
     more = same_number_solutions(target, others)
     assert more == [[0.9, "4 + 3 = 7. #### 7"], [0.4, "7 in all. #### 7"]]  # another number, a repeat and the target itself left out
     row = {"id": "syn-1", "input": "3 pens and 4 pens?", "output": target, "score": 0.95, "more_solutions": more}
-    train = with_more_solutions([dict(row)], per_question=4, threshold=0.5)
+    train, test = with_more_solutions([dict(row)], [dict(row, id="syn-2")], per_question=4, threshold=0.5)
     assert [(r["id"], r["output"]) for r in train] == [("syn-1", target), ("syn-1-path2", "4 + 3 = 7. #### 7")]  # 0.4 is below the threshold
-    assert "more_solutions" not in train[0] and with_more_solutions([dict(row)], per_question=1, threshold=0)[0]["output"] == target
-    assert len(with_more_solutions([dict(row)], per_question=1, threshold=0)) == 1
+    assert train[1]["solution_of"] == "syn-1" and "more_solutions" not in train[0]
+    assert "more_solutions" not in test[0] and test[0]["output"] == target  # held out: the chosen answer only
+    assert with_more_solutions([dict(row)], [], per_question=1, threshold=0)[0] == [{k: v for k, v in row.items() if k != "more_solutions"}]
 
 
 def test_a_math_answer_without_a_final_number_is_not_learnable():

@@ -189,16 +189,18 @@ def same_number_solutions(target: str, others: list[tuple[float, str]]) -> list[
     return found
 
 
-def with_more_solutions(train: list[dict], per_question: int, threshold: float) -> list[dict]:
-    """Each worked-solution row once more for each other solution of its question that passes the keep
-    threshold, up to `per_question` rows a question (Ho et al. 2023: a small student reasons better from
-    several of the teacher's paths than from one)."""
+def with_more_solutions(train: list[dict], test: list[dict], per_question: int, threshold: float) -> tuple[list[dict], list[dict]]:
+    """Each worked-solution train row once more for each other solution of its question that passes the
+    keep threshold, up to `per_question` rows a question (Ho et al. 2023: a small student reasons better
+    from several of the teacher's paths than from one); a held-out row keeps its chosen answer only."""
+    for row in test:
+        row.pop("more_solutions", None)
     out = []
     for row in train:
         more = [m for m in row.pop("more_solutions", []) if m[0] >= threshold][: per_question - 1]
-        out += [row] + [{**row, "id": f"{row['id']}-path{k}", "output": answer, "score": score}
+        out += [row] + [{**row, "id": f"{row['id']}-path{k}", "solution_of": row["id"], "output": answer, "score": score}
                         for k, (score, answer) in enumerate(more, start=2)]
-    return out
+    return out, test
 
 
 def real_row(row: dict, spec: TaskSpec) -> dict:
@@ -315,7 +317,6 @@ class Verify(Stage):
         unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
         rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
                      "duplicate or copy of a given example")
-
         if wants_passages(spec):
             rows = drop(rows, [i for i, r in enumerate(rows) if has_passage_and_question(r["input"])], "no passage or no question")
         scored = spec.task_type == "classification" and ctx.teacher.can_score
@@ -331,11 +332,8 @@ class Verify(Stage):
         if spec.task_type == "classification" and ctx.config.label_fidelity:
             rows = drop(rows, [i for i, r in enumerate(rows) if teacher_agrees(r)], "the teacher's own reading is another label")
 
-        train, test = train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed)
-        questions = len(train)
-        train = with_more_solutions(train, ctx.config.solutions_per_question, ctx.config.keep_threshold)
-        for row in test:
-            row.pop("more_solutions", None)  # a held-out question is scored against its chosen answer only
+        train, test = with_more_solutions(*train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed),
+                                          ctx.config.solutions_per_question, ctx.config.keep_threshold)
 
         write_jsonl(ctx.path(run_paths.TRAIN), train)
         write_jsonl(ctx.path(run_paths.TEST), test)
@@ -347,7 +345,7 @@ class Verify(Stage):
             "kept_unlabeled": sum(r["source"] == "unlabeled" for r in rows),
             "real_rows": len(real),
             "train": len(train),
-            "train_more_solutions": len(train) - questions,
+            "train_more_solutions": sum("solution_of" in r for r in train),
             "test": len(test),
             "removed": dict(Counter(r["rejected"] for r in rejected)),
             "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from p2m import run_paths
 from p2m.errors import P2MError
-from p2m.files import read_json
 
 MAX_BODY_BYTES = 1 << 20
 DRAIN_BYTES = 16 << 20  # an oversized body up to this is read and dropped before the 413
@@ -211,7 +210,7 @@ def load_served_model(run_dir: Path, runtime: str = "torch"):
         return OnnxStudent(run_dir / folder)
     from p2m.export.gguf import GgufStudent
 
-    return GgufStudent(run_dir / folder / file, read_json(run_dir / run_paths.MODEL_META))
+    return GgufStudent(run_dir / folder / file, json.loads((run_dir / run_paths.MODEL_META).read_text()))
 
 
 class StudentServer:
