@@ -189,9 +189,6 @@ def build_app(model, name: str):
     return app
 
 
-RUNTIMES = ("torch", "onnx", "gguf")
-
-
 def load_served_model(run_dir: Path, runtime: str = "torch"):
     """The torch student, its ONNX export run by ONNX Runtime, or a text student's GGUF export run by
     llama.cpp (on 2 CPU cores it answered Temporal 5.7x faster than the teacher, torch 2.1x)."""
