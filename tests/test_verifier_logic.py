@@ -52,7 +52,7 @@ def test_a_worked_solution_is_asked_for_with_room_and_scored_for_its_marked_numb
     spec = TaskSpec(instruction="Solve math word problems", task_type="math", examples=[Example("2 pens at $3?", "2 * 3 = 6. #### 6")])
     greedy, sampled = teacher_requests(spec, "4 pens at $5?", votes=1)
     assert greedy.max_tokens == sampled.max_tokens == SOLUTION_TOKENS  # not the 24-256 characters of a short answer
-    assert "#### <number>" in greedy.messages[0][1] and greedy.messages[-2] == ("assistant", "2 * 3 = 6. #### 6")  # the user's shot
+    assert "#### <number>" in greedy.messages[0][1] and all(role != "assistant" for role, _ in greedy.messages)  # no one-line shot to copy
     assert [solution_format_score(t) for t in ("4 * 5 = 20. #### 20", "The answer is 20.", "4 * 5 = 20", "twenty")] == [1, 1, 0.5, 0]
 
 

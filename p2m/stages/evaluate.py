@@ -188,7 +188,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
 
 class Evaluate(Stage):
     name = "evaluate"
-    version = 10  # a causal student's base model zero-shot beside it, with the teacher's answer budget
+    version = 11  # math: the teacher asked without the user's examples as shots
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "label_likelihood")
     inputs = (run_paths.SPEC, run_paths.MODEL_META, run_paths.TRAIN, run_paths.TEST)

@@ -363,7 +363,7 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 11  # classifiers: --weight-ensemble
+    version = 12  # math: logit-kd's teacher prompt without the user's examples as shots
     config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior",
                      "label_prototypes", "weight_ensemble")

@@ -283,7 +283,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 18  # worked solutions: only those with a final number; the others that reach the chosen number train too
+    version = 19  # worked solutions asked for without the user's examples as shots
     config_fields = ("votes", "solutions_per_question", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
     uses_teacher = True
     prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")
