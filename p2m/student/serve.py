@@ -23,6 +23,7 @@ from pathlib import Path
 
 from p2m import run_paths
 from p2m.errors import P2MError
+from p2m.files import read_json
 
 MAX_BODY_BYTES = 1 << 20
 DRAIN_BYTES = 16 << 20  # an oversized body up to this is read and dropped before the 413
@@ -85,7 +86,7 @@ class Batcher:
             raise BadRequest(503, f"the model did not answer within {PREDICT_TIMEOUT_S:.0f} s; try again") from None
 
 
-async def read_json(request) -> object:
+async def request_json(request) -> object:
     """The body as JSON, within the size and time limits. An oversized body is still read (up to
     DRAIN_BYTES) before the 413, so the client gets the answer rather than a reset connection."""
     length = request.headers.get("content-length")
@@ -157,7 +158,7 @@ def build_app(model, name: str):
         return JSONResponse({"object": "list", "data": [{"id": name, "object": "model", "owned_by": "p2m"}]})
 
     async def chat(request):
-        text = chat_input(await read_json(request))
+        text = chat_input(await request_json(request))
         answer = (await batcher([text]))[0]
         prompt_tokens, completion_tokens = model.count_tokens(text), model.count_tokens(answer)
         return JSONResponse({
@@ -169,7 +170,7 @@ def build_app(model, name: str):
     async def classify(request):
         if not model.is_classifier:
             raise BadRequest(404, "this student generates text: use /v1/chat/completions")
-        return JSONResponse({"model": name, "labels": await batcher(classify_input(await read_json(request)))})
+        return JSONResponse({"model": name, "labels": await batcher(classify_input(await request_json(request)))})
 
     @asynccontextmanager
     async def lifespan(app):
@@ -207,7 +208,7 @@ def load_served_model(run_dir: Path, runtime: str = "torch"):
         return OnnxStudent(run_dir / folder)
     from p2m.export.gguf import GgufStudent
 
-    return GgufStudent(run_dir / folder / file, json.loads((run_dir / run_paths.MODEL_META).read_text()))
+    return GgufStudent(run_dir / folder / file, read_json(run_dir / run_paths.MODEL_META))
 
 
 class StudentServer:
