@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from p2m.verifiers.distilled import DistilledVerifier
-from p2m.embedded import cache_dir
+from p2m.files import cache_dir
 from p2m.verifiers.embeddings import Embedder
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.teacher.local import LocalBackend

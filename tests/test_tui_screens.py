@@ -13,6 +13,7 @@ from fakes import FakeBackend
 from p2m import run_paths
 from p2m.files import write_json
 from p2m.spec import TaskSpec
+from p2m.teacher import files as teacher_files
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.tui.app import P2MApp
 from p2m.tui.running import ResultsScreen, RunScreen
@@ -92,6 +93,8 @@ async def until(pilot, condition, tries: int = 400) -> None:
 @pytest.mark.parametrize("screen", ["task", "spec", "model", "plan", "run", "results"])
 def test_screen_matches_its_snapshot(snap_compare, monkeypatch, tmp_path, screen, theme):
     monkeypatch.chdir(tmp_path)  # the run dir shows as "snapshot-run" wherever the test runs
+    # the Plan screen lists the teacher packs on this machine: those of p2m[embedded], whatever else is installed
+    monkeypatch.setattr(teacher_files, "preset_installed", lambda name: name in ("qwen2.5-coder-1.5b", "smollm2-135m"))
 
     async def run_before(pilot):
         await reach(pilot, screen)

@@ -2,17 +2,19 @@
 
 Written with `gguf`, llama.cpp's own reader/writer package (already a p2m dependency for reading GGUF
 teachers), so no llama.cpp checkout or conversion script is needed. It covers the Llama architecture
-(SmolLM2, p2m's default text student): the tensor names come from gguf's map, the query and key
-projections are permuted back to llama.cpp's rotary layout, matrices are F16 and norms F32 (the usual
+(SmolLM2, p2m's default text student) and Qwen2 (Qwen2.5 students): the tensor names come from gguf's
+map, a Llama's query and key projections are permuted back to llama.cpp's rotary layout (Qwen2's are
+stored in it already, as llama.cpp's own converter assumes), matrices are F16 and norms F32 (the usual
 base for `llama-quantize`; a Q8_0 export of a 135M student was measured no faster on 2 CPU cores and
 changed 1 of 13 answers, so it is not offered). The tokenizer is the student's own (BPE vocab,
 merges, special tokens and chat template); its pre-tokenizer name is taken from the GGUF the base
-model came from where there is one, since llama.cpp picks its split rules by that name. The export is checked: llama.cpp answers the
+model came from where there is one (else the architecture's own), since llama.cpp picks its split rules by that name. The export is checked: llama.cpp answers the
 held-out inputs and the exact-match rate against torch's greedy answers is written to check.json."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from p2m import run_paths
@@ -21,7 +23,15 @@ from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_text
 from p2m.student.model import Student, student_prompt
 
-ARCHITECTURES = {"LlamaForCausalLM": "LLAMA"}
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str  # llama.cpp's, also gguf's MODEL_ARCH member in capitals
+    permute_rotary: bool
+    pre_tokenizer: str  # llama.cpp's split rules where the base model's own GGUF does not name them
+
+
+ARCHITECTURES = {"LlamaForCausalLM": Architecture("llama", True, "default"), "Qwen2ForCausalLM": Architecture("qwen2", False, "qwen2")}
 
 
 def export_gguf(run_dir: Path) -> dict:
@@ -53,7 +63,8 @@ def write_gguf(student: Student, path: Path) -> str:
     import gguf
 
     config = student.model.config
-    writer = gguf.GGUFWriter(str(path), "llama")
+    architecture = ARCHITECTURES[config.architectures[0]]
+    writer = gguf.GGUFWriter(str(path), architecture.name)
     writer.add_name(f"p2m student of {student.meta['base_model']}")
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -65,8 +76,8 @@ def write_gguf(student: Student, path: Path) -> str:
     writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    pre = add_tokenizer(writer, student)
-    add_tensors(writer, student)
+    pre = add_tokenizer(writer, student, architecture.pre_tokenizer)
+    add_tensors(writer, student, architecture)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -74,41 +85,47 @@ def write_gguf(student: Student, path: Path) -> str:
     return pre
 
 
-def add_tokenizer(writer, student: Student) -> str:
+def add_tokenizer(writer, student: Student, default_pre: str) -> str:
     import gguf
 
     folder = student.dir
     vocab = gguf.vocab.BpeVocab(folder)
-    tokens, scores, types = zip(*vocab.all_tokens())
-    pre = pre_tokenizer(student.meta["base_model"])
+    tokens, _, types = zip(*vocab.all_tokens())
+    # llama.cpp wants a token per embedding row; Qwen2.5's matrix has rows no token uses (its converter pads alike)
+    padding = range(len(tokens), student.model.config.vocab_size)
+    tokens, types = tokens + tuple(f"[PAD{i}]" for i in padding), types + (gguf.TokenType.UNUSED,) * len(padding)
+    pre = pre_tokenizer(student.meta["base_model"], default_pre)
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
     writer.add_vocab_size(student.model.config.vocab_size)
     writer.add_token_list([t.encode() if isinstance(t, str) else t for t in tokens])
-    special = {t.encode() for t in student.tokenizer.all_special_tokens}
+    # Control tokens: the named ones and every added token flagged special (Qwen's <|im_start|> is only there);
+    # llama.cpp would otherwise split a chat template's markers into characters.
+    added = student.tokenizer.added_tokens_decoder.values()
+    special = {t.encode() for t in [*student.tokenizer.all_special_tokens, *(a.content for a in added if a.special)]}
     writer.add_token_types([gguf.TokenType.CONTROL if (t.encode() if isinstance(t, str) else t) in special else kind
                             for t, kind in zip(tokens, types)])
     gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
     return pre
 
 
-def pre_tokenizer(base_model: str) -> str:
-    """llama.cpp's name for the base model's pre-tokenizer, read from its GGUF; 'default' without one."""
+def pre_tokenizer(base_model: str, default: str) -> str:
+    """llama.cpp's name for the base model's pre-tokenizer, read from its GGUF; `default` without one."""
     source = gguf_source(base_model)
     if source is None:
-        return "default"
+        return default
     import gguf
 
     field = gguf.GGUFReader(str(source)).fields.get("tokenizer.ggml.pre")
-    return field.contents() if field is not None else "default"
+    return field.contents() if field is not None else default
 
 
-def add_tensors(writer, student: Student) -> None:
+def add_tensors(writer, student: Student, architecture: Architecture) -> None:
     import gguf
     import numpy as np
 
     config = student.model.config
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[architecture.name.upper()], config.num_hidden_layers)
     for key, tensor in student.model.state_dict().items():
         if key == "lm_head.weight" and config.tie_word_embeddings:
             continue  # llama.cpp reads the tied output matrix from the token embeddings
@@ -116,9 +133,9 @@ def add_tensors(writer, student: Student) -> None:
         if name is None:
             raise P2MError(f"GGUF export: no llama.cpp name for the student's tensor {key}")
         data = tensor.float().cpu().numpy()
-        if key.endswith("q_proj.weight"):
+        if architecture.permute_rotary and key.endswith("q_proj.weight"):
             data = rotary_permute(data, config.num_attention_heads)
-        elif key.endswith("k_proj.weight"):
+        elif architecture.permute_rotary and key.endswith("k_proj.weight"):
             data = rotary_permute(data, config.num_key_value_heads)
         writer.add_tensor(name, data.astype(np.float16 if data.ndim == 2 else np.float32))
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from p2m.config import RunConfig
-from p2m.embedded import cache_dir
 from p2m.errors import P2MError
+from p2m.files import cache_dir
 from p2m.teacher import files as teacher_files
 from p2m.teacher.calls import CallCache, Ledger, Teacher
 
