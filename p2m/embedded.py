@@ -62,9 +62,13 @@ def smollm2_path() -> Path:
     return converted_student_path(SMOLLM2_ID)
 
 
+def _converted_dir(model_id: str) -> Path:
+    return cache_dir() / "models" / model_id.rpartition("/")[2]
+
+
 def converted_student_path(model_id: str) -> Path:
     """A trainable checkpoint of a GGUF-shipped student, converted from its GGUF on first use."""
-    target = cache_dir() / "models" / model_id.rpartition("/")[2]
+    target = _converted_dir(model_id)
     build_once(target, lambda: (target / "config.json").exists(), lambda: _convert_gguf(model_id, target))
     return target
 
@@ -142,8 +146,7 @@ def embedded_installed(model_id: str) -> bool:
     if model_id == MPNET_ID:
         return (cache_dir() / "models" / "all-mpnet-base-v2" / "config.json").exists() or _mpnet_chunks() is not None
     if model_id in GGUF_STUDENTS:
-        converted = cache_dir() / "models" / model_id.rpartition("/")[2] / "config.json"
-        return converted.exists() or gguf_files.preset_installed(GGUF_STUDENTS[model_id])
+        return (_converted_dir(model_id) / "config.json").exists() or gguf_files.preset_installed(GGUF_STUDENTS[model_id])
     try:
         return model_id == MINILM_ID and minilm_path() is not None
     except P2MError:
