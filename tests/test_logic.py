@@ -164,6 +164,7 @@ def test_retention_is_a_paired_ratio_and_the_verdict_flags_a_student_below_zero_
 
 
 def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prompts():
+    from p2m import prompts
     from p2m.stages.synthesize import ANY_INPUT, candidate_requests
     from p2m.teacher.answers import label_requests, teacher_requests
 
@@ -190,6 +191,10 @@ def test_label_descriptions_are_checked_and_reach_the_teacher_and_generator_prom
     about = [(meta["subject"], request.messages[-1][1]) for meta, request in candidate_requests(text, 3, seed=0, subjects={ANY_INPUT: ["tides", "jazz"]})]
     assert [subject for subject, _ in about] == ["tides", "jazz", "tides"] and ", about jazz, different" in about[1][1]
     assert "about" not in candidate_requests(text, 1, seed=0)[0][1].messages[-1][1]  # no subjects listed: none asked for
+    math = TaskSpec.from_dict({**data, "task_type": "math", "labels": [], "label_descriptions": {}})
+    problems = candidate_requests(math, 12, seed=0)
+    assert {meta["style"] for meta, _ in problems} <= set(prompts.lines("math_styles"))  # steps and quantities, nothing "ambiguous"
+    assert "single number" in problems[0][1].messages[0][1]
     plain = TaskSpec.from_dict({**data, "label_descriptions": {}})
     assert "Labels:" not in label_requests(plain, ["Who won?"])[0].prefix  # no descriptions: the prompts as before
 

@@ -6,7 +6,7 @@ import pytest
 
 from p2m.verifiers.keyword_rules import keyword_label_probs, terms
 from p2m.verifiers.label_model import DERIVED, hard_votes, weighted_pool
-from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer, solution_format_score
+from p2m.verifiers.signals import agreement, answer_kind, extract_number, judge_yes_probability, normalize_answer, worked_solution
 
 
 @pytest.mark.parametrize("text, number", [
@@ -53,7 +53,10 @@ def test_a_worked_solution_is_asked_for_with_room_and_scored_for_its_marked_numb
     greedy, sampled = teacher_requests(spec, "4 pens at $5?", votes=1)
     assert greedy.max_tokens == sampled.max_tokens == SOLUTION_TOKENS  # not the 24-256 characters of a short answer
     assert "#### <number>" in greedy.messages[0][1] and all(role != "assistant" for role, _ in greedy.messages)  # no one-line shot to copy
-    assert [solution_format_score(t) for t in ("4 * 5 = 20. #### 20", "The answer is 20.", "4 * 5 = 20", "twenty")] == [1, 1, 0.5, 0]
+    solutions = ("4 * 5 = 20.\n#### 20\nAnything after.", "4 * 5 = 20. #### 20 pens", "4 * 5 = 20, so the answer is 20.\nMore.",
+                 "4 * 5 = \\(\\boxed{20}\\).", "4 * 5 = 20", "#### 20", "The answer is 20.")
+    assert [worked_solution(t) for t in solutions] == ["4 * 5 = 20.\n#### 20", "4 * 5 = 20. #### 20 pens", "4 * 5 = 20, so the answer is 20.\n#### 20",
+                                                       "4 * 5 = \\(\\boxed{20}\\).\n#### 20", None, None, None]
 
 
 def test_other_solutions_that_reach_the_chosen_number_train_beside_it():
@@ -71,12 +74,17 @@ def test_other_solutions_that_reach_the_chosen_number_train_beside_it():
     assert with_more_solutions([dict(row)], [], per_question=1, threshold=0)[0] == [{k: v for k, v in row.items() if k != "more_solutions"}]
 
 
-def test_a_math_answer_without_a_final_number_is_not_learnable():
+def test_math_learns_marked_solutions_that_reach_the_teachers_majority_number():
     from p2m.spec import TaskSpec
     from p2m.stages.verify import learnable_answers
 
     spec = TaskSpec(instruction="Solve math word problems", task_type="math")
-    assert learnable_answers(spec, {"input": "The capital of France?"}, ["#### Paris", "2 + 2 = 4. #### 4", "Paris"]) == ["2 + 2 = 4. #### 4"]
+    learn = lambda answers: learnable_answers(spec, {"input": "2 + 2?"}, answers)
+    assert learn(["#### Paris", "2 + 2 = 4. #### 4", "2 and 2 make 4. #### 4", "Paris"]) == ["2 + 2 = 4. #### 4", "2 and 2 make 4. #### 4"]
+    assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 5. #### 5", "2 and 2 make 4. #### 4", "2 and 2 make 5. #### 5"]) == []  # a tie
+    assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 5. #### 5", "2 + 2 = 6. #### 6", "Paris"]) == []  # 1 of 4
+    assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 5. #### 5", "2 and 2 make 4. #### 4", "4. #### 4"]) == ["2 + 2 = 4. #### 4", "2 and 2 make 4. #### 4", "4. #### 4"]
+    assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 4, so 4", "#### 4", "2 + 2 = 5. #### 5"]) == []  # unmarked and bare answers do not vote
 
 
 def test_judge_probability_from_logprobs_else_text():

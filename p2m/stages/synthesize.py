@@ -61,13 +61,20 @@ def label_meaning(spec: TaskSpec, label: str) -> str:
     return f" ({meaning})" if meaning else ""
 
 
+def input_prompt(spec: TaskSpec) -> tuple[str, str]:
+    """(prompt, styles) a text task's inputs are written from: a math problem has prompts of its own,
+    so it states every quantity, asks for one number and takes a few steps (prose styles such as
+    "make it a little ambiguous" made problems unanswerable)."""
+    return ("generate_problem", "math_styles") if spec.task_type == "math" else ("generate_input", "styles")
+
+
 def generation_prompt(spec: TaskSpec, label: str | None) -> str:
     """The words of the prompt an input for `label` (None: any input) was written from, without the
     parts that an input may share (subject, meaning, style): what an input that echoes its prompt
     repeats ("Add only, no preamble and no label")."""
     values = dict(instruction=spec.instruction, input_description=spec.input_description, style="", subject="")
     if label is None:
-        return "\n".join(prompts.render("generate_input", **values))
+        return "\n".join(prompts.render(input_prompt(spec)[0], **values))
     return "\n".join(prompts.render("generate_input_for_label", **values, label=label, meaning=""))
 
 
@@ -103,7 +110,7 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
     text task's i-th input about the i-th of the task's subjects (keyed ANY_INPUT)."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
-    styles = prompts.lines("styles") if styled and not short_inputs else [""]
+    styles = prompts.lines(input_prompt(spec)[1]) if styled and not short_inputs else [""]
     common = dict(instruction=spec.instruction, input_description=spec.input_description)
     seeds = spec.examples + [Example(r["input"], r["output"]) for r in real_rows[: max(0, 3 - len(spec.examples)) * 4]]
     out = []
@@ -121,7 +128,7 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
         else:
             about = (subjects or {}).get(ANY_INPUT) or [""]
             meta["subject"] = about[i % len(about)]
-            name, values, examples = "generate_input", dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
+            name, values, examples = input_prompt(spec)[0], dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         budget = {"extraction": MAX_PASSAGE_TOKENS, "math": MAX_PROBLEM_TOKENS}.get(spec.task_type, MAX_TOKENS)
@@ -147,11 +154,11 @@ def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
 
 class Synthesize(Stage):
     name = "synthesize"
-    version = 6  # math problems get room for their question (MAX_PROBLEM_TOKENS)
+    version = 7  # math problems from prompts and styles of their own (generate_problem, math_styles)
     config_fields = ("num_examples", "subjects_per_label", "styles", "seed")
     uses_teacher = True
-    prompt_files = ("generate_input_for_label", "generate_input", "styles", "list_subjects", "list_input_subjects", "repair_json",
-                    "list_passage_subjects", "generate_passage", "generate_questions")
+    prompt_files = ("generate_input_for_label", "generate_input", "generate_problem", "styles", "math_styles", "list_subjects",
+                    "list_input_subjects", "repair_json", "list_passage_subjects", "generate_passage", "generate_questions")
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
 

@@ -52,8 +52,7 @@ from p2m.stages.synthesize import generation_prompt
 from p2m.spec import TaskSpec
 from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
 from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
-                           extract_number, judge_yes_probability, label_probs_from_logprobs, normalize_answer,
-                           solution_format_score)
+                           judge_yes_probability, label_probs_from_logprobs, normalize_answer, worked_solution)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
@@ -147,12 +146,25 @@ def candidate_answers(answers: list, kind: str) -> list[str]:
 def learnable_answers(spec: TaskSpec, row: dict, answers: list[str]) -> list[str]:
     """The answers a student can learn (repeats kept: they are the self-consistency vote). Extraction:
     spans of the input's passage, in the passage's own words, the question writer's span (reading
-    comprehension) one more vote after the teacher's own. Math: solutions with a final number."""
+    comprehension) one more vote after the teacher's own. Math: worked solutions that mark their final number,
+    those that reach the number the teacher's solutions agree on (majority_solutions)."""
     if spec.task_type == "math":
-        return [a for a in answers if extract_number(a) is not None]
+        return majority_solutions([solution for solution in map(worked_solution, answers) if solution], len(answers))
     passage = split_input(row["input"], spec.instruction)[1]
     written = [row["writer_answer"]] if row.get("writer_answer") else []
     return [span for span in (span_in_passage(a, passage) for a in answers + written) if span]
+
+
+def majority_solutions(solutions: list[str], asked: int) -> list[str]:
+    """The solutions that reach the number at least half of the `asked` ones reach, no other number as
+    many; none otherwise. A problem the teacher's solutions disagree on is often unanswerable or
+    misread, and whichever path were chosen is then as likely wrong (a GSM8K run kept one-step and
+    unanswerable problems)."""
+    numbers = [normalize_answer(s, "number") for s in solutions]
+    (top, votes), *rest = Counter(numbers).most_common(2) or [(None, 0)]
+    if 2 * votes < asked or (rest and rest[0][1] == votes):
+        return []
+    return [s for s, n in zip(solutions, numbers) if n == top]
 
 
 def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
@@ -170,8 +182,9 @@ def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str
         scored = []
         for j, answer in enumerate(answers):
             scores = {"self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
-                      "format": solution_format_score(answer) if spec.task_type == "math" else format_score(answer, row["input"], examples),
                       "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
+            if spec.task_type != "math":  # a kept solution's format is fixed (worked_solution), its length is the problem's
+                scores["format"] = format_score(answer, row["input"], examples)
             scored.append((aggregate(scores), -j, answer, scores))
         (total, _, target, scores), *others = sorted(scored, reverse=True)
         row.update(output=target, score=round(total, 4), scores={k: round(v, 4) for k, v in scores.items()})
@@ -274,7 +287,7 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
     if spec.task_type in ("extraction", "math"):
         answers = [learnable_answers(spec, row, a) for row, a in zip(rows, answers)]
         keep = [i for i, a in enumerate(answers) if a]
-        reason = "is a span of the passage" if spec.task_type == "extraction" else "has a final number"
+        reason = "is a span of the passage" if spec.task_type == "extraction" else "marks a number half of them reach"
         rows, answers = drop(rows, keep, f"no answer of the teacher's {reason}"), [answers[i] for i in keep]
     judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
     score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
@@ -283,10 +296,11 @@ def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: 
 
 class Verify(Stage):
     name = "verify"
-    version = 19  # worked solutions asked for without the user's examples as shots
+    version = 20  # math keeps marked worked solutions of a number the teacher's solutions agree on
     config_fields = ("votes", "solutions_per_question", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
     uses_teacher = True
-    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_input_for_label")
+    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_problem",
+                    "generate_input_for_label")
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
     outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
 

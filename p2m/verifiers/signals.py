@@ -107,12 +107,19 @@ def extract_number(text: str) -> str | None:
     return _plain_number(numbers[-1]) if numbers else None
 
 
-def solution_format_score(answer: str) -> float:
-    """Math: 1 for a worked solution that marks its final number, 0.5 for one whose final number is only
-    its last number (a student learns the marker from the targets it is shown), 0 for no number."""
-    if marked_number(answer) is not None:
-        return 1.0
-    return 0.5 if re.search(_NUMBER, answer) else 0.0
+_FINAL_LINE = re.compile(rf"(?:####\s*\$?\s*|\\boxed\{{\s*\$?|answer is\s*:?\s*\$?\s*){_NUMBER}[^\n]*", re.I)
+
+
+def worked_solution(answer: str) -> str | None:
+    """Math: the solution a student can learn from, up to the line that marks its final number, which
+    then ends in "#### N" (as the solve prompt asks; sampled solutions often box the number instead);
+    None when nothing is marked or no step with a number comes before the mark (35 of 125 targets of
+    a GSM8K run had no mark, 4 were a bare "#### N")."""
+    final = _FINAL_LINE.search(answer)
+    if not final or not re.search(r"\d", answer[: final.start()]):
+        return None
+    solution = answer[: final.end()].strip()
+    return solution if final.group().startswith("####") else f"{solution}\n#### {marked_number(final.group())}"
 
 
 def _plain_number(text: str) -> str:
