@@ -18,9 +18,9 @@ With `--label-fidelity` (default) an example is kept only where the teacher's ow
 that target: the label model trusts the intended label, and a weak generator's off-label inputs
 (TREC: "Who was the first president?" written as an entity question) would pass with it.
 Generation: each of the teacher's k+1 answers is a candidate, scored by self-consistency with the
-others (after task-aware answer normalization: numbers for math), a format check against the user's
-examples and the teacher as judge; the best candidate becomes the target. For worked solutions the
-other candidates that reach the target's number train beside it (`--solutions-per-question`).
+others, a format check against the user's examples and the teacher as judge; the best candidate becomes
+the target. Math: only marked worked solutions of the number the k+1 agree on are candidates (no format
+check: their ending is fixed), and the other candidates train beside the target (`--solutions-per-question`).
 Extraction keeps only answers that are spans of the input's passage (and, where the user's examples
 mark a passage and a question, only inputs that have both).
 
