@@ -91,6 +91,10 @@ class RunConfig:
     """Share of verified synthetic examples held out for evaluation (user examples are always held out)."""
     epochs: float = 0
     """Training epochs; 0 picks a default from the data size."""
+    learning_rate: float = 0
+    """Training step size; 0 picks a default: by the encoder's size for a classifier or span student,
+    5e-5 for a causal student fine-tuned whole, 2e-4 for one trained through LoRA adapters (they start at
+    zero and need the larger step to move in a few dozen steps)."""
     method: str = "sft"
     """How the student learns from the teacher.
     'sft': the hard targets the verifiers selected.
@@ -137,7 +141,9 @@ class RunConfig:
     wmss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     """wmss: (alpha, beta, gamma), weights of base entropy, entropy drop and entropy rebound in example selection."""
     lora: str = "auto"
-    """'auto' (LoRA for students over 1B parameters), 'on', 'off', or 'qlora' (4-bit base, CUDA + bitsandbytes)."""
+    """'auto' (LoRA for causal students over 300M parameters, which fine-tuned whole on a few hundred rows
+    lose what they could do, and for other students over 1B), 'on', 'off', or 'qlora' (4-bit base, CUDA +
+    bitsandbytes)."""
     early_stopping: int = 2
     """Stop after this many evaluations without a lower validation loss (10% of the training rows held
     out, from 200 rows up: fewer pick a checkpoint by noise); 0 trains every epoch on all rows."""
@@ -175,8 +181,8 @@ class RunConfig:
             values = value if isinstance(value, list) else [value]
             if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                 raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
-        if self.epochs < 0 or self.early_stopping < 0 or self.kd_temperature <= 0:
-            raise P2MError("--epochs and --early-stopping must be at least 0 (0: the default), --kd-temperature above 0")
+        if min(self.epochs, self.early_stopping, self.learning_rate) < 0 or self.kd_temperature <= 0:
+            raise P2MError("--epochs, --early-stopping and --learning-rate must be at least 0 (0: the default), --kd-temperature above 0")
         if self.label_prototypes < 0:
             raise P2MError("--label-prototypes must be at least 0 (0: the head as trained)")
         if not 0 <= self.weight_ensemble <= 1:

@@ -38,7 +38,8 @@ def test_bad_numbers_paths_and_bytes_are_one_line_errors(tmp_path):
     a_folder.mkdir()
     (a_folder / "thesis.tex").write_text("keep me")
     task = "Classify x as a or b"
-    for args, message in [(["--epochs", "nan"], "--epochs must be a finite number"), (["--epochs", "-3"], "--epochs and --early-stopping"),
+    for args, message in [(["--epochs", "nan"], "--epochs must be a finite number"), (["--epochs", "-3"], "--epochs, --early-stopping and --learning-rate"),
+                          (["--learning-rate", "-0.0001"], "--learning-rate must be at least 0"),
                           (["--kd-temperature", "0"], "--kd-temperature above 0"),
                           (["--solutions-per-question", "0"], "--solutions-per-question must be at least 1"),
                           (["--label-prototypes", "-1"], "--label-prototypes must be at least 0"), (["--weight-ensemble", "1.5"], "--weight-ensemble must be in"),

@@ -233,7 +233,18 @@ def test_the_head_fit_keeps_its_prior_without_data_and_separates_labelled_points
     assert classifier_targets(spec, rows, "soft-kd", 0.5)[0].tolist() == pytest.approx([0.6, 0.4])
 
 
-def test_classifier_schedule_by_encoder_size_and_user_epochs():
+def test_lora_auto_by_size_with_a_lower_bar_for_causal_students():
+    from p2m.stages.train import wants_adapters
+
+    assert not wants_adapters("auto", 134_500_000, "CAUSAL_LM")  # SmolLM2-135M: fine-tuned whole
+    assert wants_adapters("auto", 494_000_000, "CAUSAL_LM")  # Qwen2.5-0.5B: through LoRA
+    assert not wants_adapters("auto", 494_000_000, "QUESTION_ANS")  # encoders: LoRA only over 1B
+    assert wants_adapters("auto", 1_500_000_000, "FEATURE_EXTRACTION")
+    assert wants_adapters("on", 22_700_000, "FEATURE_EXTRACTION") and wants_adapters("qlora", 1, "CAUSAL_LM")
+    assert not wants_adapters("off", 1_500_000_000, "CAUSAL_LM")
+
+
+def test_classifier_schedule_by_encoder_size_and_user_choices():
     from p2m.stages.train import classifier_schedule
 
     assert classifier_schedule(77, 22_700_000) == (10, 1e-4)  # MiniLM: many passes, large step
@@ -241,6 +252,7 @@ def test_classifier_schedule_by_encoder_size_and_user_epochs():
     assert classifier_schedule(500, 109_500_000) == (4, 5e-5)
     assert classifier_schedule(2000, 109_500_000) == (3, 5e-5)
     assert classifier_schedule(77, 109_500_000, epochs=1.5) == (1.5, 5e-5)
+    assert classifier_schedule(77, 22_700_000, learning_rate=3e-5) == (10, 3e-5)
 
 
 def test_estimate_counts_the_requests_each_stage_makes(tmp_path):

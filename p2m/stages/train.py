@@ -42,8 +42,13 @@ from p2m.student.model import MAX_INPUT_TOKENS, MAX_SEQUENCE_TOKENS, answer_budg
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
+# Fine-tuned whole on ~100 teacher solutions, Qwen2.5-Coder-0.5B lost what it could do (GSM8K dev EM 0.283 -> 0.000);
+# through LoRA it kept most of it (0.233-0.250). SmolLM2-135M, the README's text rows' student, stays fine-tuned whole.
+CAUSAL_LORA_ABOVE_PARAMS = 3e8
 SMALL_ENCODER_PARAMS = 50e6
 GENERATOR_EPOCHS = 3  # a causal LM is instruction-tuned already, and seconds a step on two CPU cores
+GENERATOR_LEARNING_RATE = 5e-5
+ADAPTER_LEARNING_RATE = 2e-4  # LoRA's B starts at zero: at 5e-5 a Qwen2.5-0.5B student's answers barely moved in 14 steps
 
 
 class ProgressCallback(TrainerCallback):
@@ -63,13 +68,13 @@ class ProgressCallback(TrainerCallback):
         self.progress.advance(1)
 
 
-def classifier_schedule(n_examples: int, params: int, epochs: float = 0) -> tuple[float, float]:
-    """(epochs, learning rate) for an encoder; `epochs` > 0 is the user's. A small encoder (MiniLM) needs
+def classifier_schedule(n_examples: int, params: int, epochs: float = 0, learning_rate: float = 0) -> tuple[float, float]:
+    """(epochs, learning rate) for an encoder; either > 0 is the user's. A small encoder (MiniLM) needs
     many passes at a large step on a few examples; a base-sized one (MPNet) fits them in a few passes at
     a smaller step (benchmarks/main_job.py measured the main job's choice)."""
     if params <= SMALL_ENCODER_PARAMS:
-        return epochs or (10 if n_examples < 100 else 5 if n_examples < 1000 else 3), 1e-4
-    return epochs or (6 if n_examples < 200 else 4 if n_examples < 1000 else 3), 5e-5
+        return epochs or (10 if n_examples < 100 else 5 if n_examples < 1000 else 3), learning_rate or 1e-4
+    return epochs or (6 if n_examples < 200 else 4 if n_examples < 1000 else 3), learning_rate or 5e-5
 
 
 def validation_split(rows: list[dict], patience: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -109,9 +114,16 @@ def model_kwargs(lora: str) -> dict:
     return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)}
 
 
+def wants_adapters(lora: str, params: int, task_type: str) -> bool:
+    """--lora as asked; 'auto' by the student's size, with a lower bar for a causal student."""
+    if lora == "auto":
+        return params > (CAUSAL_LORA_ABOVE_PARAMS if task_type == "CAUSAL_LM" else LORA_ABOVE_PARAMS)
+    return lora != "off"
+
+
 def with_lora(model, lora: str, task_type: str):
     """Wrap in LoRA adapters (peft) when asked, or for 'auto' when the model is large."""
-    if lora == "off" or (lora == "auto" and count_params(model) <= LORA_ABOVE_PARAMS):
+    if not wants_adapters(lora, count_params(model), task_type):
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
@@ -205,7 +217,7 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
         return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=MAX_INPUT_TOKENS), batched=True, remove_columns=["text"])
 
     model.body = with_lora(model.body, ctx.config.lora, "FEATURE_EXTRACTION")
-    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs)
+    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate)
     args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)),
                              remove_unused_columns=False)  # soft_targets reach compute_loss
     trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
@@ -223,7 +235,7 @@ def train_extractive(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = with_lora(AutoModelForQuestionAnswering.from_pretrained(base, **model_kwargs(ctx.config.lora)), ctx.config.lora, "QUESTION_ANS")
-    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs)
+    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate)
     args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)))
     train, evaluation = (Dataset.from_dict(training_features(tokenizer, part, spec.instruction)) if part else None for part in (rows, validation))
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
@@ -285,7 +297,8 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     train, evaluation = (Dataset.from_list(causal_rows(spec, part, method)) if part else None for part in (rows, validation))
     common = dict(model=model, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
                   callbacks=callbacks(ctx, bool(validation), description))
-    args = common_args(ctx, work, len(rows), epochs, batch_size=8, learning_rate=5e-5, validate=bool(validation))
+    learning_rate = config.learning_rate or (ADAPTER_LEARNING_RATE if hasattr(model, "peft_config") else GENERATOR_LEARNING_RATE)
+    args = common_args(ctx, work, len(rows), epochs, batch_size=8, learning_rate=learning_rate, validate=bool(validation))
     if method in ("sft", "context"):
         with warnings.catch_warnings():  # TRL's own default (gradient_checkpointing=True) under transformers' new name
             warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -363,8 +376,8 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
 
 class Train(Stage):
     name = "train"
-    version = 12  # math: logit-kd's teacher prompt without the user's examples as shots
-    config_fields = ("epochs", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
+    version = 13  # --learning-rate; 'auto' LoRA for causal students over 300M, which train at 2e-4
+    config_fields = ("epochs", "learning_rate", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
                      "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior",
                      "label_prototypes", "weight_ensemble")
     uses_teacher = True  # logit-kd reads the teacher's logits
