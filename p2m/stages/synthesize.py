@@ -110,7 +110,8 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
     text task's i-th input about the i-th of the task's subjects (keyed ANY_INPUT)."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
-    styles = prompts.lines(input_prompt(spec)[1]) if styled and not short_inputs else [""]
+    input_name, style_file = input_prompt(spec)
+    styles = prompts.lines(style_file) if styled and not short_inputs else [""]
     common = dict(instruction=spec.instruction, input_description=spec.input_description)
     seeds = spec.examples + [Example(r["input"], r["output"]) for r in real_rows[: max(0, 3 - len(spec.examples)) * 4]]
     out = []
@@ -128,7 +129,7 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
         else:
             about = (subjects or {}).get(ANY_INPUT) or [""]
             meta["subject"] = about[i % len(about)]
-            name, values, examples = input_prompt(spec)[0], dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
+            name, values, examples = input_name, dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
         budget = {"extraction": MAX_PASSAGE_TOKENS, "math": MAX_PROBLEM_TOKENS}.get(spec.task_type, MAX_TOKENS)
