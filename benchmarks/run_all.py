@@ -278,9 +278,12 @@ def table_line(r: dict) -> str:
 
 
 def time_ratio(timing: dict) -> str:
-    """Teacher over student time per example; a causal student's GGUF in llama.cpp (the teacher's runtime) beside it."""
-    gguf = f" (GGUF in llama.cpp: {timing['teacher_over_student_gguf']}x)" if "teacher_over_student_gguf" in timing else ""
-    return f"{timing['teacher_over_student']}x{gguf}"
+    """Teacher over student time per example; beside it the student's export: a causal student's GGUF in
+    llama.cpp (the teacher's runtime), an encoder student's ONNX in ONNX Runtime."""
+    runtimes = {"gguf": "GGUF in llama.cpp", "onnx": "ONNX in ONNX Runtime"}
+    exported = "".join(f" ({name}: {timing[f'teacher_over_student_{form}']}x)" for form, name in runtimes.items()
+                       if f"teacher_over_student_{form}" in timing)
+    return f"{timing['teacher_over_student']}x{exported}"
 
 
 def readme_table(rows: dict, header: str) -> str:

@@ -13,7 +13,7 @@ from p2m.embedded import MINILM_ID, resolve_model
 from p2m.export.onnx import OnnxStudent, export_onnx
 from p2m.files import read_json, read_jsonl
 from p2m.spec import Example, TaskSpec
-from p2m.stages.passages import input_text, questions_validator, wants_passages
+from p2m.stages.passages import input_text, questions_validator, subject_messages, subjects_validator, wants_passages
 from p2m.stages.verify import learnable_answers
 from p2m.teacher.structured import InvalidAnswer
 from p2m.student.serve import StudentServer
@@ -70,13 +70,22 @@ def test_question_writers_answers_are_kept_only_as_spans_and_inputs_follow_the_u
     assert not wants_passages(TaskSpec(instruction="Extract the company name", task_type="extraction", examples=[Example("ACME pays.", "ACME")]))
 
 
+def test_a_subject_list_that_repeats_the_prompts_words_is_asked_again():
+    prompt = subject_messages(TaskSpec(instruction=QA_TASK, task_type="extraction"), "world religions")[-1][1]
+    validate = subjects_validator(prompt)
+    assert validate({"subjects": ["Buddhism", "The Council of Nicaea", "buddhism", "person", "World religions", "Martin Luther"]}) == [
+        "buddhism", "The Council of Nicaea", "Martin Luther"]  # one of each (the last spelling), the prompt's own words dropped
+    with pytest.raises(InvalidAnswer):
+        validate({"subjects": ["person", "place", "event", "organisation", "work", "idea", "Buddhism"]})
+
+
 def test_reading_comprehension_candidates_are_passages_with_questions_whose_writer_answers_are_spans(tmp_path):
     examples = [{"input": "Context: The Nile flows north through Egypt into the Mediterranean Sea.\nQuestion: Where does the Nile flow into?",
                  "output": "the Mediterranean Sea"}]
     config = RunConfig(task=QA_TASK, examples=examples, num_examples=8, out=str(tmp_path / "run"), teacher="smollm2-135m")
     Pipeline(config).run(until="synthesize")
     asked = read_json(config.run_dir() / "ledger.json")["this_invocation"]["by_stage"]["synthesize"]
-    assert asked["calls"] + asked["cache_hits"] >= 3  # subjects, a passage per two questions, questions per passage
+    assert asked["calls"] + asked["cache_hits"] >= 4  # subjects of two fields, a passage per four questions, questions per passage
     for row in read_jsonl(config.run_dir() / "data/candidates.jsonl"):  # SmolLM2 writes few valid question lists; each kept one is sound
         question, passage = split_input(row["input"], QA_TASK)
         assert question.endswith("?") and row["writer_answer"] in passage and len(passage.split()) >= 20

@@ -1,5 +1,5 @@
-"""Reading-comprehension candidates for extraction: the teacher lists subjects, writes a passage per
-subject, then several questions per passage whose answers it copies out of the passage.
+"""Reading-comprehension candidates for extraction: the teacher lists article titles field by field,
+writes a passage per title, then several questions per passage whose answers it copies out of the passage.
 
 Why not one "write a Context/Question input" call, as other text tasks do: a small teacher copies the
 user's examples, whose passages are one sentence, so every question has one candidate span; real
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import zip_longest
 
 from p2m import prompts
 from p2m.dedup import dedupe, normalize, overlap
@@ -21,7 +22,8 @@ from p2m.teacher.calls import ChatRequest
 from p2m.teacher.structured import InvalidAnswer, ask_json
 
 QUESTIONS_PER_PASSAGE = 4
-MAX_SUBJECTS = 40  # per listing call; more passages than subjects reuse a subject with another seed
+SUBJECTS_PER_FIELD = 8  # titles asked of each field; more passages than subjects reuse a subject with another seed
+SUBJECTS_TOKENS = 16 * SUBJECTS_PER_FIELD + 40
 PASSAGE_TOKENS = 260  # five to seven sentences
 QUESTIONS_TOKENS = 60 * QUESTIONS_PER_PASSAGE
 QUESTIONS_SCHEMA = {"type": "object", "properties": {"questions": {"type": "array", "items": {
@@ -60,19 +62,40 @@ def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str], near_d
     return sorted(group[j] for group in groups.values() for j in dedupe([parts[i][0] for i in group]))
 
 
-def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int) -> list[str]:
-    """Up to `count` distinct subjects from the teacher; [] when it gives no usable list."""
-    system, user = prompts.render("list_passage_subjects", instruction=spec.instruction, count=min(count, MAX_SUBJECTS))
+def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -> list[str]:
+    """Distinct subjects for `count` passages, one field's titles after another's (prompts/passage_fields.txt,
+    in a seeded order), so passages spread over the fields before a field repeats; [] when no field
+    gives a usable list. Why a call per field: asked for 40 subjects of any field at once, the embedded
+    teacher repeated the prompt's category words until its reply was cut off, and every passage was
+    then about "a topic of your choice"."""
+    fields = prompts.lines("passage_fields")
+    random.Random(seed).shuffle(fields)
+    listings = [subject_messages(spec, field) for field in fields[:count]]
+    ctx.chat([ChatRequest(m, max_tokens=SUBJECTS_TOKENS, json_schema=SUBJECTS_SCHEMA) for m in listings], "listing subjects")
+    per_field = [ask_json(ctx.teacher, m, SUBJECTS_SCHEMA, subjects_validator(m[-1][1]), max_tokens=SUBJECTS_TOKENS)[0] or []
+                 for m in listings]  # the first tries come from the cache; only an unusable list costs a repair
+    subjects: dict[str, str] = {}
+    for subject in (s for row in zip_longest(*per_field) for s in row if s):
+        subjects.setdefault(normalize(subject), subject)
+    return list(subjects.values())
+
+
+def subject_messages(spec: TaskSpec, field: str) -> tuple:
+    system, user = prompts.render("list_passage_subjects", instruction=spec.instruction, field=field, count=SUBJECTS_PER_FIELD)
+    return ("system", system), ("user", user)
+
+
+def subjects_validator(prompt: str):
+    """Keeps distinct subjects that are not just words of the prompt ("person", "event")."""
+    prompt_words = set(normalize(prompt).split())
 
     def validate(data: dict) -> list[str]:
-        subjects = {normalize(s): " ".join(s.split())[:80] for s in data.get("subjects") or [] if isinstance(s, str) and normalize(s)}
-        if len(subjects) < min(3, count):
-            raise InvalidAnswer(f'reply {{"subjects": [...]}} with at least {min(3, count)} different subjects')
+        subjects = {normalize(s): " ".join(s.split())[:80] for s in data.get("subjects") or []
+                    if isinstance(s, str) and normalize(s) and not set(normalize(s).split()) <= prompt_words}
+        if len(subjects) < 3:
+            raise InvalidAnswer('reply {"subjects": [...]} with at least 3 different article titles, each naming one specific thing')
         return list(subjects.values())
-
-    subjects, _ = ask_json(ctx.teacher, (("system", system), ("user", user)), SUBJECTS_SCHEMA, validate,
-                           max_tokens=16 * min(count, MAX_SUBJECTS) + 40)
-    return subjects or []
+    return validate
 
 
 def question_messages(spec: TaskSpec, passage: str) -> tuple:
@@ -99,7 +122,7 @@ def passage_candidates(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -
     question writer's span answer as `writer_answer`. Passages and first question attempts are asked
     in batches (cached), so only an invalid question list costs a repair call of its own."""
     n_passages = math.ceil(count / QUESTIONS_PER_PASSAGE)
-    subjects = passage_subjects(ctx, spec, n_passages) or ["a topic of your choice"]
+    subjects = passage_subjects(ctx, spec, n_passages, seed) or ["a topic of your choice"]
     chosen = [subjects[i % len(subjects)] for i in range(n_passages)]
     requests = [ChatRequest(prompts.chat("generate_passage", subject=subject), temperature=0.8, max_tokens=PASSAGE_TOKENS,
                             seed=seed * 100_003 + i) for i, subject in enumerate(chosen)]

@@ -155,11 +155,12 @@ def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
 
 class Synthesize(Stage):
     name = "synthesize"
-    version = 7  # math problems from prompts and styles of their own (generate_problem, math_styles)
+    version = 8  # reading-comprehension subjects listed field by field (passage_fields)
     config_fields = ("num_examples", "subjects_per_label", "styles", "seed")
     uses_teacher = True
     prompt_files = ("generate_input_for_label", "generate_input", "generate_problem", "styles", "math_styles", "list_subjects",
-                    "list_input_subjects", "repair_json", "list_passage_subjects", "generate_passage", "generate_questions")
+                    "list_input_subjects", "repair_json", "list_passage_subjects", "passage_fields", "generate_passage",
+                    "generate_questions")
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
 
