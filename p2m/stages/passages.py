@@ -71,13 +71,19 @@ def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -> 
     fields = prompts.lines("passage_fields")
     random.Random(seed).shuffle(fields)
     listings = [subject_messages(spec, field) for field in fields[:count]]
-    ctx.chat([ChatRequest(m, max_tokens=SUBJECTS_TOKENS, json_schema=SUBJECTS_SCHEMA) for m in listings], "listing subjects")
-    per_field = [ask_json(ctx.teacher, m, SUBJECTS_SCHEMA, subjects_validator(m[-1][1]), max_tokens=SUBJECTS_TOKENS)[0] or []
-                 for m in listings]  # the first tries come from the cache; only an unusable list costs a repair
+    validators = [subjects_validator(user) for _, (_, user) in listings]
+    per_field = ask_json_batch(ctx, listings, SUBJECTS_SCHEMA, validators, SUBJECTS_TOKENS, "listing subjects")
     subjects: dict[str, str] = {}
-    for subject in (s for row in zip_longest(*per_field) for s in row if s):
+    for subject in (s for row in zip_longest(*(titles or [] for titles in per_field)) for s in row if s):
         subjects.setdefault(normalize(subject), subject)
     return list(subjects.values())
+
+
+def ask_json_batch(ctx: RunContext, messages: list[tuple], schema: dict, validators: list, max_tokens: int, description: str) -> list:
+    """`ask_json` for each conversation (None where it stays invalid); the first tries are asked in one
+    batch (cached), so only an invalid reply costs a repair call of its own."""
+    ctx.chat([ChatRequest(m, max_tokens=max_tokens, json_schema=schema) for m in messages], description)
+    return [ask_json(ctx.teacher, m, schema, validate, max_tokens=max_tokens)[0] for m, validate in zip(messages, validators)]
 
 
 def subject_messages(spec: TaskSpec, field: str) -> tuple:
@@ -128,12 +134,10 @@ def passage_candidates(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -
                             seed=seed * 100_003 + i) for i, subject in enumerate(chosen)]
     written = [(subject, " ".join(r.text.split())) for subject, r in zip(chosen, ctx.chat(requests, "writing passages"))]
     written = [(subject, p) for subject, p in written if len(p.split()) >= 20]  # an empty or cut-off reply holds no questions
-    first_tries = [ChatRequest(question_messages(spec, p), max_tokens=QUESTIONS_TOKENS, seed=0, json_schema=QUESTIONS_SCHEMA) for _, p in written]
-    ctx.chat(first_tries, "writing questions")  # ask_json below reads these from the cache
+    questions = ask_json_batch(ctx, [question_messages(spec, p) for _, p in written], QUESTIONS_SCHEMA,
+                               [questions_validator(p) for _, p in written], QUESTIONS_TOKENS, "writing questions")
     rows = []
-    for i, (subject, passage) in enumerate(written):
-        pairs, _ = ask_json(ctx.teacher, question_messages(spec, passage), QUESTIONS_SCHEMA, questions_validator(passage),
-                            max_tokens=QUESTIONS_TOKENS)
+    for i, ((subject, passage), pairs) in enumerate(zip(written, questions)):
         for j, (question, answer) in enumerate(pairs or []):
             rows.append({"id": f"syn-{i}-{j}", "style": "", "subject": subject, "input": input_text(spec, passage, question),
                          "writer_answer": answer, "raw": passage})
