@@ -3,6 +3,7 @@ head trained on the real MiniLM, and an extraction run that trains, evaluates, e
 
 import json
 import random
+from dataclasses import replace
 
 import openai
 import pytest
@@ -146,6 +147,9 @@ def test_an_extraction_run_trains_an_encoder_span_student_and_evaluates_it(tmp_p
         assert reply.choices[0].message.content == answer
     finally:
         served.stop()
+
+    Pipeline(replace(config, epochs=9)).run()  # a new student: the export of the one it replaces is gone
+    assert (tmp_path / "run/model").is_dir() and not (tmp_path / "run/export").exists()
 
 
 def test_a_causal_student_still_trains_for_extraction_when_given():

@@ -416,6 +416,7 @@ class Train(Stage):
         budget = answer_budget(tokenizer, [r["output"] for r in rows + validation]) if kind == "causal" else None
         save_meta(model_dir, spec, student, method, kind, budget)
         shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
+        shutil.rmtree(ctx.path(run_paths.EXPORT), ignore_errors=True)  # made from the student this one replaces
         write_json(ctx.path(run_paths.TRAIN_METRICS), {
             "base_model": student, "kind": kind, "examples": len(rows), "validation_examples": len(validation), "method": method,
             "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
