@@ -37,7 +37,8 @@ from inference_cost import side_by_side
 from p2m import Pipeline, RunConfig, TaskSpec, run_paths
 from p2m.device import best_device
 from p2m.files import read_jsonl
-from p2m.metrics import main_metric, paired_difference, score, strongest_zero_shot
+from p2m.metrics import main_metric, paired_difference, strongest_zero_shot
+from p2m.tasks import kind_of
 from p2m.student.classifier import fit_head
 from p2m.verifiers.embeddings import Embedder
 
@@ -155,7 +156,7 @@ def linear_probe(task: dict, test_rows: list[dict], labels: list[str]) -> dict |
     embedder = Embedder()
     x_train, x_test = (embedder.encode([r["input"] for r in rows]).float().clone() for rows in (train, test_rows))  # out of inference mode
     predictions = logistic_regression(x_train, [r["output"] for r in train], x_test)
-    scores = score("classification", predictions, [r["output"] for r in test_rows], labels)
+    scores = kind_of("classification").score(predictions, [r["output"] for r in test_rows], labels)
     return {"metric": "accuracy", "value": scores["accuracy"], "ci95": scores["accuracy_ci95"], "rows": len(train),
             "predictions": predictions}
 

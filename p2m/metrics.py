@@ -1,8 +1,9 @@
-"""Task-aware metrics with per-item scores, so every metric gets a bootstrap confidence interval.
+"""Metrics with per-item scores, so every metric gets a bootstrap confidence interval.
 
-classification: accuracy, macro-F1, per class; extraction: SQuAD-normalized exact match and token F1;
-math: exact match of the extracted final number; generation: exact match and chrF++, plus JSON
-validity when the gold answers are JSON (structured output).
+Which of them a task reports is its kind's (p2m.tasks, `metric_items` and `score`): classification
+accuracy, macro-F1, per class; extraction SQuAD-normalized exact match and token F1; math exact match of
+the extracted final number; generation exact match and chrF++, plus JSON validity when the gold answers
+are JSON (structured output).
 """
 
 from __future__ import annotations
@@ -114,30 +115,12 @@ def paired_ratio(a: list[float], b: list[float], samples: int = 1000, seed: int 
     return {"mean": round(sum(a) / sum(b), 4), "ci95": (round(ratios[int(0.025 * samples)], 4), round(ratios[int(0.975 * samples) - 1], 4))}
 
 
-def metric_items(task_type: str, predictions: list[str], golds: list[str]) -> dict[str, list[float]]:
-    """Per-item scores of each metric of a task type (the main one, `main_metric`, among them)."""
-    if task_type == "classification":
-        return {"accuracy": accuracy_items(predictions, golds)}
-    if task_type == "extraction":
-        return {"exact_match": squad_exact_items(predictions, golds), "f1": squad_f1_items(predictions, golds)}
-    if task_type == "math":
-        return {"exact_match": numeric_exact_items(predictions, golds)}
-    items = {"exact_match": accuracy_items(predictions, golds), "chrf": chrf_items(predictions, golds)}
-    if golds and all(json_valid_items(golds)):
-        items["json_valid"] = json_valid_items(predictions)
-    return items
-
-
-def score(task_type: str, predictions: list[str], golds: list[str], labels: list[str]) -> dict:
-    """Each metric of the task type as a mean with its 95% CI; classification adds macro-F1 and per class."""
-    if not golds:
-        return {"n": 0}
-    out: dict = {"n": len(golds)}
-    for name, items in metric_items(task_type, predictions, golds).items():
-        out[name], out[f"{name}_ci95"] = round(sum(items) / len(items), 4), bootstrap_ci(items)
-    if task_type == "classification":
-        out["macro_f1"] = round(macro_f1(predictions, golds, labels), 4)
-        out["per_class"] = per_class(predictions, golds, labels)
+def summaries(items: dict[str, list[float]]) -> dict:
+    """Each metric's per-item scores as a mean with its 95% CI (`name`, `name_ci95`); a task kind's
+    `score` (p2m.tasks) adds n and what else it reports."""
+    out: dict = {}
+    for name, values in items.items():
+        out[name], out[f"{name}_ci95"] = round(sum(values) / len(values), 4), bootstrap_ci(values)
     return out
 
 

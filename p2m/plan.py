@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from p2m.config import RunConfig, load_texts
 from p2m.task_text import heuristic_spec, looks_like_classification
+from p2m.tasks import TaskType, kind_of
 from p2m.teacher.choice import backend_kind
 
 TOKENS_PER_CALL = (400, 60)  # prompt, completion: typical of p2m's requests
@@ -20,7 +21,8 @@ def estimate_spend(config: RunConfig, price_per_mtok: tuple[float, float] | None
     --unlabeled inputs are verified as examples are."""
     n = config.num_examples
     read = heuristic_spec(config.task)
-    if (read.get("task_type") or ("classification" if looks_like_classification(config.task) else "")) == "classification":
+    task_type = read.get("task_type") or (TaskType.CLASSIFICATION if looks_like_classification(config.task) else None)
+    if task_type and kind_of(task_type).labelled:
         labels = len(read.get("labels") or []) or 4
         verified = n + (len(load_texts(config.unlabeled)) if config.unlabeled else 0)
         verify = verified * labels * (1 + config.channel_verifier) if can_score else verified * (1 + config.votes)

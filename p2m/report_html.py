@@ -11,6 +11,7 @@ from collections import Counter
 from html import escape
 
 from p2m.metrics import headline, main_metric
+from p2m.tasks import kind_of
 
 STYLE = ("body{font:14px system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}h2{margin-top:1.6em}"
          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
@@ -87,7 +88,7 @@ def render_html(report: dict, predictions: list[dict], train_rows: list[dict], t
                      bars_with_ci([(role, scores[role][main], tuple(scores[role][f"{main}_ci95"]), COLORS[role]) for role in ("teacher", "student")])]
     sections += [table([[role, escape(headline(scores[role])), f"{report[role]['latency_ms']:.1f}", report[role].get("params") or "?"]
                        for role in ("teacher", "student")], ["", "metrics", "ms / item", "params"])]
-    if spec["task_type"] == "classification" and predictions:
+    if kind_of(spec["task_type"]).labelled and predictions:
         sections += ["<h2>Student confusion matrix (gold rows, predicted columns)</h2>",
                      heatmap(spec["labels"], [(p["gold"], p["student"]) for p in predictions])]
     verifiers = sorted({name for row in train_rows for name in row.get("scores", {})})

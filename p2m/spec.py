@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from p2m.errors import P2MError
 from p2m.dedup import label_key
+from p2m.tasks import TaskKind, TaskType, kind_of
 
-TASK_TYPES = ("classification", "generation", "extraction", "math")
+TASK_TYPES = tuple(t.value for t in TaskType)
 
 
 class SpecError(P2MError, ValueError):
@@ -29,7 +30,7 @@ class Example:
 @dataclass
 class TaskSpec:
     instruction: str
-    task_type: str = field(metadata={"enum": TASK_TYPES})
+    task_type: TaskType
     labels: list[str] = field(default_factory=list)
     input_description: str = "input"
     output_format: str = ""
@@ -37,6 +38,14 @@ class TaskSpec:
     # What each label means, one line each (classification): the parse stage asks the teacher for them
     # separately, once the labels are settled, so they are not part of the spec's answer schema.
     label_descriptions: dict[str, str] = field(default_factory=dict, metadata={"answer": False})
+
+    def __post_init__(self) -> None:
+        self.task_type = TaskType(self.task_type)
+
+    @property
+    def kind(self) -> TaskKind:
+        """What this task's kind decides: its prompts, answers, metrics and students (p2m.tasks)."""
+        return kind_of(self.task_type)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TaskSpec":
@@ -46,13 +55,15 @@ class TaskSpec:
         if not instruction:
             raise SpecError("'instruction' is empty")
         task_type = str(data.get("task_type") or "").strip().lower()
-        if task_type not in TASK_TYPES:
-            raise SpecError(f"'task_type' must be one of {', '.join(TASK_TYPES)}, not {task_type!r}")
+        try:
+            labelled = kind_of(task_type).labelled
+        except ValueError:
+            raise SpecError(f"'task_type' must be one of {', '.join(TASK_TYPES)}, not {task_type!r}") from None
         labels = data.get("labels") or []
         if not isinstance(labels, list) or not all(isinstance(l, str) for l in labels):
             raise SpecError("'labels' must be a list of strings")
         labels = unique_labels([l.strip() for l in labels if l.strip()])
-        if task_type == "classification" and len(labels) < 2:
+        if labelled and len(labels) < 2:
             raise SpecError("a classification task needs at least two 'labels'")
         examples = []
         if not isinstance(data.get("examples") or [], list):
@@ -61,15 +72,15 @@ class TaskSpec:
             if not isinstance(item, dict) or not str(item.get("input", "")).strip():
                 raise SpecError("each example needs a non-empty 'input'")
             examples.append(Example(str(item["input"]).strip(), str(item.get("output", "")).strip()))
-        if task_type == "classification":
+        if labelled:
             unknown = {e.output for e in examples} - set(labels)
             if unknown:
                 raise SpecError(f"examples use labels not in 'labels': {sorted(unknown)}")
-        descriptions = checked_descriptions(data.get("label_descriptions") or {}, labels) if task_type == "classification" else {}
+        descriptions = checked_descriptions(data.get("label_descriptions") or {}, labels) if labelled else {}
         return cls(
             instruction=instruction,
             task_type=task_type,
-            labels=labels if task_type == "classification" else [],
+            labels=labels if labelled else [],
             input_description=str(data.get("input_description") or "input").strip(),
             output_format=str(data.get("output_format") or "").strip(),
             examples=examples,

@@ -102,7 +102,7 @@ def validate_mapping(data: dict, dataset, spec: TaskSpec) -> ColumnMapping:
             raise InvalidAnswer(f"{role} {getattr(mapping, role)!r} is not a column; the columns are {columns}")
     if mapping.input_column == mapping.output_column:
         raise InvalidAnswer("input_column and output_column must differ")
-    if spec.task_type == "classification":
+    if spec.kind.labelled:
         values = label_values(dataset, mapping.output_column)
         lower = {l.lower(): l for l in spec.labels}
         label_map = {v: lower[t.lower()] for v, t in mapping.label_map.items() if v in values and t.lower() in lower}
@@ -118,7 +118,7 @@ def guess_mapping(dataset, spec: TaskSpec) -> ColumnMapping | None:
     are the spec's labels, the input the remaining text column with the longest texts. Otherwise by
     column name ('text' -> 'summary')."""
     names = list(dataset.column_names)
-    if spec.task_type == "classification":
+    if spec.kind.labelled:
         wanted = {l.lower() for l in spec.labels}
         overlap = {c: len(wanted & {v.lower() for v in label_values(dataset, c)}) for c in names}
         target = max(names, key=overlap.get)
@@ -135,7 +135,7 @@ def guess_mapping(dataset, spec: TaskSpec) -> ColumnMapping | None:
         mapping = validate_mapping({"input_column": source, "output_column": target}, dataset, spec)
     except InvalidAnswer:
         return None
-    mapping.by = "column values" if spec.task_type == "classification" else "column names"
+    mapping.by = "column values" if spec.kind.labelled else "column names"
     return mapping
 
 
@@ -167,7 +167,7 @@ def to_rows(dataset, mapping: ColumnMapping, spec: TaskSpec, source: str, limit:
     for i, record in enumerate(dataset):
         text, target = str(record[mapping.input_column] or "").strip(), record[mapping.output_column]
         target = feature.names[target] if hasattr(feature, "names") and isinstance(target, int) else str(target)
-        if spec.task_type == "classification":
+        if spec.kind.labelled:
             target = mapping.label_map.get(target)
         if text and target:
             rows.append({"id": f"{source}#{i}", "input": text, "output": target, "source": f"dataset:{source}"})

@@ -18,19 +18,13 @@ from dataclasses import asdict, dataclass, field
 from rank_bm25 import BM25Okapi
 
 from p2m.retrieval.catalog import CatalogEntry
+from p2m.tasks import kind_of
 
 FIELD_WEIGHTS = {"id": 3, "pipeline_tag": 3, "tags": 2, "datasets": 2, "languages": 1, "description": 1}
 DESCRIPTION_CHARS = 300
 POPULARITY_WEIGHT = 0.35
 CURATED_POPULARITY = 0.6  # registry models have no download count; they are known-good students
 LOCAL_BONUS = 0.15
-# Architectures that can be trained for a task type, and those p2m trains today.
-COMPATIBLE_ARCH = {"classification": ("encoder",), "generation": ("causal", "seq2seq"),
-                   "extraction": ("encoder", "causal", "seq2seq"), "math": ("causal", "seq2seq")}
-# The architecture an automatic choice trains per task type: extraction takes an encoder's span head
-# (a causal student, given by --student, still trains: OTHER_TRAINABLE_ARCH).
-TRAINABLE_ARCH = {"classification": "encoder", "generation": "causal", "extraction": "encoder", "math": "causal"}
-OTHER_TRAINABLE_ARCH = {"extraction": ("causal",)}
 BLOCKED_NAMESPACES = {"huggingtweets"}  # programmatic uploads (Prompt2Model blocks it too)
 LANGUAGE_NAMES = {
     "english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
@@ -93,7 +87,8 @@ class Constraints:
 
 def check(entry: CatalogEntry, c: Constraints, spam: set[str]) -> list[str] | None:
     """The constraints `entry` passes, in words (for its explanation), or None if it fails one."""
-    wanted = (TRAINABLE_ARCH[c.task_type],) if c.trainable_only else COMPATIBLE_ARCH[c.task_type]
+    kind = kind_of(c.task_type)  # the architectures that can be trained for it, and the one p2m trains today
+    wanted = (kind.trained_arch,) if c.trainable_only else kind.archs
     params = entry.estimated_params()
     if (entry.arch not in wanted or (entry.id.split("/")[0] in spam and not entry.curated)
             or (entry.downloads == 0 and not entry.local) or (c.max_params and params and params > c.max_params)
@@ -173,7 +168,7 @@ class Index:
                    + (f" ({entry.downloads:,} downloads)" if entry.downloads is not None else " (p2m registry)" if entry.curated else "")]
         if entry.local:
             reasons.append("weights on this machine")
-        trainable = entry.kind == "model" and entry.arch == TRAINABLE_ARCH[c.task_type]
+        trainable = entry.kind == "model" and entry.arch == kind_of(c.task_type).trained_arch
         return Hit(id=entry.id, score=round(score, 4), bm25=round(relevance, 4), popularity=round(popularity, 4),
                    matched_terms=matched, constraints_passed=passed, why="; ".join(reasons), arch=entry.arch,
                    params=entry.estimated_params(), license=entry.license, downloads=entry.downloads, local=entry.local,

@@ -19,8 +19,9 @@ from p2m.embedded import EMBEDDED_PATHS, embedded_installed
 from p2m.errors import P2MError
 from p2m.teacher.calls import ChatRequest, Teacher
 from p2m.retrieval.catalog import load_catalog, registry, snapshot_path
-from p2m.retrieval.search import OTHER_TRAINABLE_ARCH, TRAINABLE_ARCH, Constraints, Hit, Index, task_languages
+from p2m.retrieval.search import Constraints, Hit, Index, task_languages
 from p2m.spec import TaskSpec
+from p2m.tasks import TaskType, kind_of
 from p2m.task_text import heuristic_spec, looks_like_classification
 
 
@@ -68,8 +69,8 @@ def catalog_index(kind: str = "model", files: tuple[str, ...] = ()) -> Index:
 def spec_from_text(task: str) -> TaskSpec:
     """A spec for retrieval without a teacher: the deterministic reading of the description."""
     read = heuristic_spec(task)
-    task_type = read.get("task_type") or ("classification" if looks_like_classification(task) else "generation")
-    return TaskSpec(instruction=task.strip(), task_type=task_type, labels=read.get("labels", []) if task_type == "classification" else [],
+    task_type = read.get("task_type") or (TaskType.CLASSIFICATION if looks_like_classification(task) else TaskType.GENERATION)
+    return TaskSpec(instruction=task.strip(), task_type=task_type, labels=read.get("labels", []) if kind_of(task_type).labelled else [],
                     input_description=read.get("input_description", "input"))
 
 
@@ -123,7 +124,7 @@ def find_student(name: str) -> StudentChoice:
 def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, catalog_files: tuple[str, ...] = (),
                     card: str = "") -> StudentChoice:
     """The student for `--student NAME` ('auto' or as in `find_student`), checked against the task."""
-    wanted = TRAINABLE_ARCH[spec.task_type]
+    wanted = spec.kind.trained_arch
     if name == "auto":
         # Weights already on this machine first: no surprise download of a model ten times the size, and the
         # run works offline. The catalog's best (downloaded) only where none fits; --student picks any.
@@ -137,7 +138,7 @@ def resolve_student(name: str, spec: TaskSpec, max_params: int | None = None, ca
         return StudentChoice(id=hit.id, arch=wanted, available=hit.local or is_available(hit.id), why=hit.why, hit=hit.to_dict())
     choice = find_student(name)
     choice.arch = choice.arch or local_arch(Path(choice.id)) or wanted
-    if choice.arch != wanted and choice.arch not in OTHER_TRAINABLE_ARCH.get(spec.task_type, ()):
+    if choice.arch != wanted and choice.arch not in spec.kind.other_trained_archs:
         raise P2MError(f"student {name} ({choice.arch}) cannot be trained for {spec.task_type}: that needs a model of kind '{wanted}'")
     return choice
 

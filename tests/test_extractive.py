@@ -15,10 +15,10 @@ from p2m.export.onnx import OnnxStudent, export_onnx
 from p2m.files import read_json, read_jsonl
 from p2m.spec import Example, TaskSpec
 from p2m.stages.passages import input_text, questions_validator, subject_messages, subjects_validator, wants_passages
-from p2m.stages.verify import learnable_answers
 from p2m.teacher.structured import InvalidAnswer
 from p2m.student.serve import StudentServer
-from p2m.student.extractive import has_passage_and_question, predict_spans, span_in_passage, split_input, training_features
+from p2m.student.extractive import predict_spans, training_features
+from p2m.tasks.extraction import has_passage_and_question, span_in_passage, split_input
 
 QA_TASK = "Answer a question about a passage with a short span copied from the passage."
 PEOPLE = [("Ada", "London", "1815", "mathematician"), ("Bruno", "Naples", "1548", "friar"), ("Clara", "Leipzig", "1819", "pianist"),
@@ -53,7 +53,7 @@ def test_an_answer_is_kept_only_as_the_passages_own_span():
     spec = TaskSpec(instruction=QA_TASK, task_type="extraction")
     answers = ["north", "North.", "it flows north", "north"]
     row = {"input": f"Context: {passage}\nQuestion: Which way?", "writer_answer": "North"}
-    assert learnable_answers(spec, row, answers) == ["north", "north", "north", "north"]  # the question writer's span last
+    assert spec.kind.learnable_answers(spec, row, answers) == ["north", "north", "north", "north"]  # the question writer's span last
 
 
 def test_question_writers_answers_are_kept_only_as_spans_and_inputs_follow_the_users_order():

@@ -7,6 +7,7 @@ from p2m.errors import P2MError
 from p2m.dedup import dedupe, overlap
 from p2m.spec import SpecError, TaskSpec
 from p2m.task_text import heuristic_spec
+from p2m.tasks import kind_of
 from p2m.stages.synthesize import clean_generated
 from p2m.verifiers.signals import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply,
                            label_probs_from_logprobs, shape)
@@ -101,11 +102,11 @@ def test_dedupe_drops_near_duplicates_and_user_example_leaks():
 def test_metrics_known_cases():
     labels = ["a", "b"]
     assert metrics.macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"], labels) == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-4)
-    scores = metrics.score("classification", ["a", "b"], ["a", "a"], labels)
+    scores = kind_of("classification").score(["a", "b"], ["a", "a"], labels)
     assert scores["accuracy"] == 0.5 and scores["n"] == 2
     assert scores["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3, abs=1e-4), "support": 2}
     assert scores["per_class"]["b"]["support"] == 0 and metrics.headline(scores).startswith("accuracy 0.500")
-    text = metrics.score("generation", ["2021-03-03", "x"], ["2021-03-03", "2021-01-01"], [])
+    text = kind_of("generation").score(["2021-03-03", "x"], ["2021-03-03", "2021-01-01"], [])
     assert text["exact_match"] == 0.5 and text["chrf"] == pytest.approx(0.5, abs=0.01)
     assert metrics.main_metric(text) == "chrf" and "json_valid" not in text
 
@@ -115,7 +116,7 @@ def test_squad_exact_match_and_f1_follow_the_official_normalization():
     assert metrics.squad_exact_items(["the Eiffel tower", "Paris, France"], ["Eiffel Tower.", "Paris"]) == [1.0, 0.0]
     # "paris france" vs "paris": one common token, precision 1/2, recall 1 -> F1 2/3
     assert metrics.squad_f1_items(["Paris, France", "in 1889", ""], ["Paris", "1887", ""]) == [pytest.approx(2 / 3), 0.0, 1.0]
-    scores = metrics.score("extraction", ["the Eiffel tower", "Paris, France"], ["Eiffel Tower.", "Paris"], [])
+    scores = kind_of("extraction").score(["the Eiffel tower", "Paris, France"], ["Eiffel Tower.", "Paris"], [])
     assert scores["exact_match"] == 0.5 and scores["f1"] == pytest.approx((1 + 2 / 3) / 2, abs=1e-4)
     assert metrics.main_metric(scores) == "exact_match" and metrics.secondary_metric(scores) == "f1"
 
@@ -124,11 +125,11 @@ def test_math_exact_match_compares_extracted_final_numbers():
     predictions = ["She has 3 + 5 = 8 apples. The answer is 8.", "#### 1,000", "about 12 or 13"]
     golds = ["Natalia sold 48/2 = 24 ...\n#### 8", "1000", "12"]
     assert metrics.numeric_exact_items(predictions, golds) == [1.0, 1.0, 0.0]
-    assert metrics.score("math", predictions, golds, [])["exact_match"] == pytest.approx(2 / 3, abs=1e-4)
+    assert kind_of("math").score(predictions, golds, [])["exact_match"] == pytest.approx(2 / 3, abs=1e-4)
 
 
 def test_json_validity_is_reported_when_gold_answers_are_json():
-    scores = metrics.score("generation", ['{"city": "Paris"}', "city: Paris"], ['{"city": "Paris"}', '{"city": "Rome"}'], [])
+    scores = kind_of("generation").score(['{"city": "Paris"}', "city: Paris"], ['{"city": "Paris"}', '{"city": "Rome"}'], [])
     assert scores["json_valid"] == 0.5 and scores["exact_match"] == 0.5
 
 

@@ -1,9 +1,12 @@
-"""The code's shape: no import circles between p2m's modules, no function over 60 lines."""
+"""The code's shape: no import circles between p2m's modules, no function over 60 lines, and a task's
+type compared nowhere but in its kind (p2m/tasks/)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from p2m.tasks import TaskType
 
 ROOT = Path(__file__).resolve().parents[1]
 # Installed package -> folder (pyproject's package-dir): the design card's top-level folders map into p2m.
@@ -20,15 +23,26 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def runtime_nodes(tree: ast.AST):
+    """Every node of `tree` but those under `if TYPE_CHECKING:` (imports for annotations only)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            yield from (n for child in node.orelse for n in [child, *runtime_nodes(child)])
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the p2m modules it imports anywhere in its body (lazy imports inside functions too:
-    a circle dodged by importing late is still a circle). `from pkg import mod` is an edge to the
-    module; a package's __init__ is not counted as imported by its own submodules."""
+    a circle dodged by importing late is still a circle; imports for annotations only are no edge).
+    `from pkg import mod` is an edge to the module; a package's __init__ is not counted as imported by
+    its own submodules."""
     mods = modules()
     graph = {}
     for name, file in mods.items():
         edges = set()
-        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        for node in runtime_nodes(ast.parse(file.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("p2m"):
                 submodules = {f"{node.module}.{alias.name}" for alias in node.names} & mods.keys()
                 edges |= submodules or {node.module}
@@ -84,3 +98,32 @@ def test_no_function_is_longer_than_60_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
                 long.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert long == []
+
+
+def names_a_task_type(node: ast.AST) -> bool:
+    """A task type by its name: "math", TaskType.MATH, or a tuple, list or set holding one."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(names_a_task_type(item) for item in node.elts)
+    if isinstance(node, ast.Attribute):
+        return ast.unparse(node.value) == "TaskType"
+    return isinstance(node, ast.Constant) and node.value in {t.value for t in TaskType}
+
+
+def test_task_types_are_compared_only_in_their_kinds():
+    """What differs between task kinds lives in p2m/tasks/: a stage asks the kind (`spec.kind`) instead
+    of testing which type it has (comparing two task types, as parse does with two readings, is fine)."""
+    found = []
+    for name, file in modules().items():
+        if name.startswith("p2m.tasks"):
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and any(names_a_task_type(n) for n in [node.left, *node.comparators]):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []
+
+
+def test_the_task_type_check_sees_each_way_of_writing_it():
+    for code in ('spec.task_type == "math"', 'spec["task_type"] != TaskType.MATH', 'x in ("extraction", "math")'):
+        comparison = ast.parse(code).body[0].value
+        assert any(names_a_task_type(n) for n in [comparison.left, *comparison.comparators])
+    assert not names_a_task_type(ast.parse('"CAUSAL_LM"').body[0].value)

@@ -47,7 +47,8 @@ def test_numeric_self_consistency_compares_final_answers():
 
 def test_a_worked_solution_is_asked_for_with_room_and_scored_for_its_marked_number():
     from p2m.spec import Example, TaskSpec
-    from p2m.teacher.answers import SOLUTION_TOKENS, teacher_requests
+    from p2m.tasks.math import SOLUTION_TOKENS
+    from p2m.teacher.answers import teacher_requests
 
     spec = TaskSpec(instruction="Solve math word problems", task_type="math", examples=[Example("2 pens at $3?", "2 * 3 = 6. #### 6")])
     greedy, sampled = teacher_requests(spec, "4 pens at $5?", votes=1)
@@ -76,10 +77,9 @@ def test_other_solutions_that_reach_the_chosen_number_train_beside_it():
 
 def test_math_learns_marked_solutions_that_reach_the_teachers_majority_number():
     from p2m.spec import TaskSpec
-    from p2m.stages.verify import learnable_answers
 
     spec = TaskSpec(instruction="Solve math word problems", task_type="math")
-    learn = lambda answers: learnable_answers(spec, {"input": "2 + 2?"}, answers)
+    learn = lambda answers: spec.kind.learnable_answers(spec, {"input": "2 + 2?"}, answers)
     assert learn(["#### Paris", "2 + 2 = 4. #### 4", "2 and 2 make 4. #### 4", "Paris"]) == ["2 + 2 = 4. #### 4", "2 and 2 make 4. #### 4"]
     assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 5. #### 5", "2 and 2 make 4. #### 4", "2 and 2 make 5. #### 5"]) == []  # a tie
     assert learn(["2 + 2 = 4. #### 4", "2 + 2 = 5. #### 5", "2 + 2 = 6. #### 6", "Paris"]) == []  # 1 of 4

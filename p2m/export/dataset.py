@@ -14,6 +14,7 @@ from pathlib import Path
 from p2m import prompts, run_paths
 from p2m.errors import P2MError
 from p2m.files import read_jsonl
+from p2m.tasks import kind_of
 
 SPLITS = {"train": run_paths.TRAIN, "test": run_paths.TEST, "rejected": run_paths.REJECTED}
 FIRST_COLUMNS = ("id", "input", "output", "source", "rejected")  # rejected: why verification dropped the row
@@ -73,7 +74,7 @@ def render_dataset_card(report: dict, dataset, prompt_digest: str, data_dir: Pat
         sizes=", ".join(f"{name} {len(split)}" for name, split in dataset.items()),
         candidates=data["candidates"], kept=data["kept"], removed=json.dumps(data.get("removed") or {}),
         balance=json.dumps(balance, ensure_ascii=False), columns=", ".join(f"`{c}`" for c in dataset["train"].column_names),
-        data_dir=str(data_dir), task_category="text-classification" if spec["task_type"] == "classification" else "text-generation",
+        data_dir=str(data_dir), task_category=kind_of(spec["task_type"]).hub_category,
     )
     return prompts.fill("dataset_card", **values)
 

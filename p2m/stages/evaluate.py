@@ -24,21 +24,16 @@ from p2m.verifiers.embeddings import Embedder
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.stages.base import RunContext, Stage
-from p2m.teacher.answers import answer_tokens, label_requests, softmax_rows, teacher_requests
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.student.model import Student
-from p2m.verifiers.signals import calibrate, label_from_reply
+from p2m.verifiers.signals import calibrate
 
 
 def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[str], dict]:
     """The teacher's greedy answers (the same request verification made, so mostly cache hits) and
     its cost: latency per call as measured when each call was made, tokens and dollars per 1k requests."""
     responses = ctx.chat([teacher_requests(spec, t, votes=0)[0] for t in texts], "teacher on the test set")
-    if spec.task_type == "classification":
-        answers = [label_from_reply(r.text, spec.labels) or r.text for r in responses]
-    elif spec.task_type == "math":
-        answers = [r.text.strip() for r in responses]  # a worked solution: its final number is scored
-    else:
-        answers = [r.text.split("\n")[0].strip() for r in responses]
+    answers = [spec.kind.read_answer(spec, r.text) for r in responses]
     n = max(len(responses), 1)
     prompt, completion = sum(r.prompt_tokens for r in responses) / n, sum(r.completion_tokens for r in responses) / n
     price = ctx.teacher.backend.price_per_mtok
@@ -53,7 +48,7 @@ def likelihood_labels(ctx: RunContext, spec, texts: list[str]) -> list[str] | No
     """The teacher's calibrated label-likelihood reading (the verify stage's teacher verifier, so the
     run's own items are cache hits); calibrated over these inputs, no gold used. None where the backend
     cannot score text."""
-    if spec.task_type != "classification" or not ctx.teacher.can_score or not texts:
+    if not spec.kind.labelled or not ctx.teacher.can_score or not texts:
         return None
     distributions = calibrate(softmax_rows(ctx.score(label_requests(spec, texts), "teacher likelihoods on the test set"), spec.labels))
     return [max(spec.labels, key=d.get) for d in distributions]
@@ -79,14 +74,15 @@ def base_model_predictions(ctx: RunContext, student: Student, texts: list[str]) 
     if student.kind != "causal" or not texts:
         return {}
     ctx.progress.task("student's base model zero-shot", total=None)
-    return {"base_zero_shot": student.untrained(answer_tokens(ctx.spec())).predict(texts)}
+    spec = ctx.spec()
+    return {"base_zero_shot": student.untrained(spec.kind.answer_tokens(spec)).predict(texts)}
 
 
 def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
-    result = {"all": metrics.score(spec.task_type, predictions, [r["output"] for r in rows], spec.labels)}
+    result = {"all": spec.kind.score(predictions, [r["output"] for r in rows], spec.labels)}
     for source in sorted({r["source"] for r in rows}):
         picked = [(p, r["output"]) for p, r in zip(predictions, rows) if r["source"] == source]
-        result[source] = metrics.score(spec.task_type, [p for p, _ in picked], [g for _, g in picked], spec.labels)
+        result[source] = spec.kind.score([p for p, _ in picked], [g for _, g in picked], spec.labels)
     return result
 
 
@@ -96,10 +92,10 @@ def teacher_readings(ctx: RunContext, spec, texts: list[str], golds: list[str]) 
     readings = {"greedy": greedy}
     if (likelihood := likelihood_labels(ctx, spec, texts)) is not None:
         readings["likelihood"] = likelihood
-    main = metrics.main_metric(metrics.metric_items(spec.task_type, greedy, golds))
+    main = metrics.main_metric(spec.kind.metric_items(greedy, golds))
 
     def mean(answers: list[str]) -> float:
-        items = metrics.metric_items(spec.task_type, answers, golds)[main]
+        items = spec.kind.metric_items(answers, golds)[main]
         return sum(items) / max(len(items), 1)
 
     return readings, max(readings, key=lambda name: mean(readings[name])), cost  # ties: greedy, listed first
@@ -108,14 +104,14 @@ def teacher_readings(ctx: RunContext, spec, texts: list[str], golds: list[str]) 
 def comparisons(spec, student: list[str], teacher: list[str], baselines: dict[str, list[str]], golds: list[str]) -> dict:
     """Student minus teacher and retention (student / teacher) on the main metric, and the student
     against each baseline; paired bootstrap intervals throughout."""
-    student_items = metrics.metric_items(spec.task_type, student, golds)
+    student_items = spec.kind.metric_items(student, golds)
     main = metrics.main_metric(student_items)
-    teacher_items = metrics.metric_items(spec.task_type, teacher, golds)[main]
+    teacher_items = spec.kind.metric_items(teacher, golds)[main]
     result = {"student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items)},
               "retention": {"metric": main, **metrics.paired_ratio(student_items[main], teacher_items)}}
     if baselines:
         result["student_minus_baseline"] = {
-            name: metrics.paired_difference(student_items[main], metrics.metric_items(spec.task_type, answers, golds)[main])
+            name: metrics.paired_difference(student_items[main], spec.kind.metric_items(answers, golds)[main])
             for name, answers in baselines.items()}
     return result
 
@@ -133,7 +129,7 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
     ctx.progress.task("measuring student latency", total=None)
     student_latency = student.latency_ms(texts)
-    if spec.task_type == "classification":
+    if spec.kind.labelled:
         baselines = baseline_predictions(spec, texts, [r["output"] for r in train])
     else:
         baselines = base_model_predictions(ctx, student, texts)
@@ -149,13 +145,13 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
         "leakage": {"test_items_near_a_training_input": len(leaked), "ids": [rows[i]["id"] for i in leaked][:20],
                     "method": "character 4-gram Jaccard >= 0.8"},
         "teacher": {"model": ctx.teacher.identity, "reading": best, "metrics": scores_by_source(spec, rows, readings[best]),
-                    "readings": {name: metrics.score(spec.task_type, answers, golds, spec.labels) for name, answers in readings.items()},
+                    "readings": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in readings.items()},
                     "params": backend.num_params() if hasattr(backend, "num_params") else None, **teacher_cost},
         "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
                     "params": student.num_params(), "disk_bytes": student.disk_bytes(),
                     "latency_ms": round(student_latency, 2), "seconds_per_1k": round(student_seconds_per_1k, 1),
                     "usd_per_1k": None, "latency_basis": "latency: one request at a time; seconds_per_1k: batches of 16"},
-        "baselines": {name: metrics.score(spec.task_type, answers, golds, spec.labels) for name, answers in baselines.items()},
+        "baselines": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in baselines.items()},
         # Machine time per 1k requests, both batched on this machine: how much cheaper the student is to run.
         "teacher_over_student_seconds": round(teacher_cost["seconds_per_1k"] / max(student_seconds_per_1k, 1e-6), 1),
         **comparisons(spec, student_answers, readings[best], baselines, golds),
@@ -180,7 +176,7 @@ def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = N
     """Teacher and student on a real test file; results in eval/<file stem>/."""
     rows = load_pairs(path, input_field, label_field, kind="test")[:limit]
     spec = ctx.spec()
-    if spec.task_type == "classification":
+    if spec.kind.labelled:
         match_labels(rows, spec.labels, str(path))
     rows = [{"id": f"test-{i}", "source": "test_file", **row} for i, row in enumerate(rows)]
     return evaluate_rows(ctx, rows, ctx.path(f"eval/{Path(path).stem}"))

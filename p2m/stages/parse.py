@@ -17,6 +17,7 @@ from p2m.teacher.calls import Teacher
 from p2m.stages.base import RunContext, Stage
 from p2m.spec import SpecError, TaskSpec, checked_descriptions
 from p2m.task_text import heuristic_spec
+from p2m.tasks import KINDS
 from p2m.teacher.structured import InvalidAnswer, ask_json, json_schema
 
 SPEC_SCHEMA = json_schema(TaskSpec)  # what the teacher's constrained decoding may write
@@ -49,14 +50,15 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
         merged["task_type"] = "generation"
         warnings.append("could not tell the task type; assumed generation")
     merged["examples"] = _unique_examples(list(read.get("examples", llm.get("examples", []))) + list(user_examples))
-    if merged["task_type"] == "classification":
+    kind = KINDS.get(str(merged["task_type"]))  # None: not a task type; from_dict below says so
+    if kind and kind.labelled:
         labels = list(merged.get("labels") or [])
         extra = [e["output"] for e in merged["examples"] if e["output"] not in labels]
         if extra:
             warnings.append(f"labels taken from the examples: {sorted(set(extra))}")
             labels += sorted(set(extra))
         merged["labels"] = labels
-    if merged["task_type"] == "extraction" and not all(spans_of_inputs(merged["examples"])):
+    if kind and kind.answers_from_input and not all(spans_of_inputs(merged["examples"])):
         merged["task_type"] = "generation"
         warnings.append("read as extraction, but the examples' answers are not copied from their inputs; used generation")
     try:
@@ -70,7 +72,7 @@ def describe_labels(teacher: Teacher, spec: TaskSpec) -> tuple[dict[str, str], l
     teacher's classify and likelihood prompts and the embedding verifiers toward what a label means:
     TREC's "description" is a question asking for a definition or reason, not a descriptive text).
     ({}, warnings) when it gives none usable; the task goes on with bare label names."""
-    if spec.task_type != "classification":
+    if not spec.kind.labelled:
         return {}, []
     system, user = prompts.render("describe_labels", instruction=spec.instruction, input_description=spec.input_description,
                                   labels=", ".join(spec.labels))

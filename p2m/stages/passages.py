@@ -17,7 +17,7 @@ from p2m import prompts
 from p2m.dedup import dedupe, normalize, overlap
 from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext
-from p2m.student.extractive import has_passage_and_question, question_comes_first, span_in_passage, split_input
+from p2m.tasks.extraction import has_passage_and_question, question_comes_first, span_in_passage, split_input
 from p2m.teacher.calls import ChatRequest
 from p2m.teacher.structured import InvalidAnswer, ask_json
 
@@ -35,7 +35,7 @@ SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array"
 def wants_passages(spec: TaskSpec) -> bool:
     """Extraction whose examples mark a passage and a question (reading comprehension). An extraction
     over plain inputs ("the company name in this email") keeps the one-call input generator."""
-    return spec.task_type == "extraction" and any(has_passage_and_question(e.input) for e in spec.examples)
+    return spec.kind.passage_inputs and any(has_passage_and_question(e.input) for e in spec.examples)
 
 
 def input_text(spec: TaskSpec, passage: str, question: str) -> str:

@@ -14,6 +14,7 @@ from p2m.report_html import render_html
 from p2m.export.dataset import save_dataset
 from p2m.stages.synthesize import Synthesize
 from p2m.stages.verify import Verify
+from p2m.tasks import kind_of
 
 
 def render_markdown(report: dict) -> str:
@@ -161,11 +162,12 @@ def teacher_provenance(teacher: dict) -> str:
 def render_model_card(report: dict) -> str:
     """model/README.md: what the model is, how it was made and measured, and its limits."""
     spec, data, training = report["spec"], report["data"], report["training"]
-    classifier = spec["task_type"] == "classification"
+    kind = kind_of(spec["task_type"])
+    classifier = kind.labelled
     values = dict(
         title=f"p2m student: {spec['instruction']}", task=report["task"], task_type=spec["task_type"],
         labels_line=f" ({', '.join(spec['labels'])})" if classifier else "",
-        pipeline_tag="text-classification" if classifier else "text-generation",
+        pipeline_tag=kind.hub_category,
         base_model=training["base_model"], teacher=teacher_provenance(report["teacher"]),
         candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
         method=METHODS[training["method"]] + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),

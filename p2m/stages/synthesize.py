@@ -23,15 +23,6 @@ from p2m.stages.passages import passage_candidates, wants_passages
 from p2m.spec import Example, TaskSpec
 
 TEMPERATURES = (0.7, 0.85, 1.0)
-# One input of a few sentences. Longer ones cost the verifiers' likelihood passes in proportion (on 2 CPU
-# cores the 1.5B teacher's 96-token inputs took the main job from 6 to 14 minutes) and add little.
-MAX_TOKENS = 48
-# An extraction input without marked parts is itself the passage (an email, a paragraph: ~150 tokens);
-# reading-comprehension inputs are built by passages.py.
-MAX_PASSAGE_TOKENS = 220
-# A math word problem: GSM8K's average 46 words (~60 tokens), 1 in 100 over 100 words. At 48 tokens the
-# teacher's problems lost their question to the cut (11 of 64 in a GSM8K run).
-MAX_PROBLEM_TOKENS = 128
 _PREAMBLE = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n])", re.I)
 _PREFIX = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n]|\w+(?: \w+)?:\s)", re.I)
 
@@ -61,20 +52,13 @@ def label_meaning(spec: TaskSpec, label: str) -> str:
     return f" ({meaning})" if meaning else ""
 
 
-def input_prompt(spec: TaskSpec) -> tuple[str, str]:
-    """(prompt, styles) a text task's inputs are written from: a math problem has prompts of its own,
-    so it states every quantity, asks for one number and takes a few steps (prose styles such as
-    "make it a little ambiguous" made problems unanswerable)."""
-    return ("generate_problem", "math_styles") if spec.task_type == "math" else ("generate_input", "styles")
-
-
 def generation_prompt(spec: TaskSpec, label: str | None) -> str:
     """The words of the prompt an input for `label` (None: any input) was written from, without the
     parts that an input may share (subject, meaning, style): what an input that echoes its prompt
     repeats ("Add only, no preamble and no label")."""
     values = dict(instruction=spec.instruction, input_description=spec.input_description, style="", subject="")
     if label is None:
-        return "\n".join(prompts.render(input_prompt(spec)[0], **values))
+        return "\n".join(prompts.render(spec.kind.input_prompt, **values))
     return "\n".join(prompts.render("generate_input_for_label", **values, label=label, meaning=""))
 
 
@@ -110,15 +94,14 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
     text task's i-th input about the i-th of the task's subjects (keyed ANY_INPUT)."""
     # Prose styles ("write it casually") make short structured inputs (dates, codes) worse.
     short_inputs = spec.examples and sum(len(e.input.split()) for e in spec.examples) / len(spec.examples) < 8
-    input_name, style_file = input_prompt(spec)
-    styles = prompts.lines(style_file) if styled and not short_inputs else [""]
+    styles = prompts.lines(spec.kind.input_styles) if styled and not short_inputs else [""]
     common = dict(instruction=spec.instruction, input_description=spec.input_description)
     seeds = spec.examples + [Example(r["input"], r["output"]) for r in real_rows[: max(0, 3 - len(spec.examples)) * 4]]
     out = []
     for i in range(count):
         style = random.Random(f"{seed}-{i}").choice(styles)
         meta = {"id": f"syn-{i}", "style": style}
-        if spec.task_type == "classification":
+        if spec.kind.labelled:
             label = spec.labels[i % len(spec.labels)]
             meta["intended_label"] = label
             about = (subjects or {}).get(label) or [""]
@@ -129,11 +112,11 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
         else:
             about = (subjects or {}).get(ANY_INPUT) or [""]
             meta["subject"] = about[i % len(about)]
-            name, values, examples = input_name, dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
+            name, values, examples = spec.kind.input_prompt, dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
-        budget = {"extraction": MAX_PASSAGE_TOKENS, "math": MAX_PROBLEM_TOKENS}.get(spec.task_type, MAX_TOKENS)
-        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=budget, seed=seed * 100_003 + i)
+        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=spec.kind.input_tokens,
+                              seed=seed * 100_003 + i)
         out.append((meta, request))
     return out
 
@@ -143,7 +126,7 @@ def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
     twice as many, keyed ANY_INPUT (text tasks: about as many as a binary classifier's two labels get)."""
     if not ctx.config.subjects_per_label:
         return {}
-    classifier = spec.task_type == "classification"
+    classifier = spec.kind.labelled
     labels, count = (spec.labels, ctx.config.subjects_per_label) if classifier else ([None], 2 * ctx.config.subjects_per_label)
     ctx.progress.task("listing subjects for each label" if classifier else "listing subjects for the inputs", total=len(labels))
     subjects = {}
@@ -173,7 +156,7 @@ class Synthesize(Stage):
                                      input_subjects(ctx, spec), ctx.config.styles)
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
-            {**meta, "input": clean_passage_input(response.text) if spec.task_type == "extraction"
+            {**meta, "input": clean_passage_input(response.text) if spec.kind.passage_inputs
              else clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}
             for (meta, request), response in zip(planned, responses)
         ]

@@ -114,16 +114,16 @@ def model_kwargs(lora: str) -> dict:
     return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)}
 
 
-def wants_adapters(lora: str, params: int, task_type: str) -> bool:
+def wants_adapters(lora: str, params: int, peft_task: str) -> bool:
     """--lora as asked; 'auto' by the student's size, with a lower bar for a causal student."""
     if lora == "auto":
-        return params > (CAUSAL_LORA_ABOVE_PARAMS if task_type == "CAUSAL_LM" else LORA_ABOVE_PARAMS)
+        return params > (CAUSAL_LORA_ABOVE_PARAMS if peft_task == "CAUSAL_LM" else LORA_ABOVE_PARAMS)
     return lora != "off"
 
 
-def with_lora(model, lora: str, task_type: str):
+def with_lora(model, lora: str, peft_task: str):
     """Wrap in LoRA adapters (peft) when asked, or for 'auto' when the model is large."""
-    if not wants_adapters(lora, count_params(model), task_type):
+    if not wants_adapters(lora, count_params(model), peft_task):
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
@@ -131,7 +131,7 @@ def with_lora(model, lora: str, task_type: str):
         model = prepare_model_for_kbit_training(model)
     with warnings.catch_warnings():  # peft reads the model's checkpointing flag by its old transformers name
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=task_type))
+        return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=peft_task))
 
 
 def classifier_targets(spec: TaskSpec, rows: list[dict], method: str, alpha: float):
@@ -241,13 +241,6 @@ def train_extractive(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks(ctx, bool(validation)))
     return trainer, model, tokenizer
-
-
-def student_kind(spec: TaskSpec, arch: str) -> str:
-    """What is trained: a classifier, a span extractor (extraction with an encoder student) or a causal LM."""
-    if spec.task_type == "classification":
-        return "classifier"
-    return "span" if spec.task_type == "extraction" and arch == "encoder" else "causal"
 
 
 def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
@@ -387,7 +380,7 @@ class Train(Stage):
     def run(self, ctx: RunContext) -> None:
         spec, method = ctx.spec(), ctx.config.method
         chosen = read_json(ctx.path(run_paths.STUDENT))["chosen"]
-        student, kind = chosen["id"], student_kind(spec, chosen.get("arch", ""))
+        student, kind = chosen["id"], spec.kind.student_kind(chosen.get("arch", ""))
         rows = read_jsonl(ctx.path(run_paths.TRAIN))
         if not rows:
             raise P2MError("no synthetic example passed verification, so there is nothing to train on; "

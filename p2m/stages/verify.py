@@ -50,9 +50,9 @@ from p2m.stages.base import RunContext, Stage
 from p2m.stages.passages import distinct_inputs, wants_passages
 from p2m.stages.synthesize import generation_prompt
 from p2m.spec import TaskSpec
-from p2m.student.extractive import has_passage_and_question, span_in_passage, split_input
-from p2m.verifiers.signals import (aggregate, agreement, answer_kind, calibrate, degenerate, format_score, label_from_reply,
-                           judge_yes_probability, label_probs_from_logprobs, normalize_answer, worked_solution)
+from p2m.tasks.extraction import has_passage_and_question
+from p2m.verifiers.signals import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply, judge_yes_probability,
+                                   label_probs_from_logprobs, normalize_answer)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
@@ -143,30 +143,6 @@ def candidate_answers(answers: list, kind: str) -> list[str]:
     return [a.text.strip() if kind == "number" else a.text.split("\n")[0].strip() for a in answers]
 
 
-def learnable_answers(spec: TaskSpec, row: dict, answers: list[str]) -> list[str]:
-    """The answers a student can learn (repeats kept: they are the self-consistency vote). Extraction:
-    spans of the input's passage, in the passage's own words, the question writer's span (reading
-    comprehension) one more vote after the teacher's own. Math: worked solutions that mark their final number,
-    those that reach the number the teacher's solutions agree on (majority_solutions)."""
-    if spec.task_type == "math":
-        return majority_solutions([solution for solution in map(worked_solution, answers) if solution], len(answers))
-    passage = split_input(row["input"], spec.instruction)[1]
-    written = [row["writer_answer"]] if row.get("writer_answer") else []
-    return [span for span in (span_in_passage(a, passage) for a in answers + written) if span]
-
-
-def majority_solutions(solutions: list[str], asked: int) -> list[str]:
-    """The solutions that reach the number at least half of the `asked` ones reach, no other number as
-    many; none otherwise. A problem the teacher's solutions disagree on is often unanswerable or
-    misread, and whichever path were chosen is then as likely wrong (a GSM8K run kept one-step and
-    unanswerable problems)."""
-    numbers = [normalize_answer(s, "number") for s in solutions]
-    (top, votes), *rest = Counter(numbers).most_common(2) or [(None, 0)]
-    if 2 * votes < asked or (rest and rest[0][1] == votes):
-        return []
-    return [s for s, n in zip(solutions, numbers) if n == top]
-
-
 def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
     """Teacher-as-judge, one yes/no token per candidate (with log-probabilities for P(yes))."""
     return [ChatRequest(prompts.chat("judge", instruction=spec.instruction, input=text, answer=c), max_tokens=1, top_logprobs=10)
@@ -183,7 +159,7 @@ def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str
         for j, answer in enumerate(answers):
             scores = {"self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
                       "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
-            if spec.task_type != "math":  # a kept solution's format is fixed (worked_solution), its length is the problem's
+            if spec.kind.checks_format:
                 scores["format"] = format_score(answer, row["input"], examples)
             scored.append((aggregate(scores), -j, answer, scores))
         (total, _, target, scores), *others = sorted(scored, reverse=True)
@@ -219,7 +195,7 @@ def with_more_solutions(train: list[dict], test: list[dict], per_question: int, 
 def real_row(row: dict, spec: TaskSpec) -> dict:
     """A dataset row in the shape of a verified one: its label is given, so it is scored 1 and its
     'teacher distribution' (for soft-kd) is one-hot."""
-    extra = {"teacher_distribution": {l: float(l == row["output"]) for l in spec.labels}} if spec.task_type == "classification" else {}
+    extra = {"teacher_distribution": {l: float(l == row["output"]) for l in spec.labels}} if spec.kind.labelled else {}
     return {**row, "score": 1.0, "scores": {}, **extra}
 
 
@@ -238,10 +214,10 @@ def split(rows: list[dict], test_fraction: float, seed: int, stratify: bool) -> 
     return train, test
 
 
-def teacher_replies(ctx: RunContext, spec: TaskSpec, rows: list[dict], scored: bool) -> list[list]:
+def teacher_replies(ctx: RunContext, spec: TaskSpec, rows: list[dict], by_likelihood: bool) -> list[list]:
     """Each row's greedy and sampled teacher answers; none where the teacher's label likelihoods are
     read instead (its chat answers would be paid for and never read)."""
-    if scored:
+    if by_likelihood:
         return [[] for _ in rows]
     per_row = 1 + ctx.config.votes
     responses = ctx.chat([q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)], "verifying with the teacher")
@@ -254,7 +230,7 @@ def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_frac
     for row in rows:
         row.setdefault("source", "synthetic")  # or "unlabeled": a real input the verifiers labelled
         row.pop("raw", None)
-    stratify = spec.task_type == "classification"
+    stratify = spec.kind.labelled
     train, test = split(rows, test_fraction, seed, stratify)
     test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
     if test:
@@ -270,28 +246,96 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
     """--unlabeled inputs as candidates the verifiers label from scratch (no intended label); classification only."""
     if not ctx.config.unlabeled:
         return []
-    if spec.task_type != "classification":
+    if not spec.kind.labelled:
         ctx.progress.log(f"--unlabeled is read by classification runs only; this is a {spec.task_type} run, so it is not used")
         return []
     return [{"id": f"unlabeled-{i}", "input": text, "intended_label": None, "source": "unlabeled"}
             for i, text in enumerate(load_texts(ctx.config.unlabeled))]
 
 
-def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], drop) -> list[dict]:
+class Rejections:
+    """The rows verification drops, each with its reason, in the order they were dropped (data/rejected.jsonl)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def keep(self, rows: list[dict], keep: list[int], reason: str) -> list[dict]:
+        """The rows at the indices `keep`; the others are rejected for `reason`."""
+        kept = set(keep)
+        self.rows.extend({**row, "rejected": reason} for i, row in enumerate(rows) if i not in kept)
+        return [row for i, row in enumerate(rows) if i in kept]
+
+    def keep_if(self, rows: list[dict], test: Callable[[dict], bool], reason: str) -> list[dict]:
+        """The rows that pass `test`; the others are rejected for `reason`."""
+        return self.keep(rows, [i for i, row in enumerate(rows) if test(row)], reason)
+
+
+def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], rejections: Rejections) -> list[dict]:
     """Score text-task rows by their teacher answers' agreement and the teacher as judge.
 
-    Extraction and math keep only learnable answers first (spans, final numbers), so the judge is never
-    paid to rate an answer the student could not learn."""
-    kind = "number" if spec.task_type == "math" else answer_kind(spec.instruction, [(e.input, e.output) for e in spec.examples if e.output])
-    answers = [candidate_answers(replied, kind) for replied in replies]
-    if spec.task_type in ("extraction", "math"):
-        answers = [learnable_answers(spec, row, a) for row, a in zip(rows, answers)]
-        keep = [i for i, a in enumerate(answers) if a]
-        reason = "is a span of the passage" if spec.task_type == "extraction" else "marks a number half of them reach"
-        rows, answers = drop(rows, keep, f"no answer of the teacher's {reason}"), [answers[i] for i in keep]
+    Only the answers the task kind calls learnable are candidates (extraction: spans; math: solutions of
+    the agreed number), so the judge is never paid to rate an answer the student could not learn."""
+    kind = spec.kind.answer_kind(spec)
+    answers = [spec.kind.learnable_answers(spec, row, candidate_answers(replied, kind)) for row, replied in zip(rows, replies)]
+    keep = [i for i, a in enumerate(answers) if a]
+    rows, answers = rejections.keep(rows, keep, f"no answer of the teacher's {spec.kind.learnable}"), [answers[i] for i in keep]
     judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
     score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
     return rows
+
+
+def screened(ctx: RunContext, spec: TaskSpec, candidates: list[dict], known_inputs: list[str], rejections: Rejections) -> tuple[list[dict], int]:
+    """The candidates (and --unlabeled inputs) worth scoring: no degenerate input, none that echoes its
+    prompt, no duplicate or copy of a given example, and a passage with a question where one is wanted.
+    Returns the rows and how many unlabeled inputs there were after the degenerate ones went."""
+    min_words = spec.kind.min_input_words
+    rows = rejections.keep_if(candidates, lambda r: not degenerate(r["input"], min_words), "degenerate input")
+    if not wants_passages(spec):  # a passage's question is written from another prompt
+        prompt_of = {label: generation_prompt(spec, label) for label in {r.get("intended_label") for r in rows}}
+        rows = rejections.keep_if(rows, lambda r: not repeats_words(r["input"], prompt_of[r.get("intended_label")]),
+                                  "repeats the generation prompt")
+    copies = "duplicate or copy of a given example"
+    rows = rejections.keep(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs, ctx.config.dedup), copies)
+    unlabeled = rejections.keep_if(unlabeled_rows(ctx, spec), lambda r: not degenerate(r["input"], min_words), "degenerate input")
+    rows += rejections.keep(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]), copies)
+    if wants_passages(spec):
+        rows = rejections.keep_if(rows, lambda r: has_passage_and_question(r["input"]), "no passage or no question")
+    return rows, len(unlabeled)
+
+
+def scored(ctx: RunContext, spec: TaskSpec, rows: list[dict], real: list[dict], rejections: Rejections) -> tuple[list[dict], dict]:
+    """The rows with their targets and scores that pass the keep threshold (and, for labels, the
+    teacher's own reading: label fidelity); plus the label model's diagnostics."""
+    by_likelihood = spec.kind.labelled and ctx.teacher.can_score
+    replies = teacher_replies(ctx, spec, rows, by_likelihood)
+    if spec.kind.labelled:
+        ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
+        known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
+        score = (lambda requests: ctx.score(requests, "teacher likelihoods")) if by_likelihood else None
+        diagnostics = score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier) if rows else {}
+    else:
+        rows, diagnostics = score_text_rows(ctx, spec, rows, replies, rejections), {}
+    rows = rejections.keep_if(rows, lambda r: r["score"] >= ctx.config.keep_threshold, "score below threshold")
+    if spec.kind.labelled and ctx.config.label_fidelity:
+        rows = rejections.keep_if(rows, teacher_agrees, "the teacher's own reading is another label")
+    return rows, diagnostics
+
+
+def summary(spec: TaskSpec, counts: dict, rows: list[dict], train: list[dict], test: list[dict], rejected: list[dict]) -> dict:
+    """data/verify_summary.json: what came in, what was kept and why the rest went."""
+    return {
+        "candidates": counts["candidates"],
+        "unlabeled_inputs": counts["unlabeled"],
+        "kept": len(rows),
+        "kept_unlabeled": sum(r["source"] == "unlabeled" for r in rows),
+        "real_rows": counts["real"],
+        "train": len(train),
+        "train_more_solutions": sum("solution_of" in r for r in train),
+        "test": len(test),
+        "removed": dict(Counter(r["rejected"] for r in rejected)),
+        "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},
+        "train_label_counts": dict(Counter(r["output"] for r in train)) if spec.kind.labelled else None,
+    }
 
 
 class Verify(Stage):
@@ -310,60 +354,17 @@ class Verify(Stage):
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
         candidates = read_jsonl(ctx.path(run_paths.CANDIDATES))
-        rejected: list[dict] = []
-
-        def drop(rows: list[dict], keep: list[int], reason: str) -> list[dict]:
-            kept = set(keep)
-            rejected.extend({**row, "rejected": reason} for i, row in enumerate(rows) if i not in kept)
-            return [row for i, row in enumerate(rows) if i in kept]
-
+        rejections = Rejections()
         real = [real_row(r, spec) for r in read_jsonl(ctx.path(run_paths.RETRIEVED))]
         # The generator sees user examples and real rows as few-shot seeds and sometimes copies one.
         known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
-        min_words = 2 if spec.task_type == "classification" else 1
-        rows = drop(candidates, [i for i, r in enumerate(candidates) if not degenerate(r["input"], min_words)], "degenerate input")
-        if not wants_passages(spec):  # a passage's question is written from another prompt
-            prompt_of = {label: generation_prompt(spec, label) for label in {r.get("intended_label") for r in rows}}
-            rows = drop(rows, [i for i, r in enumerate(rows) if not repeats_words(r["input"], prompt_of[r.get("intended_label")])],
-                        "repeats the generation prompt")
-        rows = drop(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs, ctx.config.dedup), "duplicate or copy of a given example")
-        unlabeled = unlabeled_rows(ctx, spec)
-        unlabeled = drop(unlabeled, [i for i, r in enumerate(unlabeled) if not degenerate(r["input"], min_words)], "degenerate input")
-        rows += drop(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]),
-                     "duplicate or copy of a given example")
-        if wants_passages(spec):
-            rows = drop(rows, [i for i, r in enumerate(rows) if has_passage_and_question(r["input"])], "no passage or no question")
-        scored = spec.task_type == "classification" and ctx.teacher.can_score
-        replies = teacher_replies(ctx, spec, rows, scored)
-        if spec.task_type == "classification":
-            ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
-            known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
-            score = (lambda requests: ctx.score(requests, "teacher likelihoods")) if scored else None
-            diagnostics = score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier) if rows else {}
-        else:
-            rows, diagnostics = score_text_rows(ctx, spec, rows, replies, drop), {}
-        rows = drop(rows, [i for i, r in enumerate(rows) if r["score"] >= ctx.config.keep_threshold], "score below threshold")
-        if spec.task_type == "classification" and ctx.config.label_fidelity:
-            rows = drop(rows, [i for i, r in enumerate(rows) if teacher_agrees(r)], "the teacher's own reading is another label")
-
+        rows, unlabeled = screened(ctx, spec, candidates, known_inputs, rejections)
+        rows, diagnostics = scored(ctx, spec, rows, real, rejections)
         train, test = with_more_solutions(*train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed),
                                           ctx.config.solutions_per_question, ctx.config.keep_threshold)
-
         write_jsonl(ctx.path(run_paths.TRAIN), train)
         write_jsonl(ctx.path(run_paths.TEST), test)
-        write_jsonl(ctx.path(run_paths.REJECTED), rejected)
-        write_json(ctx.path(run_paths.VERIFY_SUMMARY), {
-            "candidates": len(candidates),
-            "unlabeled_inputs": len(unlabeled),
-            "kept": len(rows),
-            "kept_unlabeled": sum(r["source"] == "unlabeled" for r in rows),
-            "real_rows": len(real),
-            "train": len(train),
-            "train_more_solutions": sum("solution_of" in r for r in train),
-            "test": len(test),
-            "removed": dict(Counter(r["rejected"] for r in rejected)),
-            "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},
-            "train_label_counts": dict(Counter(r["output"] for r in train)) if spec.task_type == "classification" else None,
-            **diagnostics,
-        })
+        write_jsonl(ctx.path(run_paths.REJECTED), rejections.rows)
+        counts = {"candidates": len(candidates), "unlabeled": unlabeled, "real": len(real)}
+        write_json(ctx.path(run_paths.VERIFY_SUMMARY), {**summary(spec, counts, rows, train, test, rejections.rows), **diagnostics})
         ctx.progress.log(f"verify: kept {len(rows)} of {len(candidates)} candidates; train {len(train)}, test {len(test)}")

@@ -13,6 +13,7 @@ from p2m.files import read_json, write_json
 from p2m.spec import TaskSpec
 from p2m.student.classifier import EmbeddingClassifier
 from p2m.student.extractive import predict_spans
+from p2m.tasks import kind_of
 
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
@@ -51,7 +52,7 @@ class Student:
         self.dir = Path(model_dir)
         self.meta = meta or read_json(self.dir / META_FILE)
         # students saved before spans existed name no kind
-        self.kind = self.meta.get("kind") or ("classifier" if self.meta["task_type"] == "classification" else "causal")
+        self.kind = self.meta.get("kind") or ("classifier" if kind_of(self.meta["task_type"]).labelled else "causal")
         self.is_classifier = self.kind == "classifier"
         # left padding lets a causal LM generate after the prompt; an encoder reads absolute positions from
         # the first token, so its inputs are padded on the right, as in training

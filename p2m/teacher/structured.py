@@ -4,6 +4,7 @@ for a bounded number of repair tries (the instructor pattern). A weak teacher of
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import typing
 from typing import Callable, TypeVar
@@ -20,7 +21,7 @@ class InvalidAnswer(ValueError):
 
 def json_schema(cls: type, required: tuple[str, ...] | None = None, top_level: bool = True) -> dict:
     """The JSON schema of a dataclass answer type, from its field types (str, list, dict, nested
-    dataclasses), an `enum` in a field's metadata, and `{"answer": False}` for fields p2m fills in
+    dataclasses, a str Enum's values), and `{"answer": False}` for fields p2m fills in
     itself: the one description of the answer, used for the teacher's constrained decoding. The top
     level requires `required` (default: every answer field); nested objects are checked by the type's
     own validation."""
@@ -33,10 +34,11 @@ def json_schema(cls: type, required: tuple[str, ...] | None = None, top_level: b
             return {"type": "array", "items": of(typing.get_args(annotation)[0])}
         if typing.get_origin(annotation) is dict:
             return {"type": "object", "additionalProperties": of(typing.get_args(annotation)[1])}
+        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            return {"type": "string", "enum": [member.value for member in annotation]}
         return {"type": {str: "string", int: "integer", float: "number", bool: "boolean"}[annotation]}
 
-    properties = {f.name: {**of(hints[f.name]), **({"enum": list(f.metadata["enum"])} if "enum" in f.metadata else {})}
-                  for f in dataclasses.fields(cls) if f.metadata.get("answer", True)}
+    properties = {f.name: of(hints[f.name]) for f in dataclasses.fields(cls) if f.metadata.get("answer", True)}
     schema = {"type": "object", "properties": properties}
     return {**schema, "required": list(required or properties)} if top_level else schema
 
