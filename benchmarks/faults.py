@@ -21,11 +21,12 @@ import tempfile
 import time
 from datetime import date
 
+from run_all import ROOT, machine, write_readme_block
+from server_teacher import TASK, start_server
+
 from p2m import Pipeline, RunConfig
 from p2m.embedded import MINILM_ID
 from p2m.errors import P2MError
-from run_all import ROOT, machine, write_readme_block
-from server_teacher import TASK, start_server
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fault_proxy import FAULTS, HANG, FaultProxy  # noqa: E402  the proxy the fault tests use
@@ -38,8 +39,16 @@ def flaky_run(base_url: str, rate: float, limit: int, seed: int) -> dict:
     proxy = FaultProxy(base_url, rate=rate, kinds=FAULTS + (HANG,), seed=seed, hang_s=TIMEOUT_S + 2)
     with tempfile.TemporaryDirectory() as work:
         os.environ["P2M_CACHE_DIR"] = work
-        config = RunConfig(task=TASK, num_examples=limit, out=f"{work}/run", teacher_base_url=proxy.base_url, student=MINILM_ID,
-                           teacher_concurrency=2, teacher_timeout=TIMEOUT_S, seed=seed)
+        config = RunConfig(
+            task=TASK,
+            num_examples=limit,
+            out=f"{work}/run",
+            teacher_base_url=proxy.base_url,
+            student=MINILM_ID,
+            teacher_concurrency=2,
+            teacher_timeout=TIMEOUT_S,
+            seed=seed,
+        )
         started = time.perf_counter()
         error = None
         try:
@@ -49,9 +58,18 @@ def flaky_run(base_url: str, rate: float, limit: int, seed: int) -> dict:
             error = str(failure)
         ledger = pipeline.teacher.ledger
         proxy.close()
-    return {"rate": rate, "finished": error is None, "error": error, "wall_s": round(time.perf_counter() - started, 1),
-            "server_requests": proxy.seen, "forwarded": proxy.forwarded, "faulted": proxy.faulted,
-            "ledger_attempts": ledger.attempts, "ledger_calls": ledger.calls, "ledger_failed": ledger.failed_attempts}
+    return {
+        "rate": rate,
+        "finished": error is None,
+        "error": error,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "server_requests": proxy.seen,
+        "forwarded": proxy.forwarded,
+        "faulted": proxy.faulted,
+        "ledger_attempts": ledger.attempts,
+        "ledger_calls": ledger.calls,
+        "ledger_failed": ledger.failed_attempts,
+    }
 
 
 def main() -> None:
@@ -76,13 +94,18 @@ def main() -> None:
 
 
 def readme_table(out: dict, args) -> str:
-    lines = [f"`python benchmarks/faults.py --limit {args.limit} --rates {' '.join(str(r) for r in args.rates)}`, {out['date']}, "
-             f"{out['machine']}; llama-cpp-python server (SmolLM2-135M) behind the fault proxy, a {args.limit}-example run, every stage.", "",
-             "| faulted POSTs | finished in one invocation | server requests | vs clean run | answers paid for | ledger attempts | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"`python benchmarks/faults.py --limit {args.limit} --rates {' '.join(str(r) for r in args.rates)}`, {out['date']}, "
+        f"{out['machine']}; llama-cpp-python server (SmolLM2-135M) behind the fault proxy, a {args.limit}-example run, every stage.",
+        "",
+        "| faulted POSTs | finished in one invocation | server requests | vs clean run | answers paid for | ledger attempts | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in out["rows"]:
-        lines.append(f"| {r['rate']:.0%} | {'yes' if r['finished'] else 'no: ' + r['error']} | {r['server_requests']} | "
-                     f"{r['requests_vs_clean']}x | {r['forwarded']} | {r['ledger_attempts']} | {r['wall_s']} |")
+        lines.append(
+            f"| {r['rate']:.0%} | {'yes' if r['finished'] else 'no: ' + r['error']} | {r['server_requests']} | "
+            f"{r['requests_vs_clean']}x | {r['forwarded']} | {r['ledger_attempts']} | {r['wall_s']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

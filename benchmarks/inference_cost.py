@@ -32,8 +32,8 @@ from p2m.errors import P2MError
 from p2m.export.gguf import GgufStudent, export_gguf
 from p2m.export.onnx import OnnxStudent, export_onnx
 from p2m.files import read_json
-from p2m.teacher.answers import teacher_requests
 from p2m.student.model import Student
+from p2m.teacher.answers import teacher_requests
 
 
 def seconds(call) -> float:
@@ -82,11 +82,19 @@ def side_by_side(run_dir: str | Path, texts: list[str], repeats: int = 3) -> dic
         for name, call in sides.items():
             times[name].append(seconds(call))
     ms = {name: statistics.median(s) * 1000 / len(texts) for name, s in times.items()}
-    out = {"n": len(texts), "repeats": repeats, "teacher_ms": round(ms["teacher"], 2), "student_ms": round(ms["student"], 2),
-           "teacher_over_student": round(ms["teacher"] / ms["student"], 1)}
+    out = {
+        "n": len(texts),
+        "repeats": repeats,
+        "teacher_ms": round(ms["teacher"], 2),
+        "student_ms": round(ms["student"], 2),
+        "teacher_over_student": round(ms["teacher"] / ms["student"], 1),
+    }
     if exported:
-        out |= {f"student_{form}_ms": round(ms[f"student_{form}"], 2), f"teacher_over_student_{form}": round(ms["teacher"] / ms[f"student_{form}"], 1),
-                f"{form}_same_answer_as_torch": same_answers}
+        out |= {
+            f"student_{form}_ms": round(ms[f"student_{form}"], 2),
+            f"teacher_over_student_{form}": round(ms["teacher"] / ms[f"student_{form}"], 1),
+            f"{form}_same_answer_as_torch": same_answers,
+        }
     return out
 
 

@@ -26,11 +26,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from run_all import ROOT, machine, write_readme_block
+from server_teacher import TASK, start_server
+
 from p2m.embedded import MINILM_ID
 from p2m.run_ledger import attempts_of
 from p2m.stages import STAGE_NAMES
-from run_all import ROOT, machine, write_readme_block
-from server_teacher import TASK, start_server
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fault_proxy import FaultProxy  # noqa: E402  the tests' proxy, here only counting
@@ -40,8 +41,25 @@ CONCURRENCY = 2
 
 
 def command(run_dir: Path, base_url: str, limit: int) -> list[str]:
-    return [sys.executable, "-m", "p2m", "run", TASK, "--out", str(run_dir), "--teacher-base-url", base_url, "--student", MINILM_ID,
-            "--num-examples", str(limit), "--teacher-concurrency", str(CONCURRENCY), "--yes", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "p2m",
+        "run",
+        TASK,
+        "--out",
+        str(run_dir),
+        "--teacher-base-url",
+        base_url,
+        "--student",
+        MINILM_ID,
+        "--num-examples",
+        str(limit),
+        "--teacher-concurrency",
+        str(CONCURRENCY),
+        "--yes",
+        "--quiet",
+    ]
 
 
 def corrupt_files(run_dir: Path, cache: Path) -> list[str]:
@@ -81,7 +99,9 @@ def one_run(base_url: str, work: Path, limit: int, kills: int, rng: random.Rando
     killed_at, killed_in, corrupt = [], [], []
     started = time.perf_counter()
     while len(killed_at) < kills:
-        process = subprocess.Popen(command(run_dir, base_url, limit), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command(run_dir, base_url, limit), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         delay = rng.uniform(1.0, max_delay)
         try:
             process.wait(timeout=delay)
@@ -95,10 +115,17 @@ def one_run(base_url: str, work: Path, limit: int, kills: int, rng: random.Rando
     final = subprocess.run(command(run_dir, base_url, limit), env=env, capture_output=True, text=True)
     corrupt += corrupt_files(run_dir, cache)
     ledger = json.loads((run_dir / "ledger.json").read_text())
-    return {"finished": final.returncode == 0, "error": final.stderr.strip().splitlines()[-1:] if final.returncode else [],
-            "wall_s": round(time.perf_counter() - started, 1), "killed_at_s": killed_at, "killed_in": killed_in, "corrupt": corrupt,
-            "invocations": len(ledger["history"]), "interrupted": sum(bool(h.get("interrupted")) for h in ledger["history"]),
-            "ledger_attempts": sum(attempts_of(h) for h in ledger["history"])}
+    return {
+        "finished": final.returncode == 0,
+        "error": final.stderr.strip().splitlines()[-1:] if final.returncode else [],
+        "wall_s": round(time.perf_counter() - started, 1),
+        "killed_at_s": killed_at,
+        "killed_in": killed_in,
+        "corrupt": corrupt,
+        "invocations": len(ledger["history"]),
+        "interrupted": sum(bool(h.get("interrupted")) for h in ledger["history"]),
+        "ledger_attempts": sum(attempts_of(h) for h in ledger["history"]),
+    }
 
 
 def measured(base_url: str, limit: int, kills: int, rng: random.Random, max_delay: float) -> dict:
@@ -123,9 +150,16 @@ def main() -> None:
         killed = measured(base_url, args.limit, args.kills, random.Random(args.seed), max(2.0, clean["wall_s"] / 4))
     finally:
         process.terminate()
-    out = {"date": date.today().isoformat(), "machine": machine(), "limit": args.limit, "clean": clean, "killed": killed,
-           "ledger_complete": killed["ledger_attempts"] == killed["server_requests"],
-           "repeats_past_clean": killed["asked_twice"] - clean["asked_twice"], "in_flight_bound": CONCURRENCY * len(killed["killed_at_s"])}
+    out = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "limit": args.limit,
+        "clean": clean,
+        "killed": killed,
+        "ledger_complete": killed["ledger_attempts"] == killed["server_requests"],
+        "repeats_past_clean": killed["asked_twice"] - clean["asked_twice"],
+        "in_flight_bound": CONCURRENCY * len(killed["killed_at_s"]),
+    }
     if not args.no_readme:
         write_readme_block(TABLE_START, TABLE_END, readme_table(out, args))
     print(json.dumps(out))
@@ -133,13 +167,15 @@ def main() -> None:
 
 def readme_table(out: dict, args) -> str:
     k, c = out["killed"], out["clean"]
-    return (f"`python benchmarks/kill_resume.py --kills {args.kills} --limit {args.limit}`, {out['date']}, {out['machine']}; "
-            f"llama-cpp-python server (SmolLM2-135M), {CONCURRENCY} requests in flight.\n\n"
-            "| run | SIGKILLs | finished | corrupt files | server requests | ledger attempts | requests asked twice | wall s |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-            f"| clean | 0 | {'yes' if c['finished'] else 'no'} | {len(c['corrupt'])} | {c['server_requests']} | {c['ledger_attempts']} | {c['asked_twice']} | {c['wall_s']} |\n"
-            f"| killed at {', '.join(f'{t} s ({s})' for t, s in zip(k['killed_at_s'], k['killed_in']))} | {len(k['killed_at_s'])} | {'yes' if k['finished'] else 'no'} | {len(k['corrupt'])} "
-            f"| {k['server_requests']} | {k['ledger_attempts']} | {k['asked_twice']} | {k['wall_s']} |\n")
+    return (
+        f"`python benchmarks/kill_resume.py --kills {args.kills} --limit {args.limit}`, {out['date']}, {out['machine']}; "
+        f"llama-cpp-python server (SmolLM2-135M), {CONCURRENCY} requests in flight.\n\n"
+        "| run | SIGKILLs | finished | corrupt files | server requests | ledger attempts | requests asked twice | wall s |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        f"| clean | 0 | {'yes' if c['finished'] else 'no'} | {len(c['corrupt'])} | {c['server_requests']} | {c['ledger_attempts']} | {c['asked_twice']} | {c['wall_s']} |\n"
+        f"| killed at {', '.join(f'{t} s ({s})' for t, s in zip(k['killed_at_s'], k['killed_in']))} | {len(k['killed_at_s'])} | {'yes' if k['finished'] else 'no'} | {len(k['corrupt'])} "
+        f"| {k['server_requests']} | {k['ledger_attempts']} | {k['asked_twice']} | {k['wall_s']} |\n"
+    )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,11 @@ def scores(ranked_ids: list[list[str]], labels: list[dict], by_id: dict, general
         pool = general["classification" if task_type == "classification" else "generation"]
         hits.append([acceptable(by_id.get(i), label, pool) for i in ids])
     ranks = [next((r for r, ok in enumerate(h, 1) if ok), None) for h in hits]
-    return {"recall@1": round(sum(r == 1 for r in ranks) / len(ranks), 3),
-            "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / len(ranks), 3),
-            "mrr@5": round(sum(1 / r for r in ranks if r) / len(ranks), 3)}
+    return {
+        "recall@1": round(sum(r == 1 for r in ranks) / len(ranks), 3),
+        "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / len(ranks), 3),
+        "mrr@5": round(sum(1 / r for r in ranks if r) / len(ranks), 3),
+    }
 
 
 def main() -> None:
@@ -95,7 +97,9 @@ def main() -> None:
     Index(snapshot)
     build_seconds = time.perf_counter() - started
 
-    models = load_catalog("model", [CATALOG / "p2m_models.jsonl", CATALOG / "jarvis_p0_models.jsonl"], use_cache=False, use_local=False)
+    models = load_catalog(
+        "model", [CATALOG / "p2m_models.jsonl", CATALOG / "jarvis_p0_models.jsonl"], use_cache=False, use_local=False
+    )
     datasets_ = load_catalog("dataset", [CATALOG / "p2m_dataset_index.json"], use_cache=False, use_local=False)
     results = {}
     latencies = []
@@ -104,19 +108,30 @@ def main() -> None:
         ours, theirs = [], []
         for label in labels:
             spec = spec_from_text(label["task"])
-            constraints = constraints_for(spec, SIZE_LIMIT_BYTES // 4) if kind == "models" else Constraints(task_type=spec.task_type)
+            constraints = (
+                constraints_for(spec, SIZE_LIMIT_BYTES // 4)
+                if kind == "models"
+                else Constraints(task_type=spec.task_type)
+            )
             tick = time.perf_counter()
             ours.append([hit.id for hit in index.search(query_for(spec), constraints, 5)])
             latencies.append(time.perf_counter() - tick)
             theirs.append(baseline.search(label["task"]))
         by_id = {e.id: e for e in entries}
-        results[kind] = {"queries": len(labels), "p2m": scores(ours, labels, by_id, queries["general"]),
-                         "prompt2model": scores(theirs, labels, by_id, queries["general"]),
-                         "examples": {label["task"]: {"p2m": o[:3], "prompt2model": t[:3]} for label, o, t in list(zip(labels, ours, theirs))[:3]}}
+        results[kind] = {
+            "queries": len(labels),
+            "p2m": scores(ours, labels, by_id, queries["general"]),
+            "prompt2model": scores(theirs, labels, by_id, queries["general"]),
+            "examples": {
+                label["task"]: {"p2m": o[:3], "prompt2model": t[:3]}
+                for label, o, t in list(zip(labels, ours, theirs))[:3]
+            },
+        }
     out = {
         "catalog": {"models": len(models), "datasets": len(datasets_)},
         **results,
-        "index_build_s": round(build_seconds, 3), "indexed_models": len(snapshot),
+        "index_build_s": round(build_seconds, 3),
+        "indexed_models": len(snapshot),
         "median_query_ms": round(statistics.median(latencies) * 1000, 2),
         "max_query_ms": round(max(latencies) * 1000, 2),
     }
@@ -127,17 +142,29 @@ def main() -> None:
 
 def readme_table(out: dict) -> str:
     def row(name: str, key: str) -> str:
-        cells = [f"{out[kind][key][metric]:.3f}" for kind in ("models", "datasets") for metric in ("recall@1", "recall@5", "mrr@5")]
+        cells = [
+            f"{out[kind][key][metric]:.3f}"
+            for kind in ("models", "datasets")
+            for metric in ("recall@1", "recall@5", "mrr@5")
+        ]
         return f"| {name} | " + " | ".join(cells) + " |"
 
-    return "\n".join([
-        f"`python benchmarks/retrieval.py`, {date.today()}, {machine()}; {out['catalog']['models']:,} models and "
-        f"{out['catalog']['datasets']:,} datasets in the catalog, {out['models']['queries']} model and {out['datasets']['queries']} "
-        "dataset queries.", "",
-        "| | models R@1 | models R@5 | models MRR@5 | datasets R@1 | datasets R@5 | datasets MRR@5 |", "|---|---|---|---|---|---|---|",
-        row("p2m", "p2m"), row("Prompt2Model retriever", "prompt2model"), "",
-        f"Index build over the {out['indexed_models']:,}-model snapshot (load + BM25): {out['index_build_s']:.2f} s; "
-        f"median query {out['median_query_ms']:.1f} ms (max {out['max_query_ms']:.0f} ms).", ""])
+    return "\n".join(
+        [
+            f"`python benchmarks/retrieval.py`, {date.today()}, {machine()}; {out['catalog']['models']:,} models and "
+            f"{out['catalog']['datasets']:,} datasets in the catalog, {out['models']['queries']} model and {out['datasets']['queries']} "
+            "dataset queries.",
+            "",
+            "| | models R@1 | models R@5 | models MRR@5 | datasets R@1 | datasets R@5 | datasets MRR@5 |",
+            "|---|---|---|---|---|---|---|",
+            row("p2m", "p2m"),
+            row("Prompt2Model retriever", "prompt2model"),
+            "",
+            f"Index build over the {out['indexed_models']:,}-model snapshot (load + BM25): {out['index_build_s']:.2f} s; "
+            f"median query {out['median_query_ms']:.1f} ms (max {out['max_query_ms']:.0f} ms).",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -32,50 +32,113 @@ from datetime import date
 from pathlib import Path
 
 import torch
-
 from inference_cost import side_by_side
+
 from p2m import Pipeline, RunConfig, TaskSpec, run_paths
 from p2m.device import best_device
 from p2m.files import read_jsonl
 from p2m.metrics import main_metric, paired_difference, strongest_zero_shot
-from p2m.tasks import kind_of
 from p2m.student.classifier import fit_head
+from p2m.tasks import kind_of
 from p2m.verifiers.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_START, TABLE_END = "<!-- run_all: start -->", "<!-- run_all: end -->"
 DATA = ROOT.parent / "shared" / "data"
-TREC = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location", "NUM": "number"}
-SNIPS = {"AddToPlaylist": "add to playlist", "BookRestaurant": "book restaurant", "GetWeather": "get weather",
-         "PlayMusic": "play music", "RateBook": "rate book", "SearchCreativeWork": "search creative work",
-         "SearchScreeningEvent": "search screening event"}
+TREC = {
+    "ABBR": "abbreviation",
+    "DESC": "description",
+    "ENTY": "entity",
+    "HUM": "human",
+    "LOC": "location",
+    "NUM": "number",
+}
+SNIPS = {
+    "AddToPlaylist": "add to playlist",
+    "BookRestaurant": "book restaurant",
+    "GetWeather": "get weather",
+    "PlayMusic": "play music",
+    "RateBook": "rate book",
+    "SearchCreativeWork": "search creative work",
+    "SearchScreeningEvent": "search screening event",
+}
 TASKS = {
-    "sst2": dict(task="Classify movie reviews as positive or negative", type="classification",  # the README main job, word for word
-                 test="sst2/test.jsonl", train="sst2/train.jsonl", input="text", gold="label_text",
-                 names={"positive": "positive", "negative": "negative"}),
-    "trec_coarse": dict(task="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number.",
-                        type="classification", test="trec/test.jsonl", train="trec/train.jsonl", input="text", gold="label_coarse", names=TREC),
-    "snips": dict(task="Classify the intent of a voice assistant request: " + ", ".join(SNIPS.values()) + ".",
-                  type="classification", test="snips/test.jsonl", train="snips/train.jsonl", input="text", gold="label", names=SNIPS),
+    "sst2": dict(
+        task="Classify movie reviews as positive or negative",
+        type="classification",  # the README main job, word for word
+        test="sst2/test.jsonl",
+        train="sst2/train.jsonl",
+        input="text",
+        gold="label_text",
+        names={"positive": "positive", "negative": "negative"},
+    ),
+    "trec_coarse": dict(
+        task="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number.",
+        type="classification",
+        test="trec/test.jsonl",
+        train="trec/train.jsonl",
+        input="text",
+        gold="label_coarse",
+        names=TREC,
+    ),
+    "snips": dict(
+        task="Classify the intent of a voice assistant request: " + ", ".join(SNIPS.values()) + ".",
+        type="classification",
+        test="snips/test.jsonl",
+        train="snips/train.jsonl",
+        input="text",
+        gold="label",
+        names=SNIPS,
+    ),
     # The dataset's own rules, as Prompt2Model's instruction for it states them: dates as YYYY-MM-DD,
     # YYYY-MM or YYYY, several joined by " | ", and N/A where there is none (369 of its 860 items).
-    "temporal": dict(task="Find the time expressions in a news sentence and resolve each to a date (YYYY-MM-DD, YYYY-MM or YYYY) "
-                          "relative to the posting date, joining several with ' | '; answer N/A when there is none or it is ambiguous.",
-                     type="generation", test="p2m_temporal/temporal.jsonl", input="input_col", gold="output_col", examples=[
-                         {"input": "[Posted: 2014-05-02] The meeting took place on Tuesday.", "output": "Tuesday == 2014-04-29"},
-                         {"input": "[Posted: 2016-01-10] The law changed last March, after prices rose sharply in 2008.",
-                          "output": "last March == 2015-03 | 2008 == 2008"},
-                         {"input": "[Posted: 2011-08-15] Officials said the plan would be reviewed.", "output": "N/A"}]),
-    "gsm8k": dict(task="Solve grade school math word problems; end with the final number.", type="math",
-                  test="gsm8k/test.jsonl", input="question", gold="answer", examples=[
-                      {"input": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?", "output": "3 * 4 = 12, 12 - 2 = 10. #### 10"},
-                      {"input": "A book costs $7. How much do 5 books cost?", "output": "5 * 7 = 35. #### 35"}]),
-    "squad": dict(task="Answer a question about a passage with a short span copied from the passage.", type="extraction",
-                  test="p2m_squad_xquad_en/squad_v1.1_dev_xquad_subset.jsonl", input="input_col", gold="output_col", examples=[
-                      {"input": "Context: The Nile flows north through Egypt into the Mediterranean Sea.\nQuestion: Where does the Nile flow into?",
-                       "output": "the Mediterranean Sea"},
-                      {"input": "Context: Marie Curie won the Nobel Prize in Physics in 1903.\nQuestion: When did Curie win the physics prize?",
-                       "output": "1903"}]),
+    "temporal": dict(
+        task="Find the time expressions in a news sentence and resolve each to a date (YYYY-MM-DD, YYYY-MM or YYYY) "
+        "relative to the posting date, joining several with ' | '; answer N/A when there is none or it is ambiguous.",
+        type="generation",
+        test="p2m_temporal/temporal.jsonl",
+        input="input_col",
+        gold="output_col",
+        examples=[
+            {"input": "[Posted: 2014-05-02] The meeting took place on Tuesday.", "output": "Tuesday == 2014-04-29"},
+            {
+                "input": "[Posted: 2016-01-10] The law changed last March, after prices rose sharply in 2008.",
+                "output": "last March == 2015-03 | 2008 == 2008",
+            },
+            {"input": "[Posted: 2011-08-15] Officials said the plan would be reviewed.", "output": "N/A"},
+        ],
+    ),
+    "gsm8k": dict(
+        task="Solve grade school math word problems; end with the final number.",
+        type="math",
+        test="gsm8k/test.jsonl",
+        input="question",
+        gold="answer",
+        examples=[
+            {
+                "input": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?",
+                "output": "3 * 4 = 12, 12 - 2 = 10. #### 10",
+            },
+            {"input": "A book costs $7. How much do 5 books cost?", "output": "5 * 7 = 35. #### 35"},
+        ],
+    ),
+    "squad": dict(
+        task="Answer a question about a passage with a short span copied from the passage.",
+        type="extraction",
+        test="p2m_squad_xquad_en/squad_v1.1_dev_xquad_subset.jsonl",
+        input="input_col",
+        gold="output_col",
+        examples=[
+            {
+                "input": "Context: The Nile flows north through Egypt into the Mediterranean Sea.\nQuestion: Where does the Nile flow into?",
+                "output": "the Mediterranean Sea",
+            },
+            {
+                "input": "Context: Marie Curie won the Nobel Prize in Physics in 1903.\nQuestion: When did Curie win the physics prize?",
+                "output": "1903",
+            },
+        ],
+    ),
 }
 
 
@@ -109,20 +172,32 @@ def expected_spec(task: dict, parsed: dict) -> TaskSpec:
     for a text task, the parsed spec with the task's real type."""
     if task["type"] != "classification":
         return TaskSpec.from_dict({**parsed, "task_type": task["type"]})
-    return TaskSpec(instruction=task["task"], task_type="classification", labels=list(task["names"].values()), input_description="text")
+    return TaskSpec(
+        instruction=task["task"],
+        task_type="classification",
+        labels=list(task["names"].values()),
+        input_description="text",
+    )
 
 
 def spec_matches(parsed: dict, task: dict) -> bool:
     """Did the parse stage read the task's type and (for classification) its real label set?"""
     if parsed["task_type"] != task["type"]:
         return False
-    return task["type"] != "classification" or {l.lower() for l in parsed["labels"]} == {l.lower() for l in task["names"].values()}
+    return task["type"] != "classification" or {l.lower() for l in parsed["labels"]} == {
+        l.lower() for l in task["names"].values()
+    }
 
 
 def side(result: dict, role: str) -> dict:
     scores = result[role]["metrics"]["all"]
     main = main_metric(scores)
-    return {"metric": main, "value": scores[main], "ci95": scores[f"{main}_ci95"], "latency_ms": result[role]["latency_ms"]}
+    return {
+        "metric": main,
+        "value": scores[main],
+        "ci95": scores[f"{main}_ci95"],
+        "latency_ms": result[role]["latency_ms"],
+    }
 
 
 def trained_and_evaluated(config: RunConfig, task: dict | None, test_file: Path) -> tuple[dict, dict, float, bool]:
@@ -143,7 +218,9 @@ def trained_and_evaluated(config: RunConfig, task: dict | None, test_file: Path)
 def logistic_regression(x_train: torch.Tensor, y_train: list[str], x_test: torch.Tensor, c: float = 1.0) -> list[str]:
     """Multinomial logistic regression with scikit-learn's default L2 penalty (C = 1): the student's own probe fit."""
     classes = sorted(set(y_train))
-    weight, bias = fit_head(x_train, torch.tensor([[float(label == k) for k in classes] for label in y_train]), prior=None, c=c)
+    weight, bias = fit_head(
+        x_train, torch.tensor([[float(label == k) for k in classes] for label in y_train]), prior=None, c=c
+    )
     return [classes[i] for i in (x_test @ weight.T + bias).argmax(dim=1).tolist()]
 
 
@@ -154,15 +231,26 @@ def linear_probe(task: dict, test_rows: list[dict], labels: list[str]) -> dict |
         return None
     train = sampled_rows(task, "train", PROBE_ROWS, seed=1)
     embedder = Embedder()
-    x_train, x_test = (embedder.encode([r["input"] for r in rows]).float().clone() for rows in (train, test_rows))  # out of inference mode
+    x_train, x_test = (
+        embedder.encode([r["input"] for r in rows]).float().clone() for rows in (train, test_rows)
+    )  # out of inference mode
     predictions = logistic_regression(x_train, [r["output"] for r in train], x_test)
     scores = kind_of("classification").score(predictions, [r["output"] for r in test_rows], labels)
-    return {"metric": "accuracy", "value": scores["accuracy"], "ci95": scores["accuracy_ci95"], "rows": len(train),
-            "predictions": predictions}
+    return {
+        "metric": "accuracy",
+        "value": scores["accuracy"],
+        "ci95": scores["accuracy_ci95"],
+        "rows": len(train),
+        "predictions": predictions,
+    }
 
 
 def scored(evaluation: dict, name: str) -> dict:
-    scores = evaluation["teacher"]["readings"].get(name) if name in ("greedy", "likelihood") else evaluation["baselines"].get(name)
+    scores = (
+        evaluation["teacher"]["readings"].get(name)
+        if name in ("greedy", "likelihood")
+        else evaluation["baselines"].get(name)
+    )
     if not scores:
         return {}
     main = main_metric(scores)
@@ -173,27 +261,46 @@ def run_teacher_calls(run_dir: Path) -> int:
     """Teacher calls the run's stages made, in every invocation; not those of `p2m eval` on the test items,
     which the report's total also counts once a run has been evaluated before."""
     history = json.loads((run_dir / run_paths.LEDGER).read_text())["history"]
-    return sum(usage["calls"] for invocation in history for stage, usage in invocation["by_stage"].items() if stage != "eval")
+    return sum(
+        usage["calls"] for invocation in history for stage, usage in invocation["by_stage"].items() if stage != "eval"
+    )
 
 
-def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, corrected: bool = False,
-            unlabeled: list[str] | None = None) -> dict:
+def run_row(
+    name: str,
+    task: dict,
+    teacher: str,
+    test_rows: list[dict],
+    args,
+    corrected: bool = False,
+    unlabeled: list[str] | None = None,
+) -> dict:
     """One row: a p2m run for `task` with `teacher` (with `unlabeled` real texts, if given), evaluated on
     test_rows beside the teacher and baselines. A run whose parse missed the real labels cannot be scored
     against them: its row says so."""
-    work = Path(args.work) / teacher / (name + ("_corrected" if corrected else "") + ("_unlabeled" if unlabeled else ""))
+    work = (
+        Path(args.work) / teacher / (name + ("_corrected" if corrected else "") + ("_unlabeled" if unlabeled else ""))
+    )
     num_examples = args.num_examples if task["type"] == "classification" else args.text_num_examples
     options = {"num_examples": num_examples} if num_examples else {}
     if unlabeled:
         options["unlabeled"] = str(write_lines(work / "unlabeled.txt", unlabeled))
-    config = RunConfig(task=task["task"], examples=task.get("examples", []), out=str(work / "p2m"), teacher=teacher, **options)
+    config = RunConfig(
+        task=task["task"], examples=task.get("examples", []), out=str(work / "p2m"), teacher=teacher, **options
+    )
     Pipeline(config).run(until="parse")
     if corrected:
         Pipeline(config).replace_spec(expected_spec(task, json.loads((config.run_dir() / "spec.json").read_text())))
     parsed = json.loads((config.run_dir() / "spec.json").read_text())
-    row = {"task": name, "teacher": teacher, "n_test": len(test_rows), "spec_corrected_by_hand": corrected,
-           "unlabeled_texts": len(unlabeled or []),
-           "spec_parsed_correctly": None if corrected else spec_matches(parsed, task), "parsed_labels": parsed.get("labels")}
+    row = {
+        "task": name,
+        "teacher": teacher,
+        "n_test": len(test_rows),
+        "spec_corrected_by_hand": corrected,
+        "unlabeled_texts": len(unlabeled or []),
+        "spec_parsed_correctly": None if corrected else spec_matches(parsed, task),
+        "parsed_labels": parsed.get("labels"),
+    }
     if row["spec_parsed_correctly"] is False:
         return row
     report = Pipeline(config).run()
@@ -201,28 +308,37 @@ def run_row(name: str, task: dict, teacher: str, test_rows: list[dict], args, co
     evaluation = Pipeline.open(config.run_dir()).evaluate(write_rows(work / "test.jsonl", test_rows))
     stages = json.loads((config.run_dir() / run_paths.STAGES).read_text())
     row |= {
-        "teacher_greedy": scored(evaluation, "greedy"), "teacher_likelihood": scored(evaluation, "likelihood"),
-        "teacher_best_reading": evaluation["teacher"]["reading"], "teacher_model": evaluation["teacher"]["model"],
-        "minilm_zero_shot": scored(evaluation, "minilm_zero_shot"), "majority": scored(evaluation, "majority"),
+        "teacher_greedy": scored(evaluation, "greedy"),
+        "teacher_likelihood": scored(evaluation, "likelihood"),
+        "teacher_best_reading": evaluation["teacher"]["reading"],
+        "teacher_model": evaluation["teacher"]["model"],
+        "minilm_zero_shot": scored(evaluation, "minilm_zero_shot"),
+        "majority": scored(evaluation, "majority"),
         "minilm_zero_shot_described": scored(evaluation, "minilm_zero_shot_described"),
         "base_zero_shot": scored(evaluation, "base_zero_shot"),
         "zero_shot_reading": (zero_shot := strongest_zero_shot(evaluation)),
-        "p2m_student": side(evaluation, "student"), "student_model": report["student"]["model"],
-        "retention": evaluation["retention"], "student_minus_teacher": evaluation["student_minus_teacher"],
+        "p2m_student": side(evaluation, "student"),
+        "student_model": report["student"]["model"],
+        "retention": evaluation["retention"],
+        "student_minus_teacher": evaluation["student_minus_teacher"],
         "student_minus_zero_shot": (evaluation.get("student_minus_baseline") or {}).get(zero_shot),
-        "train_examples": report["data"]["train"], "synthetic_examples": config.num_examples,
+        "train_examples": report["data"]["train"],
+        "synthetic_examples": config.num_examples,
         # the seconds each stage took in the invocation that did its work (a resumed row keeps its cold time)
         "run_seconds": round(sum(stage["seconds"] for stage in stages.values()), 1),
         "eval_seconds": round(time.perf_counter() - started, 1),
-        "teacher_calls": run_teacher_calls(config.run_dir()), "leakage": evaluation["leakage"]["test_items_near_a_training_input"],
+        "teacher_calls": run_teacher_calls(config.run_dir()),
+        "leakage": evaluation["leakage"]["test_items_near_a_training_input"],
         "inference_side_by_side": side_by_side(config.run_dir(), [r["input"] for r in test_rows[: args.timing_items]]),
     }
     if task["type"] == "classification" and (probe := linear_probe(task, test_rows, parsed["labels"])):
         predictions = read_jsonl(config.run_dir() / "eval" / "test" / Path(run_paths.EVAL_PREDICTIONS).name)
         golds = [r["output"] for r in test_rows]
         row["linear_probe"] = {k: v for k, v in probe.items() if k != "predictions"}
-        row["student_minus_probe"] = paired_difference([float(p["student"] == g) for p, g in zip(predictions, golds)],
-                                                       [float(a == g) for a, g in zip(probe["predictions"], golds)])
+        row["student_minus_probe"] = paired_difference(
+            [float(p["student"] == g) for p, g in zip(predictions, golds)],
+            [float(a == g) for a, g in zip(probe["predictions"], golds)],
+        )
     return row
 
 
@@ -258,23 +374,61 @@ def zero_shot_cell(r: dict) -> str:
     return cell(r["minilm_zero_shot"]) + (f" / {cell(described)}" if described else "")
 
 
-COLUMNS = ("task", "n", "teacher", "spec parsed correctly", "teacher greedy", "teacher likelihood", "zero-shot: MiniLM to names / described; student's base model",
-           "linear probe, 100 real rows", "p2m student", "retention (student / teacher's best)", "student - zero-shot [95% CI]",
-           "student - probe [95% CI]", "teacher/student time per example", "train ex.", "run s", "measured by")
+COLUMNS = (
+    "task",
+    "n",
+    "teacher",
+    "spec parsed correctly",
+    "teacher greedy",
+    "teacher likelihood",
+    "zero-shot: MiniLM to names / described; student's base model",
+    "linear probe, 100 real rows",
+    "p2m student",
+    "retention (student / teacher's best)",
+    "student - zero-shot [95% CI]",
+    "student - probe [95% CI]",
+    "teacher/student time per example",
+    "train ex.",
+    "run s",
+    "measured by",
+)
 
 
 def table_line(r: dict) -> str:
-    spec = "corrected by hand (separate row)" if r["spec_corrected_by_hand"] else ("yes" if r["spec_parsed_correctly"] else
-                                                                                  f"no: {', '.join(r['parsed_labels'] or [])}")
+    spec = (
+        "corrected by hand (separate row)"
+        if r["spec_corrected_by_hand"]
+        else ("yes" if r["spec_parsed_correctly"] else f"no: {', '.join(r['parsed_labels'] or [])}")
+    )
     if r["spec_parsed_correctly"] is False:  # not scored: its labels are not the test set's
-        return "| " + " | ".join([r["task"], str(r["n_test"]), r["teacher"], spec] + ["not scored"] * (len(COLUMNS) - 5)
-                                 + [f"`{r['command']}`, {r['date']}"]) + " |"
+        return (
+            "| "
+            + " | ".join(
+                [r["task"], str(r["n_test"]), r["teacher"], spec]
+                + ["not scored"] * (len(COLUMNS) - 5)
+                + [f"`{r['command']}`, {r['date']}"]
+            )
+            + " |"
+        )
     task = r["task"] + (f" + {r['unlabeled_texts']} unlabelled real texts" if r.get("unlabeled_texts") else "")
-    cells = [task, r["n_test"], r.get("teacher_model", r["teacher"]).split("@")[0], spec, cell(r["teacher_greedy"]), cell(r["teacher_likelihood"]),
-             zero_shot_cell(r), cell(r.get("linear_probe")), cell(r["p2m_student"]), interval(r["retention"], signed=False),
-             interval(r["student_minus_zero_shot"]), interval(r.get("student_minus_probe")),
-             time_ratio(r["inference_side_by_side"]), r["train_examples"], f"{r['run_seconds']:.0f}",
-             f"`{r['command']}`, {r['date']}"]
+    cells = [
+        task,
+        r["n_test"],
+        r.get("teacher_model", r["teacher"]).split("@")[0],
+        spec,
+        cell(r["teacher_greedy"]),
+        cell(r["teacher_likelihood"]),
+        zero_shot_cell(r),
+        cell(r.get("linear_probe")),
+        cell(r["p2m_student"]),
+        interval(r["retention"], signed=False),
+        interval(r["student_minus_zero_shot"]),
+        interval(r.get("student_minus_probe")),
+        time_ratio(r["inference_side_by_side"]),
+        r["train_examples"],
+        f"{r['run_seconds']:.0f}",
+        f"`{r['command']}`, {r['date']}",
+    ]
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
@@ -282,15 +436,21 @@ def time_ratio(timing: dict) -> str:
     """Teacher over student time per example; beside it the student's export: a causal student's GGUF in
     llama.cpp (the teacher's runtime), an encoder student's ONNX in ONNX Runtime."""
     runtimes = {"gguf": "GGUF in llama.cpp", "onnx": "ONNX in ONNX Runtime"}
-    exported = "".join(f" ({name}: {timing[f'teacher_over_student_{form}']}x)" for form, name in runtimes.items()
-                       if f"teacher_over_student_{form}" in timing)
+    exported = "".join(
+        f" ({name}: {timing[f'teacher_over_student_{form}']}x)"
+        for form, name in runtimes.items()
+        if f"teacher_over_student_{form}" in timing
+    )
     return f"{timing['teacher_over_student']}x{exported}"
 
 
 def readme_table(rows: dict, header: str) -> str:
     order = {name: i for i, name in enumerate(TASKS)}
     lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for key in sorted(rows, key=lambda k: (order[rows[k]["task"]], rows[k].get("unlabeled_texts", 0), rows[k]["spec_corrected_by_hand"], k)):
+    for key in sorted(
+        rows,
+        key=lambda k: (order[rows[k]["task"]], rows[k].get("unlabeled_texts", 0), rows[k]["spec_corrected_by_hand"], k),
+    ):
         lines.append(table_line(rows[key]))
     return "\n".join(lines) + "\n"
 
@@ -305,7 +465,9 @@ def rows_for_task(name: str, task: dict, teacher: str, args) -> list[dict]:
         rows.append(run_row(name, task, teacher, test_rows, args, corrected=True))
     if args.unlabeled_rows and task.get("train"):
         texts = [r["input"] for r in sampled_rows(task, "train", args.unlabeled_rows, seed=2)]
-        rows.append(run_row(name, task, teacher, test_rows, args, corrected=rows[-1]["spec_corrected_by_hand"], unlabeled=texts))
+        rows.append(
+            run_row(name, task, teacher, test_rows, args, corrected=rows[-1]["spec_corrected_by_hand"], unlabeled=texts)
+        )
     return rows
 
 
@@ -316,34 +478,60 @@ def main() -> None:
     parser.add_argument("--num-examples", type=int, help="synthetic examples per classification run (default: p2m's)")
     parser.add_argument("--text-num-examples", type=int, default=48, help="synthetic examples per text-task run")
     parser.add_argument("--timing-items", type=int, default=32, help="test inputs timed side by side")
-    parser.add_argument("--teachers", nargs="+", default=["auto", "smollm2-135m"],
-                        help="--teacher of each run: the default (auto: the strongest embedded preset), then SmolLM2 as the reference")
+    parser.add_argument(
+        "--teachers",
+        nargs="+",
+        default=["auto", "smollm2-135m"],
+        help="--teacher of each run: the default (auto: the strongest embedded preset), then SmolLM2 as the reference",
+    )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--unlabeled-rows", type=int, default=0,
-                        help="also a row per classifier given this many of its train texts, labels dropped (--unlabeled)")
+    parser.add_argument(
+        "--unlabeled-rows",
+        type=int,
+        default=0,
+        help="also a row per classifier given this many of its train texts, labels dropped (--unlabeled)",
+    )
     parser.add_argument("--work", default="/tmp/p2m_benchmarks", help="run dirs and test files")
     parser.add_argument("--no-readme", action="store_true", help="do not store the rows or write the README table")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"needs ../shared/data beside the checkout ({DATA})")
-    command = " ".join(["python benchmarks/run_all.py", *(["--limit", str(args.limit)] if args.limit else []),
-                        *(["--num-examples", str(args.num_examples)] if args.num_examples else []),
-                        *(["--unlabeled-rows", str(args.unlabeled_rows)] if args.unlabeled_rows else []),
-                        *(["--text-limit", str(args.text_limit), "--text-num-examples", str(args.text_num_examples)]
-                          if any(TASKS[t]["type"] != "classification" for t in args.tasks) else []),
-                        "--teachers", *args.teachers, "--tasks", *args.tasks])
+    command = " ".join(
+        [
+            "python benchmarks/run_all.py",
+            *(["--limit", str(args.limit)] if args.limit else []),
+            *(["--num-examples", str(args.num_examples)] if args.num_examples else []),
+            *(["--unlabeled-rows", str(args.unlabeled_rows)] if args.unlabeled_rows else []),
+            *(
+                ["--text-limit", str(args.text_limit), "--text-num-examples", str(args.text_num_examples)]
+                if any(TASKS[t]["type"] != "classification" for t in args.tasks)
+                else []
+            ),
+            "--teachers",
+            *args.teachers,
+            "--tasks",
+            *args.tasks,
+        ]
+    )
     started, results = time.perf_counter(), {}
     for teacher in args.teachers:
         for name in args.tasks:
             print(f"== {teacher} / {name}", flush=True)
             for row in rows_for_task(name, TASKS[name], teacher, args):
                 row |= {"command": command, "date": date.today().isoformat()}
-                variant = ("+corrected" if row["spec_corrected_by_hand"] else "") + (f"+unlabeled{row['unlabeled_texts']}" if row["unlabeled_texts"] else "")
+                variant = ("+corrected" if row["spec_corrected_by_hand"] else "") + (
+                    f"+unlabeled{row['unlabeled_texts']}" if row["unlabeled_texts"] else ""
+                )
                 results[f"{teacher}/{name}{variant}/{row['n_test']}"] = row
                 print(json.dumps(row), flush=True)
                 if not args.no_readme:
                     store(results)
-    out = {"tasks": results, "seconds": round(time.perf_counter() - started, 1), "machine": machine(), "date": str(date.today())}
+    out = {
+        "tasks": results,
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine(),
+        "date": str(date.today()),
+    }
     print(json.dumps(out))
 
 
@@ -353,9 +541,11 @@ def store(results: dict) -> None:
     stored |= results
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(stored, indent=1) + "\n")
-    header = (f"**Benchmark suite** ({machine()}; each row one `p2m run` from the task description, then `p2m eval` on the "
-              "real test items; every column on the same items; means with bootstrap 95% CIs; run s = the seconds its stages "
-              "took to make the student):")
+    header = (
+        f"**Benchmark suite** ({machine()}; each row one `p2m run` from the task description, then `p2m eval` on the "
+        "real test items; every column on the same items; means with bootstrap 95% CIs; run s = the seconds its stages "
+        "took to make the student):"
+    )
     write_readme_block(TABLE_START, TABLE_END, readme_table(stored, header))
 
 

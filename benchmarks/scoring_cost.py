@@ -18,9 +18,10 @@ import json
 import statistics
 import time
 
+from run_all import TASKS, machine, sampled_rows
+
 from p2m.teacher.files import resolve
 from p2m.teacher.llamacpp import LlamaCppBackend, continuation_logprobs
-from run_all import TASKS, machine, sampled_rows
 
 
 def per_label_ms(llm, prompts: list[list[int]]) -> dict:
@@ -32,8 +33,11 @@ def per_label_ms(llm, prompts: list[list[int]]) -> dict:
         middle = time.perf_counter()
         continuation_logprobs(llm, prefix, negative)
         first, second = first + middle - started, second + time.perf_counter() - middle
-    return {"first_label_ms": round(first / len(prompts) * 1000, 1), "second_label_ms": round(second / len(prompts) * 1000, 1),
-            "prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1)}
+    return {
+        "first_label_ms": round(first / len(prompts) * 1000, 1),
+        "second_label_ms": round(second / len(prompts) * 1000, 1),
+        "prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1),
+    }
 
 
 def batched_ms(llm, prompts: list[list[int]], sequences: int, repeats: int) -> dict:
@@ -43,7 +47,9 @@ def batched_ms(llm, prompts: list[list[int]], sequences: int, repeats: int) -> d
     params = llm.context_params
     params.n_seq_max, params.kv_unified = sequences, True
     ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
-    batch = _internals.LlamaBatch(n_tokens=max(512, sum(map(len, prompts[:sequences]))), embd=0, n_seq_max=sequences, verbose=False)
+    batch = _internals.LlamaBatch(
+        n_tokens=max(512, sum(map(len, prompts[:sequences]))), embd=0, n_seq_max=sequences, verbose=False
+    )
 
     def decode(group: list[list[int]]) -> None:
         ctx.kv_cache_clear()
@@ -59,8 +65,10 @@ def batched_ms(llm, prompts: list[list[int]], sequences: int, repeats: int) -> d
     groups = [prompts[i : i + sequences] for i in range(0, len(prompts) - sequences + 1, sequences)]
     timings: dict[str, list[float]] = {"one_per_decode": [], f"{sequences}_per_decode": []}
     for _ in range(repeats):
-        for name, run in (("one_per_decode", lambda: [decode([p]) for g in groups for p in g]),
-                          (f"{sequences}_per_decode", lambda: [decode(g) for g in groups])):
+        for name, run in (
+            ("one_per_decode", lambda: [decode([p]) for g in groups for p in g]),
+            (f"{sequences}_per_decode", lambda: [decode(g) for g in groups]),
+        ):
             started = time.perf_counter()
             run()
             timings[name].append((time.perf_counter() - started) * 1000 / (len(groups) * sequences))
@@ -75,8 +83,16 @@ def main() -> None:
     args = parser.parse_args()
     llm = LlamaCppBackend(resolve("smollm2-135m"), "smollm2-135m").load()
     texts = [row["input"] for row in sampled_rows(TASKS["sst2"], "test", args.limit)]
-    prompts = [llm.tokenize(f"Task: {TASKS['sst2']['task']}\nInput: {t}\nLabel:".encode(), add_bos=True, special=True) for t in texts]
-    out = {"machine": machine(), "limit": args.limit, **per_label_ms(llm, prompts), **batched_ms(llm, prompts, args.sequences, args.repeats)}
+    prompts = [
+        llm.tokenize(f"Task: {TASKS['sst2']['task']}\nInput: {t}\nLabel:".encode(), add_bos=True, special=True)
+        for t in texts
+    ]
+    out = {
+        "machine": machine(),
+        "limit": args.limit,
+        **per_label_ms(llm, prompts),
+        **batched_ms(llm, prompts, args.sequences, args.repeats),
+    }
     print(json.dumps(out))
 
 

@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+from run_all import DATA, ROOT, machine, write_readme_block
+
 from p2m.files import read_jsonl
 from p2m.student.serve import StudentServer
-from run_all import DATA, ROOT, machine, write_readme_block
 
 sys.path.insert(0, str(ROOT / "tests"))
 from test_serve import BAD_REQUESTS, post, raw  # noqa: E402  the same malformed requests the tests send
@@ -50,9 +51,15 @@ def load(server: StudentServer, texts: list[str], clients: int) -> dict:
         answered = sum(pool.map(one, texts))
     wall = time.perf_counter() - started
     latencies.sort()
-    return {"requests": len(texts), "answered": answered, "wall_s": round(wall, 2), "requests_per_s": round(len(texts) / wall, 1),
-            "p50_ms": round(1000 * latencies[len(latencies) // 2]), "p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)]),
-            "forward_batches": server.app.state.batcher.batches}
+    return {
+        "requests": len(texts),
+        "answered": answered,
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(len(texts) / wall, 1),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2]),
+        "p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)]),
+        "forward_batches": server.app.state.batcher.batches,
+    }
 
 
 def malformed(server: StudentServer) -> dict:
@@ -83,9 +90,18 @@ def main() -> None:
         still_up = raw(server, post("/v1/classify", b'{"input": "still up?"}'))[0] == 200
     finally:
         server.stop()
-    out = {"date": date.today().isoformat(), "machine": machine(), "run": Path(args.run).name, "onnx": args.onnx,
-           "clients": args.clients, **result, "malformed": bad,
-           "malformed_json_4xx": sum(isinstance(v, int) for v in bad.values()), "malformed_total": len(bad), "still_up": still_up}
+    out = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "run": Path(args.run).name,
+        "onnx": args.onnx,
+        "clients": args.clients,
+        **result,
+        "malformed": bad,
+        "malformed_json_4xx": sum(isinstance(v, int) for v in bad.values()),
+        "malformed_total": len(bad),
+        "still_up": still_up,
+    }
     if not args.no_readme:
         write_readme_block(TABLE_START, TABLE_END, readme_table(out, args))
     print(json.dumps(out))
@@ -93,12 +109,14 @@ def main() -> None:
 
 def readme_table(out: dict, args) -> str:
     command = f"python benchmarks/serve_load.py --run RUN{' --onnx' * args.onnx} --clients {args.clients} --limit {args.limit}"
-    return (f"`{command}`, {out['date']}, {out['machine']}; RUN = the main job's run dir, "
-            f"{'ONNX Runtime' if out['onnx'] else 'torch'} student.\n\n"
-            "| concurrent clients | requests | answered | p50 ms | p95 ms | requests/s | forward batches | malformed requests with a 4xx JSON error | up after |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
-            f"| {out['clients']} | {out['requests']} | {out['answered']} | {out['p50_ms']} | {out['p95_ms']} | {out['requests_per_s']} "
-            f"| {out['forward_batches']} | {out['malformed_json_4xx']} / {out['malformed_total']} | {'yes' if out['still_up'] else 'no'} |\n")
+    return (
+        f"`{command}`, {out['date']}, {out['machine']}; RUN = the main job's run dir, "
+        f"{'ONNX Runtime' if out['onnx'] else 'torch'} student.\n\n"
+        "| concurrent clients | requests | answered | p50 ms | p95 ms | requests/s | forward batches | malformed requests with a 4xx JSON error | up after |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+        f"| {out['clients']} | {out['requests']} | {out['answered']} | {out['p50_ms']} | {out['p95_ms']} | {out['requests_per_s']} "
+        f"| {out['forward_batches']} | {out['malformed_json_4xx']} / {out['malformed_total']} | {'yes' if out['still_up'] else 'no'} |\n"
+    )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ import time
 import urllib.request
 from datetime import date
 
+from run_all import machine, write_readme_block
+
 from p2m import Pipeline, RunConfig
 from p2m.embedded import smollm2_gguf_path
 from p2m.files import read_json
-from run_all import machine, write_readme_block
 
 TABLE_START, TABLE_END = "<!-- server_teacher: start -->", "<!-- server_teacher: end -->"
 TASK = "Classify movie reviews as positive or negative"
@@ -36,9 +37,29 @@ def start_server() -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--host", "127.0.0.1",
-                                "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2", "--verbose", "False",
-                                "--logits_all", "True"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+            "--verbose",
+            "False",
+            "--logits_all",
+            "True",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base_url = f"http://127.0.0.1:{port}/v1"
     for _ in range(600):
         try:
@@ -54,8 +75,14 @@ def synthesize_seconds(base_url: str, limit: int, concurrency: int) -> tuple[flo
     """Wall seconds of the synthesize stage, and whether the teacher scored text."""
     with tempfile.TemporaryDirectory() as work:
         os.environ["P2M_CACHE_DIR"] = work
-        config = RunConfig(task=TASK, num_examples=limit, votes=1, out=f"{work}/run", teacher_base_url=base_url,
-                           teacher_concurrency=concurrency)
+        config = RunConfig(
+            task=TASK,
+            num_examples=limit,
+            votes=1,
+            out=f"{work}/run",
+            teacher_base_url=base_url,
+            teacher_concurrency=concurrency,
+        )
         pipeline = Pipeline(config)
         pipeline.run(until="synthesize")
         return read_json(pipeline.run_dir / "stages.json")["synthesize"]["seconds"], pipeline.teacher.can_score
@@ -73,19 +100,32 @@ def main() -> None:
         many, _ = synthesize_seconds(base_url, args.limit, args.concurrency)
     finally:
         process.terminate()
-    out = {"date": date.today().isoformat(), "machine": machine(), "limit": args.limit, "server": "llama-cpp-python server, SmolLM2-135M Q4_1",
-           "synthesize_s": {"1": one, str(args.concurrency): many}, "speedup": round(one / many, 2), "server_scores_text": scores}
+    out = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "limit": args.limit,
+        "server": "llama-cpp-python server, SmolLM2-135M Q4_1",
+        "synthesize_s": {"1": one, str(args.concurrency): many},
+        "speedup": round(one / many, 2),
+        "server_scores_text": scores,
+    }
     if not args.no_readme:
         write_readme_block(TABLE_START, TABLE_END, readme_table(out, args.concurrency))
     print(json.dumps(out))
 
 
 def readme_table(out: dict, concurrency: int) -> str:
-    return (f"`python benchmarks/server_teacher.py --limit {out['limit']} --concurrency {concurrency}`, {out['date']}, {out['machine']}; "
-            f"{out['server']}.\n\n| requests in flight | synthesize s ({out['limit']} examples) |\n|---|---|\n"
-            f"| 1 | {out['synthesize_s']['1']} |\n| {concurrency} | {out['synthesize_s'][str(concurrency)]} |\n"
-            f"| speed-up | {out['speedup']}x |\n\nScoring probe: " + ("passed: the verifiers read this server's likelihoods.\n"
-            if out["server_scores_text"] else "failed: the verifiers read this server's votes and first-token probabilities.\n"))
+    return (
+        f"`python benchmarks/server_teacher.py --limit {out['limit']} --concurrency {concurrency}`, {out['date']}, {out['machine']}; "
+        f"{out['server']}.\n\n| requests in flight | synthesize s ({out['limit']} examples) |\n|---|---|\n"
+        f"| 1 | {out['synthesize_s']['1']} |\n| {concurrency} | {out['synthesize_s'][str(concurrency)]} |\n"
+        f"| speed-up | {out['speedup']}x |\n\nScoring probe: "
+        + (
+            "passed: the verifiers read this server's likelihoods.\n"
+            if out["server_scores_text"]
+            else "failed: the verifiers read this server's votes and first-token probabilities.\n"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,21 +21,24 @@ import statistics
 import time
 from datetime import date
 
+from run_all import TASKS, TREC, machine, sampled_rows, write_readme_block
+
 from p2m.embedded import SMOLLM2_ID
-from p2m.teacher.calls import ChatRequest
-from p2m.teacher.llamacpp import LlamaCppBackend
-from p2m.teacher.local import LocalBackend
 from p2m.spec import TaskSpec
 from p2m.teacher.answers import label_requests
+from p2m.teacher.calls import ChatRequest
 from p2m.teacher.files import resolve
-from run_all import TASKS, TREC, machine, sampled_rows, write_readme_block
+from p2m.teacher.llamacpp import LlamaCppBackend
+from p2m.teacher.local import LocalBackend
 
 TABLE_START, TABLE_END = "<!-- teacher_throughput: start -->", "<!-- teacher_throughput: end -->"
 
 
 def chat_requests(n: int) -> list[ChatRequest]:
-    return [ChatRequest((("user", f"Write one short movie review, number {i}."),), temperature=0.8, max_tokens=48, seed=i)
-            for i in range(n)]
+    return [
+        ChatRequest((("user", f"Write one short movie review, number {i}."),), temperature=0.8, max_tokens=48, seed=i)
+        for i in range(n)
+    ]
 
 
 def generation_tok_s(backend, requests: list[ChatRequest]) -> float:
@@ -55,9 +58,13 @@ SCORED_TASKS = {"sst2": ["positive", "negative"], "trec_coarse": list(TREC.value
 
 def scoring_sets(limit: int) -> dict[str, list]:
     """Each task's label-likelihood requests for `limit` real test inputs."""
-    return {name: label_requests(TaskSpec(instruction=TASKS[name]["task"], task_type="classification", labels=labels),
-                                 [r["input"] for r in sampled_rows(TASKS[name], "test", limit)])
-            for name, labels in SCORED_TASKS.items()}
+    return {
+        name: label_requests(
+            TaskSpec(instruction=TASKS[name]["task"], task_type="classification", labels=labels),
+            [r["input"] for r in sampled_rows(TASKS[name], "test", limit)],
+        )
+        for name, labels in SCORED_TASKS.items()
+    }
 
 
 def measure(backends: dict, chats: list, scores: dict, repeats: int) -> dict:
@@ -74,11 +81,19 @@ def measure(backends: dict, chats: list, scores: dict, repeats: int) -> dict:
 
 def readme_table(out: dict) -> str:
     result, ratios, tasks = out["results"], out["llama_cpp_over_transformers"], list(SCORED_TASKS)
-    lines = [f"`python benchmarks/teacher_throughput.py --limit {out['limit']}`, {out['date']}, {out['machine']}; "
-             f"SmolLM2-135M-Instruct (the embedded Q4_1 GGUF; transformers de-quantizes it), median of {out['repeats']}.", "",
-             "| backend | generation tok/s | " + " | ".join(f"scoring requests/s, {t} ({len(SCORED_TASKS[t])} labels)" for t in tasks) + " |",
-             "|---" * (2 + len(tasks)) + "|"]
-    lines += [f"| {name} | {r['generation_tok_s']} | " + " | ".join(str(r[f"scoring_req_s_{t}"]) for t in tasks) + " |" for name, r in result.items()]
+    lines = [
+        f"`python benchmarks/teacher_throughput.py --limit {out['limit']}`, {out['date']}, {out['machine']}; "
+        f"SmolLM2-135M-Instruct (the embedded Q4_1 GGUF; transformers de-quantizes it), median of {out['repeats']}.",
+        "",
+        "| backend | generation tok/s | "
+        + " | ".join(f"scoring requests/s, {t} ({len(SCORED_TASKS[t])} labels)" for t in tasks)
+        + " |",
+        "|---" * (2 + len(tasks)) + "|",
+    ]
+    lines += [
+        f"| {name} | {r['generation_tok_s']} | " + " | ".join(str(r[f"scoring_req_s_{t}"]) for t in tasks) + " |"
+        for name, r in result.items()
+    ]
     lines.append("| llama.cpp / transformers | " + " | ".join(f"{ratios[k]}x" for k in ratios) + " |")
     return "\n".join(lines) + "\n"
 
@@ -90,14 +105,23 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     scores, chats = scoring_sets(args.limit), chat_requests(args.limit)
-    backends = {"llama.cpp": LlamaCppBackend(resolve("smollm2-135m"), "smollm2-135m"), "transformers": LocalBackend(SMOLLM2_ID, batch_size=16)}
+    backends = {
+        "llama.cpp": LlamaCppBackend(resolve("smollm2-135m"), "smollm2-135m"),
+        "transformers": LocalBackend(SMOLLM2_ID, batch_size=16),
+    }
     for backend in backends.values():  # load and warm up
         backend.generate(chats[:1])
         backend.score(scores["sst2"][:2])
     result = measure(backends, chats, scores, args.repeats)
     ratios = {k: round(result["llama.cpp"][k] / result["transformers"][k], 2) for k in result["llama.cpp"]}
-    out = {"date": date.today().isoformat(), "machine": machine(), "limit": args.limit, "repeats": args.repeats,
-           "results": result, "llama_cpp_over_transformers": ratios}
+    out = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "limit": args.limit,
+        "repeats": args.repeats,
+        "results": result,
+        "llama_cpp_over_transformers": ratios,
+    }
     if not args.no_readme:
         write_readme_block(TABLE_START, TABLE_END, readme_table(out))
     print(json.dumps(out))

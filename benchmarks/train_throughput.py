@@ -38,12 +38,23 @@ TASK = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
 def date_rows(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     days = [date(1990, 1, 1) + timedelta(days=rng.randrange(15000)) for _ in range(n)]
-    return [{"id": f"d{i}", "input": d.strftime("%B %-d, %Y"), "output": d.isoformat(), "source": "synthetic"} for i, d in enumerate(days)]
+    return [
+        {"id": f"d{i}", "input": d.strftime("%B %-d, %Y"), "output": d.isoformat(), "source": "synthetic"}
+        for i, d in enumerate(days)
+    ]
 
 
 def spec() -> TaskSpec:
-    return TaskSpec.from_dict({"instruction": TASK, "task_type": "generation", "examples": [
-        {"input": "March 3, 2021", "output": "2021-03-03"}, {"input": "July 14, 1999", "output": "1999-07-14"}]})
+    return TaskSpec.from_dict(
+        {
+            "instruction": TASK,
+            "task_type": "generation",
+            "examples": [
+                {"input": "March 3, 2021", "output": "2021-03-03"},
+                {"input": "July 14, 1999", "output": "1999-07-14"},
+            ],
+        }
+    )
 
 
 def random_copy(model_dir: str, target: Path) -> str:
@@ -67,13 +78,22 @@ def make_run(root: Path, student: str, rows: list[dict]) -> Path:
 def stage_run(run: Path, student: str, rows: list[dict], method: str, epochs: float, lora: str) -> dict:
     """The real Train stage (the teacher is the student's own checkpoint: logit-kd needs one tokenizer)."""
     make_run(run, student, rows)
-    config = RunConfig(task=TASK, out=str(run), method=method, epochs=epochs, teacher=student, early_stopping=0, lora=lora)
+    config = RunConfig(
+        task=TASK, out=str(run), method=method, epochs=epochs, teacher=student, early_stopping=0, lora=lora
+    )
     started = time.perf_counter()
     Pipeline(config, stages=[Train()]).run()
     metrics = json.loads((run / "train" / "metrics.json").read_text())
-    return {"samples_per_s": metrics["samples_per_s"], "train_seconds": metrics["seconds"], "stage_seconds": round(time.perf_counter() - started, 2),
-            "steps": metrics["steps"], "final_loss": metrics["loss_curve"][-1], "device": metrics["device"], "bf16": metrics["bf16"],
-            "lora": metrics["lora"]}
+    return {
+        "samples_per_s": metrics["samples_per_s"],
+        "train_seconds": metrics["seconds"],
+        "stage_seconds": round(time.perf_counter() - started, 2),
+        "steps": metrics["steps"],
+        "final_loss": metrics["loss_curve"][-1],
+        "device": metrics["device"],
+        "bf16": metrics["bf16"],
+        "lora": metrics["lora"],
+    }
 
 
 def plain_trl_sft(run: Path, student: str, rows: list[dict], epochs: float) -> dict:
@@ -86,27 +106,47 @@ def plain_trl_sft(run: Path, student: str, rows: list[dict], epochs: float) -> d
     ctx = Pipeline(RunConfig(task=TASK, out=str(run))).ctx  # common_args reads the seed and paths only
     args = common_args(ctx, run / "work", len(rows), epochs, batch_size=8, learning_rate=5e-5, validate=False)
     tokenizer = AutoTokenizer.from_pretrained(student)
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(student), processing_class=tokenizer,
-                         args=SFTConfig(**args, max_length=256, completion_only_loss=True),
-                         train_dataset=Dataset.from_list(causal_rows(spec(), rows, "sft")))
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(student),
+        processing_class=tokenizer,
+        args=SFTConfig(**args, max_length=256, completion_only_loss=True),
+        train_dataset=Dataset.from_list(causal_rows(spec(), rows, "sft")),
+    )
     result = trainer.train()
-    return {"samples_per_s": round(result.metrics["train_samples_per_second"], 2), "train_seconds": round(result.metrics["train_runtime"], 2),
-            "steps": result.global_step}
+    return {
+        "samples_per_s": round(result.metrics["train_samples_per_second"], 2),
+        "train_seconds": round(result.metrics["train_runtime"], 2),
+        "steps": result.global_step,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=64, help="training rows")
     parser.add_argument("--epochs", type=float, default=1)
-    parser.add_argument("--methods", default="sft,plain_trl_sft,logit-kd", help="comma-separated: sft, plain_trl_sft, logit-kd, context, wmss")
-    parser.add_argument("--student", default=SMOLLM2_ID, help="causal LM id or path (default: the embedded SmolLM2-135M-Instruct)")
-    parser.add_argument("--random-init", action="store_true", help="train a random-weights copy of the student's config")
+    parser.add_argument(
+        "--methods",
+        default="sft,plain_trl_sft,logit-kd",
+        help="comma-separated: sft, plain_trl_sft, logit-kd, context, wmss",
+    )
+    parser.add_argument(
+        "--student", default=SMOLLM2_ID, help="causal LM id or path (default: the embedded SmolLM2-135M-Instruct)"
+    )
+    parser.add_argument(
+        "--random-init", action="store_true", help="train a random-weights copy of the student's config"
+    )
     parser.add_argument("--lora", default="off", help="the Train stage's --lora (off, on, qlora)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each method, alternating; samples/s is their median")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each method, alternating; samples/s is their median"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="p2m-throughput-"))
     try:
-        student = random_copy(resolve_model(args.student), work / "student") if args.random_init else resolve_model(args.student)
+        student = (
+            random_copy(resolve_model(args.student), work / "student")
+            if args.random_init
+            else resolve_model(args.student)
+        )
         rows = date_rows(args.limit)
         results = {method: {"runs": []} for method in args.methods.split(",")}
         for repeat in range(args.repeats):  # alternating, so warm-up and drift fall on every method alike
@@ -114,8 +154,11 @@ def main() -> None:
                 if torch.cuda.is_available():
                     torch.cuda.reset_peak_memory_stats()
                 run = work / f"{method}-{repeat}"
-                result = (plain_trl_sft(run, student, rows, args.epochs) if method == "plain_trl_sft"
-                          else stage_run(run, student, rows, method, args.epochs, args.lora))
+                result = (
+                    plain_trl_sft(run, student, rows, args.epochs)
+                    if method == "plain_trl_sft"
+                    else stage_run(run, student, rows, method, args.epochs, args.lora)
+                )
                 if torch.cuda.is_available():
                     result["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
                 shutil.rmtree(run, ignore_errors=True)
@@ -123,11 +166,21 @@ def main() -> None:
                 print(json.dumps({method: result}), flush=True)
         for result in results.values():
             result["samples_per_s"] = statistics.median(r["samples_per_s"] for r in result["runs"])
-        out = {"rows": len(rows), "epochs": args.epochs, "repeats": args.repeats, "device": best_device(), "bf16": use_bf16(),
-               "random_init": args.random_init, "lora": args.lora,
-               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "methods": results}
+        out = {
+            "rows": len(rows),
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "device": best_device(),
+            "bf16": use_bf16(),
+            "random_init": args.random_init,
+            "lora": args.lora,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "methods": results,
+        }
         if {"sft", "plain_trl_sft"} <= set(results):
-            out["sft_over_plain"] = round(results["sft"]["samples_per_s"] / results["plain_trl_sft"]["samples_per_s"], 3)
+            out["sft_over_plain"] = round(
+                results["sft"]["samples_per_s"] / results["plain_trl_sft"]["samples_per_s"], 3
+            )
         print(json.dumps(out))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,29 +22,51 @@ import time
 from datetime import date
 from pathlib import Path
 
-from p2m.verifiers.distilled import DistilledVerifier
+from run_all import machine, write_readme_block
+
 from p2m.files import cache_dir
-from p2m.verifiers.embeddings import Embedder
-from p2m.teacher.calls import CallCache, Teacher
-from p2m.teacher.local import LocalBackend
 from p2m.spec import TaskSpec
 from p2m.stages.synthesize import candidate_requests, clean_generated
 from p2m.stages.verify import channel_requests, classification_evidence, ensembles
 from p2m.teacher.answers import label_requests, teacher_requests
+from p2m.teacher.calls import CallCache, Teacher
+from p2m.teacher.local import LocalBackend
+from p2m.verifiers.distilled import DistilledVerifier
+from p2m.verifiers.embeddings import Embedder
 from p2m.verifiers.signals import label_from_reply
-from run_all import machine, write_readme_block
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TABLE_START, TABLE_END = "<!-- verifiers: start -->", "<!-- verifiers: end -->"
 TASKS = {
-    "sst2": dict(file="sst2/train.jsonl", gold="label_text", names={"positive": "positive", "negative": "negative"},
-                 spec=TaskSpec(instruction="Classify movie reviews as positive or negative", task_type="classification",
-                               labels=["positive", "negative"], input_description="movie review")),
-    "trec_coarse": dict(file="trec/train.jsonl", gold="label_coarse",
-                        names={"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location", "NUM": "number"},
-                        spec=TaskSpec(instruction="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number",
-                                      task_type="classification", labels=["abbreviation", "description", "entity", "human", "location", "number"],
-                                      input_description="question")),
+    "sst2": dict(
+        file="sst2/train.jsonl",
+        gold="label_text",
+        names={"positive": "positive", "negative": "negative"},
+        spec=TaskSpec(
+            instruction="Classify movie reviews as positive or negative",
+            task_type="classification",
+            labels=["positive", "negative"],
+            input_description="movie review",
+        ),
+    ),
+    "trec_coarse": dict(
+        file="trec/train.jsonl",
+        gold="label_coarse",
+        names={
+            "ABBR": "abbreviation",
+            "DESC": "description",
+            "ENTY": "entity",
+            "HUM": "human",
+            "LOC": "location",
+            "NUM": "number",
+        },
+        spec=TaskSpec(
+            instruction="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number",
+            task_type="classification",
+            labels=["abbreviation", "description", "entity", "human", "location", "number"],
+            input_description="question",
+        ),
+    ),
 }
 
 
@@ -60,7 +82,9 @@ def distilled_predictions(spec: TaskSpec, texts: list[str], weighted: list[dict]
     scoring_s = 0.0
     for train, held_out in (folds, folds[::-1]):
         verifier = DistilledVerifier()
-        verifier.fit([query[i] for i in train], [labels] * len(train), [[weighted[i][l] for l in labels] for i in train])
+        verifier.fit(
+            [query[i] for i in train], [labels] * len(train), [[weighted[i][l] for l in labels] for i in train]
+        )
         started = time.perf_counter()
         scores = verifier.score([query[i] for i in held_out], [labels] * len(held_out))
         scoring_s += time.perf_counter() - started
@@ -72,7 +96,10 @@ def distilled_predictions(spec: TaskSpec, texts: list[str], weighted: list[dict]
 def run_task(task: dict, limit: int, pool_per_label: int, votes: int, teacher: Teacher, embedder: Embedder) -> dict:
     spec = task["spec"]
     planned = candidate_requests(spec, pool_per_label * len(spec.labels), seed=0)
-    pool = [(clean_generated(r.text), meta["intended_label"]) for (meta, _), r in zip(planned, teacher.chat([q for _, q in planned]))]
+    pool = [
+        (clean_generated(r.text), meta["intended_label"])
+        for (meta, _), r in zip(planned, teacher.chat([q for _, q in planned]))
+    ]
     rows = [json.loads(line) for line in (DATA / task["file"]).read_text().splitlines()]
     rows = random.Random(0).sample(rows, min(limit, len(rows)))
     texts, gold = [r["text"] for r in rows], [task["names"][r[task["gold"]]] for r in rows]
@@ -117,7 +144,9 @@ def run_task(task: dict, limit: int, pool_per_label: int, votes: int, teacher: T
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=300, help="inputs per dataset")
-    parser.add_argument("--pool", type=int, default=32, help="label-conditioned teacher inputs per label for the pool verifier")
+    parser.add_argument(
+        "--pool", type=int, default=32, help="label-conditioned teacher inputs per label for the pool verifier"
+    )
     parser.add_argument("--votes", type=int, default=3, help="sampled teacher answers per input")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
@@ -127,24 +156,41 @@ def main() -> None:
     teacher = Teacher(LocalBackend(), CallCache(cache_dir() / "teacher_calls.sqlite"))
     embedder = Embedder()
     started = time.perf_counter()
-    results = {name: run_task(TASKS[name], args.limit, args.pool, args.votes, teacher, embedder) for name in args.tasks.split(",")}
+    results = {
+        name: run_task(TASKS[name], args.limit, args.pool, args.votes, teacher, embedder)
+        for name in args.tasks.split(",")
+    }
     results["teacher_calls"] = teacher.ledger.calls
     results["seconds"] = round(time.perf_counter() - started, 1)
     if not args.no_readme:
         command = f"python benchmarks/verifiers.py --limit {args.limit} --pool {args.pool} --votes {args.votes} --tasks {args.tasks}"
-        write_readme_block(TABLE_START, TABLE_END, readme_table({name: results[name] for name in args.tasks.split(",")}, command,
-                                                                results["seconds"]))
+        write_readme_block(
+            TABLE_START,
+            TABLE_END,
+            readme_table({name: results[name] for name in args.tasks.split(",")}, command, results["seconds"]),
+        )
     print(json.dumps(results))
 
 
 def readme_table(results: dict, command: str, seconds: float) -> str:
     """Accuracy against gold of every reading (rows) on each task (columns)."""
     names = list(results)
-    readings = [k for k in results[names[0]] if k == "teacher_greedy" or k.startswith(("majority_of", "verifier_"))
-                or k in ("naive_ensemble", "weighted_ensemble", "distilled_verifier")]
-    lines = [f"`{command}`, {date.today()}, {machine()}; {seconds:.0f} s; teacher SmolLM2-135M-Instruct (transformers).", "",
-             "| accuracy | " + " | ".join(f"{n} (n={results[n]['n']})" for n in names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {reading} | " + " | ".join(f"{results[n][reading]:.3f}" for n in names) + " |" for reading in readings]
+    readings = [
+        k
+        for k in results[names[0]]
+        if k == "teacher_greedy"
+        or k.startswith(("majority_of", "verifier_"))
+        or k in ("naive_ensemble", "weighted_ensemble", "distilled_verifier")
+    ]
+    lines = [
+        f"`{command}`, {date.today()}, {machine()}; {seconds:.0f} s; teacher SmolLM2-135M-Instruct (transformers).",
+        "",
+        "| accuracy | " + " | ".join(f"{n} (n={results[n]['n']})" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    lines += [
+        f"| {reading} | " + " | ".join(f"{results[n][reading]:.3f}" for n in names) + " |" for reading in readings
+    ]
     return "\n".join(lines) + "\n"
 
 

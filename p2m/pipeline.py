@@ -44,7 +44,7 @@ class Pipeline:
         self.ctx = RunContext(self.run_dir, config, self.teacher, progress or Progress())
 
     @classmethod
-    def open(cls, run_dir: str | Path, progress: Progress | None = None) -> "Pipeline":
+    def open(cls, run_dir: str | Path, progress: Progress | None = None) -> Pipeline:
         """The pipeline of an existing run directory, with the options it was last run with."""
         path = Path(run_dir)
         if not (path / run_paths.CONFIG).exists():
@@ -55,8 +55,13 @@ class Pipeline:
             options["teacher"] = read_json(ledger)["teacher"]["model"]  # re-opened without asking the server
         return cls(RunConfig(**options), progress)
 
-    def evaluate(self, test_file: str | Path, input_field: str | None = None, label_field: str | None = None,
-                 limit: int | None = None) -> dict:
+    def evaluate(
+        self,
+        test_file: str | Path,
+        input_field: str | None = None,
+        label_field: str | None = None,
+        limit: int | None = None,
+    ) -> dict:
         """Teacher and student of this run on a real test file (results in eval/<file stem>/)."""
         if not (self.run_dir / run_paths.MODEL_META).exists():
             raise P2MError(f"{self.run_dir} has no trained student yet; finish it with p2m run first")
@@ -118,7 +123,9 @@ class Pipeline:
             if record_options:
                 write_json(path / run_paths.CONFIG, self.config.to_dict())
         except Locked as holder:
-            raise P2MError(f"another p2m process (pid {holder}) is working in {path}; wait for it to finish, or pass another --out") from None
+            raise P2MError(
+                f"another p2m process (pid {holder}) is working in {path}; wait for it to finish, or pass another --out"
+            ) from None
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise
@@ -146,7 +153,9 @@ class Pipeline:
             return fingerprint
         missing = [name for name in stage.inputs if not (self.run_dir / name).exists()]
         if missing:
-            raise P2MError(f"the {stage.name} stage needs {', '.join(missing)} in {self.run_dir}; run the stages before it first")
+            raise P2MError(
+                f"the {stage.name} stage needs {', '.join(missing)} in {self.run_dir}; run the stages before it first"
+            )
         self.ctx.progress.stage_started(stage.name)
         self.teacher.stage = stage.name
         self.ctx.fingerprint = fingerprint

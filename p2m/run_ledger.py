@@ -44,13 +44,21 @@ class RunLedger:
         self._recover()
         self._attached = True
         history = self._data().get("history", [])
-        self.teacher.spent_before = (sum(attempts_of(h) for h in history), sum(h.get("cost_usd") or 0.0 for h in history))
+        self.teacher.spent_before = (
+            sum(attempts_of(h) for h in history),
+            sum(h.get("cost_usd") or 0.0 for h in history),
+        )
 
     def save(self, ledger: Ledger) -> None:
         """After every batch: this invocation's calls so far, marked open until it closes."""
-        write_json(self.path, {"teacher": self.teacher.backend.describe(),
-                               "this_invocation": {"invocation": self.invocation, **ledger.__dict__, "open": True},
-                               "history": self._data().get("history", [])})
+        write_json(
+            self.path,
+            {
+                "teacher": self.teacher.backend.describe(),
+                "this_invocation": {"invocation": self.invocation, **ledger.__dict__, "open": True},
+                "history": self._data().get("history", []),
+            },
+        )
 
     def close(self) -> None:
         """Append this invocation to the history, so every call ever made stays accounted."""
@@ -82,7 +90,10 @@ class RunLedger:
             for event in lines:
                 ledger.apply(event)
             history.append({"invocation": invocation, **ledger.__dict__, "open": False, "interrupted": True})
-        if snapshot.get("open") and snapshot.get("invocation") not in {*events, self.invocation}:  # a ledger from before the journal
+        if snapshot.get("open") and snapshot.get("invocation") not in {
+            *events,
+            self.invocation,
+        }:  # a ledger from before the journal
             history.append({**snapshot, "open": False, "interrupted": True})
         if snapshot:
             snapshot["open"] = False

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from p2m.errors import P2MError
 from p2m.dedup import label_key
+from p2m.errors import P2MError
 from p2m.tasks import TaskKind, TaskType, kind_of
 
 TASK_TYPES = tuple(t.value for t in TaskType)
@@ -48,7 +48,7 @@ class TaskSpec:
         return kind_of(self.task_type)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TaskSpec":
+    def from_dict(cls, data: dict) -> TaskSpec:
         if not isinstance(data, dict):
             raise SpecError("expected a JSON object")
         instruction = str(data.get("instruction") or "").strip()
@@ -94,7 +94,9 @@ class TaskSpec:
         """The labels with their descriptions as a prompt block ("" when there are none)."""
         if not self.label_descriptions:
             return ""
-        return "Labels:\n" + "".join(f"- {l}: {self.label_descriptions[l]}\n" for l in self.labels if l in self.label_descriptions)
+        return "Labels:\n" + "".join(
+            f"- {l}: {self.label_descriptions[l]}\n" for l in self.labels if l in self.label_descriptions
+        )
 
     def label_texts(self, label: str) -> list[str]:
         """The label's name, and its description where the spec has one: what an embedding reads the label as."""
@@ -131,5 +133,3 @@ def unique_labels(labels: list[str]) -> list[str]:
             seen.add(label_key(label))
             out.append(label)
     return out
-
-

@@ -13,25 +13,45 @@ from __future__ import annotations
 
 import re
 
-_CLASSIFY = re.compile(r"\b(classif\w*|categori[sz]\w*|label\w*|tag|detect|identify|decide|tell whether|whether|is it|"
-                       r"sentiment|intents?|sort|route|pick|predict|which|says? if|yes or no|options?|emotion|spam)\b", re.I)
-_EXTRACT = re.compile(r"\b(extract\w*|pull out|find the span|span of|answer[^.\n]{0,80}from the (?:given )?(?:passage|context|paragraph))", re.I)
+_CLASSIFY = re.compile(
+    r"\b(classif\w*|categori[sz]\w*|label\w*|tag|detect|identify|decide|tell whether|whether|is it|"
+    r"sentiment|intents?|sort|route|pick|predict|which|says? if|yes or no|options?|emotion|spam)\b",
+    re.I,
+)
+_EXTRACT = re.compile(
+    r"\b(extract\w*|pull out|find the span|span of|answer[^.\n]{0,80}from the (?:given )?(?:passage|context|paragraph))",
+    re.I,
+)
 _MATH = re.compile(r"\b(math\w*|arithmetic|word problems?|solve|calculate|compute)\b", re.I)
-_GENERATE = re.compile(r"\b(convert\w*|translat\w*|rewrit\w*|summari[sz]\w*|generat\w*|paraphras\w*|normali[sz]\w*|write|"
-                       r"turn|compose|draft|reply)\b", re.I)
-_PAIR = re.compile(r"^[ \t]*input[ \t]*:[ \t]*(\S.*?)[ \t]*\n[ \t]*(?:output|label|answer)[ \t]*:[ \t]*(\S.*?)[ \t]*$", re.I | re.M)
+_GENERATE = re.compile(
+    r"\b(convert\w*|translat\w*|rewrit\w*|summari[sz]\w*|generat\w*|paraphras\w*|normali[sz]\w*|write|"
+    r"turn|compose|draft|reply)\b",
+    re.I,
+)
+_PAIR = re.compile(
+    r"^[ \t]*input[ \t]*:[ \t]*(\S.*?)[ \t]*\n[ \t]*(?:output|label|answer)[ \t]*:[ \t]*(\S.*?)[ \t]*$", re.I | re.M
+)
 _LIKE = re.compile(r"\blike\s+['\"]([^'\"\n]+)['\"]\s+(?:to|into|as)\s+[^\n]*?(\S+?)[.]?$", re.I)
-_SUBJECT = re.compile(r"\b(?:classify|categori[sz]e|label|tag|convert|translate|summari[sz]e|rewrite)\s+(?:the\s+|each\s+|a\s+)?"
-                      r"([^.\n]+?)\s+(?:as|into|to|by|from|in)\b", re.I)
+_SUBJECT = re.compile(
+    r"\b(?:classify|categori[sz]e|label|tag|convert|translate|summari[sz]e|rewrite)\s+(?:the\s+|each\s+|a\s+)?"
+    r"([^.\n]+?)\s+(?:as|into|to|by|from|in)\b",
+    re.I,
+)
 # A line that names the label set outright ("Labels: a, b", "Teams: x, y"), and a bullet item.
-_NAMED_LIST = re.compile(r"^[ \t]*(?:the[ \t]+)?(?:labels?|classes|categories|options|choices|intents|tags|teams|classes)"
-                         r"[ \t]*[:=][ \t]*(.*)$", re.I | re.M)
+_NAMED_LIST = re.compile(
+    r"^[ \t]*(?:the[ \t]+)?(?:labels?|classes|categories|options|choices|intents|tags|teams|classes)"
+    r"[ \t]*[:=][ \t]*(.*)$",
+    re.I | re.M,
+)
 _BULLET = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+(\S[^\n]*)$")
 # Words after which a label list starts, strongest first.
 _LIST_CUES = (
     re.compile(r"\bone of(?: these| the following)?(?: [a-z]+){0,2}\s*:?\s", re.I),
     re.compile(r"\b(?:label|class|category|option)s? from\s*:?\s", re.I),
-    re.compile(r"\b(?:as|into|between|either|about|output|is|are|sounds?|looks?)\s+(?:either\s+)?(?:the (?:categories|classes|labels)\s+)?", re.I),
+    re.compile(
+        r"\b(?:as|into|between|either|about|output|is|are|sounds?|looks?)\s+(?:either\s+)?(?:the (?:categories|classes|labels)\s+)?",
+        re.I,
+    ),
     re.compile(r"\banswer\s+(?=yes or no)", re.I),
     re.compile(r"[:(]\s*"),
 )
@@ -89,7 +109,7 @@ def _cued_labels(text: str) -> list[str]:
     """Labels after a cue word ("as", "into", "one of these intents:", "(", ":"), strongest cue first."""
     for cue in _LIST_CUES:
         for match in cue.finditer(text):
-            rest = text[match.end(): match.end() + _MAX_LIST_CHARS]
+            rest = text[match.end() : match.end() + _MAX_LIST_CHARS]
             stop = _STOP.search(rest)
             labels = _as_labels(rest[: stop.start()] if stop else rest)
             if labels:
@@ -101,7 +121,7 @@ def read_labels(task: str) -> tuple[list[str], bool]:
     """(labels, stated outright): a named list or a bulleted list is outright; a list found after a
     cue word counts only where the text also names a labelling task."""
     if match := _NAMED_LIST.search(task):
-        labels = _as_labels(match.group(1)) or _bullet_labels(task[match.end():].splitlines())
+        labels = _as_labels(match.group(1)) or _bullet_labels(task[match.end() :].splitlines())
         if labels:
             return labels, True
     if labels := _bullet_labels(task.splitlines()):

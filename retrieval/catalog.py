@@ -30,11 +30,20 @@ from p2m.files import cache_dir
 
 # Pipeline tags -> architecture family, for text models; other modalities are "other".
 _TAG_ARCH = {
-    "text-generation": "causal", "conversational": "causal",
-    "text2text-generation": "seq2seq", "summarization": "seq2seq", "translation": "seq2seq",
-    "fill-mask": "encoder", "text-classification": "encoder", "token-classification": "encoder",
-    "sentence-similarity": "encoder", "feature-extraction": "encoder", "zero-shot-classification": "encoder",
-    "question-answering": "encoder", "table-question-answering": "other", "multiple-choice": "encoder",
+    "text-generation": "causal",
+    "conversational": "causal",
+    "text2text-generation": "seq2seq",
+    "summarization": "seq2seq",
+    "translation": "seq2seq",
+    "fill-mask": "encoder",
+    "text-classification": "encoder",
+    "token-classification": "encoder",
+    "sentence-similarity": "encoder",
+    "feature-extraction": "encoder",
+    "zero-shot-classification": "encoder",
+    "question-answering": "encoder",
+    "table-question-answering": "other",
+    "multiple-choice": "encoder",
 }
 _NAME_ARCH = [  # (pattern in the id or model_type, family), first match wins
     (r"t5|bart|pegasus|marian|opus-mt|m2m|nllb|prophetnet|led\b|bigbird-pegasus|fsmt", "seq2seq"),
@@ -68,7 +77,7 @@ class CatalogEntry:
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v not in (None, "", [], {}, False)}
 
-    def merge(self, other: "CatalogEntry") -> None:
+    def merge(self, other: CatalogEntry) -> None:
         """Fill what this entry lacks from `other` (same id, another source)."""
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
@@ -113,13 +122,19 @@ def infer_arch(pipeline_tag: str, tags: list[str], name: str, config: dict | Non
     return ""
 
 
-def entry_from_row(row: dict, kind: str = "model", source: str = "") -> CatalogEntry:
-    """One catalog entry from a row in any of the formats the module docstring lists."""
-    meta = row.get("meta") or row.get("cardData") or row.get("card_data") or {}
-    entry_id = str(row.get("id") or row.get("model_id") or row.get("name") or "").strip()
-    if not entry_id:
-        raise ValueError("row has no id")
-    tags, languages, datasets_, license_ = [], _as_list(row.get("languages") or row.get("language") or meta.get("language")), [], ""
+# Tag prefixes that are facts about provenance and storage, not about what the model does.
+UNDESCRIPTIVE_TAGS = ("arxiv", "base_model", "region", "size_categories", "doi", "format", "library", "modality")
+
+
+def read_tags(row: dict, meta: dict) -> tuple[list[str], list[str], list[str], str]:
+    """(tags, languages, datasets, license) from a row's tags, its card's tags and task categories:
+    `language:`, `license:` and `dataset:` tags are read as such, provenance tags are dropped."""
+    tags, languages, datasets_, license_ = (
+        [],
+        _as_list(row.get("languages") or row.get("language") or meta.get("language")),
+        [],
+        "",
+    )
     for tag in _as_list(row.get("tags")) + _as_list(meta.get("tags")) + _as_list(meta.get("task_categories")):
         prefix, _, value = tag.partition(":")
         if value and prefix == "language":
@@ -128,10 +143,18 @@ def entry_from_row(row: dict, kind: str = "model", source: str = "") -> CatalogE
             license_ = value
         elif value and prefix == "dataset":
             datasets_.append(value)
-        elif value and prefix in ("arxiv", "base_model", "region", "size_categories", "doi", "format", "library", "modality"):
-            continue  # facts about provenance and storage, not about what the model does
-        else:
+        elif not (value and prefix in UNDESCRIPTIVE_TAGS):
             tags.append(value if value and prefix in ("task_categories", "task_ids") else tag)
+    return tags, languages, datasets_, license_
+
+
+def entry_from_row(row: dict, kind: str = "model", source: str = "") -> CatalogEntry:
+    """One catalog entry from a row in any of the formats the module docstring lists."""
+    meta = row.get("meta") or row.get("cardData") or row.get("card_data") or {}
+    entry_id = str(row.get("id") or row.get("model_id") or row.get("name") or "").strip()
+    if not entry_id:
+        raise ValueError("row has no id")
+    tags, languages, datasets_, license_ = read_tags(row, meta)
     datasets_ += _as_list(row.get("datasets") or meta.get("datasets"))
     license_ = str(row.get("license") or meta.get("license") or license_ or "")
     pipeline_tag = str(row.get("pipeline_tag") or "")
@@ -143,14 +166,24 @@ def entry_from_row(row: dict, kind: str = "model", source: str = "") -> CatalogE
         columns = columns or dict(evaluation.get("col_mapping") or {})
         tags.append(str(evaluation.get("task") or ""))
     return CatalogEntry(
-        id=entry_id, kind=kind, description=description, pipeline_tag=pipeline_tag,
-        tags=list(dict.fromkeys(t for t in tags if t)), datasets=list(dict.fromkeys(datasets_)),
-        languages=list(dict.fromkeys(l.lower() for l in languages)), license=license_.lower().strip("[]'\" "),
-        downloads=row.get("downloads"), likes=row.get("likes"),
-        params=row.get("params") or safetensors.get("total"), size_bytes=row.get("size_bytes") or row.get("usedStorage"),
+        id=entry_id,
+        kind=kind,
+        description=description,
+        pipeline_tag=pipeline_tag,
+        tags=list(dict.fromkeys(t for t in tags if t)),
+        datasets=list(dict.fromkeys(datasets_)),
+        languages=list(dict.fromkeys(l.lower() for l in languages)),
+        license=license_.lower().strip("[]'\" "),
+        downloads=row.get("downloads"),
+        likes=row.get("likes"),
+        params=row.get("params") or safetensors.get("total"),
+        size_bytes=row.get("size_bytes") or row.get("usedStorage"),
         arch=row.get("arch") or (infer_arch(pipeline_tag, tags, entry_id, config) if kind == "model" else ""),
-        gated=bool(row.get("gated")), local=bool(row.get("local")), curated=bool(row.get("curated")),
-        sources=list(row.get("sources") or ([source] if source else [])), columns=columns,
+        gated=bool(row.get("gated")),
+        local=bool(row.get("local")),
+        curated=bool(row.get("curated")),
+        sources=list(row.get("sources") or ([source] if source else [])),
+        columns=columns,
     )
 
 
@@ -167,7 +200,11 @@ def read_snapshot(path: str | Path, kind: str = "model") -> list[CatalogEntry]:
             index = json.loads(text)
         except json.JSONDecodeError as error:
             raise P2MError(f"cannot parse catalog file {path}: {error}") from None
-        return [entry_from_row({"id": key, **value}, kind, source) for key, value in index.items() if isinstance(value, dict)]
+        return [
+            entry_from_row({"id": key, **value}, kind, source)
+            for key, value in index.items()
+            if isinstance(value, dict)
+        ]
     entries = []
     for line in text.splitlines():
         try:
@@ -185,8 +222,18 @@ def write_snapshot(path: Path, entries: list[CatalogEntry], origin: str) -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"_snapshot": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": origin,
-                                            "rows": len(entries)}}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "_snapshot": {
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "source": origin,
+                        "rows": len(entries),
+                    }
+                }
+            )
+            + "\n"
+        )
         for entry in entries:
             out.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
     tmp.replace(path)
@@ -204,8 +251,11 @@ def registry() -> tuple[CatalogEntry, ...]:
 
 def local_entries(kind: str = "model") -> list[CatalogEntry]:
     """What is on this machine: the embedded models, and the Hugging Face cache's models or datasets."""
-    entries = [CatalogEntry(id=model_id, local=True, sources=["embedded"])
-               for model_id in EMBEDDED_PATHS if kind == "model" and embedded_installed(model_id)]
+    entries = [
+        CatalogEntry(id=model_id, local=True, sources=["embedded"])
+        for model_id in EMBEDDED_PATHS
+        if kind == "model" and embedded_installed(model_id)
+    ]
     try:
         from huggingface_hub import scan_cache_dir
 
@@ -214,12 +264,22 @@ def local_entries(kind: str = "model") -> list[CatalogEntry]:
         repos = []
     for repo in repos:
         if repo.repo_type == kind:
-            entries.append(CatalogEntry(id=repo.repo_id, kind=kind, local=True, size_bytes=repo.size_on_disk, sources=["hf-cache"],
-                                        arch=infer_arch("", [], repo.repo_id) if kind == "model" else ""))
+            entries.append(
+                CatalogEntry(
+                    id=repo.repo_id,
+                    kind=kind,
+                    local=True,
+                    size_bytes=repo.size_on_disk,
+                    sources=["hf-cache"],
+                    arch=infer_arch("", [], repo.repo_id) if kind == "model" else "",
+                )
+            )
     return entries
 
 
-def load_catalog(kind: str = "model", files: list[str | Path] = (), use_cache: bool = True, use_local: bool = True) -> list[CatalogEntry]:
+def load_catalog(
+    kind: str = "model", files: list[str | Path] = (), use_cache: bool = True, use_local: bool = True
+) -> list[CatalogEntry]:
     """Every source merged by id (see the module docstring); `use_cache`/`use_local` off give a
     catalog that does not depend on this machine (benchmarks)."""
     merged: dict[str, CatalogEntry] = {}

@@ -18,14 +18,13 @@ from pathlib import Path
 from p2m import prompts, run_paths
 from p2m.dedup import normalize
 from p2m.errors import P2MError
-from p2m.teacher.calls import Teacher
 from p2m.spec import TaskSpec
+from p2m.teacher.calls import Teacher
 from p2m.teacher.structured import InvalidAnswer, ask_json, json_schema
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 INPUT_NAMES = ("input", "text", "source", "document", "article", "question", "sentence", "content", "prompt", "query")
 OUTPUT_NAMES = ("output", "target", "summary", "answer", "answers", "translation", "label", "response", "completion")
-
 
 
 class SkipDataset(P2MError):
@@ -61,9 +60,13 @@ def load_train_split(source: str, offline: bool):
             loaded = datasets.load_from_disk(str(path))
         elif path.suffix.lower() in FILE_BUILDERS:
             options = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            loaded = datasets.load_dataset(FILE_BUILDERS[path.suffix.lower()], data_files={"train": str(path)}, **options)
+            loaded = datasets.load_dataset(
+                FILE_BUILDERS[path.suffix.lower()], data_files={"train": str(path)}, **options
+            )
         elif path.exists():
-            raise SkipDataset(f"{source}: unsupported file type (use JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder)")
+            raise SkipDataset(
+                f"{source}: unsupported file type (use JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder)"
+            )
         elif offline:
             raise SkipDataset(f"{source}: not a local file or folder, and the Hub is offline")
         else:
@@ -71,7 +74,11 @@ def load_train_split(source: str, offline: bool):
     except SkipDataset:
         raise
     except Exception as error:  # gated, missing, malformed: each library raises its own type
-        reason = "gated: accept its terms on the Hub and log in" if "gated" in str(error).lower() else f"{type(error).__name__}: {str(error)[:160]}"
+        reason = (
+            "gated: accept its terms on the Hub and log in"
+            if "gated" in str(error).lower()
+            else f"{type(error).__name__}: {str(error)[:160]}"
+        )
         raise SkipDataset(f"{source}: cannot load ({reason})") from None
     if isinstance(loaded, datasets.DatasetDict):
         splits = [name for name in loaded if "test" not in name and "valid" not in name and "dev" not in name]
@@ -95,8 +102,11 @@ def label_values(dataset, column: str, limit: int = 50) -> list[str]:
 def validate_mapping(data: dict, dataset, spec: TaskSpec) -> ColumnMapping:
     """A mapping whose columns exist and, for classification, whose targets are the spec's labels."""
     columns = list(dataset.column_names)
-    mapping = ColumnMapping(str(data.get("input_column", "")), str(data.get("output_column", "")),
-                            {str(k): str(v) for k, v in (data.get("label_map") or {}).items()})
+    mapping = ColumnMapping(
+        str(data.get("input_column", "")),
+        str(data.get("output_column", "")),
+        {str(k): str(v) for k, v in (data.get("label_map") or {}).items()},
+    )
     for role in ("input_column", "output_column"):
         if getattr(mapping, role) not in columns:
             raise InvalidAnswer(f"{role} {getattr(mapping, role)!r} is not a column; the columns are {columns}")
@@ -108,7 +118,9 @@ def validate_mapping(data: dict, dataset, spec: TaskSpec) -> ColumnMapping:
         label_map = {v: lower[t.lower()] for v, t in mapping.label_map.items() if v in values and t.lower() in lower}
         label_map = label_map or {v: lower[v.lower()] for v in values if v.lower() in lower}
         if not label_map:
-            raise InvalidAnswer(f"label_map must map the values of {mapping.output_column!r} ({values[:12]}) to the labels {spec.labels}")
+            raise InvalidAnswer(
+                f"label_map must map the values of {mapping.output_column!r} ({values[:12]}) to the labels {spec.labels}"
+            )
         mapping.label_map = label_map
     return mapping
 
@@ -127,8 +139,10 @@ def guess_mapping(dataset, spec: TaskSpec) -> ColumnMapping | None:
         source = max(texts, key=lambda c: sum(len(v) for v in sample[c]), default=None) if overlap[target] else None
     else:
         lowered = [c.lower() for c in names]
-        pick = lambda candidates: next((names[lowered.index(n)] for n in candidates if n in lowered), None)
-        source, target = pick(INPUT_NAMES), pick(OUTPUT_NAMES)
+        source, target = (
+            next((names[lowered.index(n)] for n in candidates if n in lowered), None)
+            for candidates in (INPUT_NAMES, OUTPUT_NAMES)
+        )
     if not source or not target:
         return None
     try:
@@ -150,13 +164,23 @@ def map_columns(teacher: Teacher, dataset, spec: TaskSpec, source: str) -> Colum
         pass
     sample = {k: (str(v)[:200]) for k, v in dataset[0].items()}
     values = {c: label_values(dataset, c, 12) for c in dataset.column_names if hasattr(dataset.features[c], "names")}
-    messages = prompts.chat("map_columns", instruction=spec.instruction, task_type=spec.task_type,
-                            labels=", ".join(spec.labels) or "(none: free text)", columns=", ".join(dataset.column_names),
-                            row=json.dumps(sample, ensure_ascii=False), label_values=json.dumps(values, ensure_ascii=False))
-    mapping, errors = ask_json(teacher, messages, MAPPING_SCHEMA, lambda data: validate_mapping(data, dataset, spec), max_tokens=200)
+    messages = prompts.chat(
+        "map_columns",
+        instruction=spec.instruction,
+        task_type=spec.task_type,
+        labels=", ".join(spec.labels) or "(none: free text)",
+        columns=", ".join(dataset.column_names),
+        row=json.dumps(sample, ensure_ascii=False),
+        label_values=json.dumps(values, ensure_ascii=False),
+    )
+    mapping, errors = ask_json(
+        teacher, messages, MAPPING_SCHEMA, lambda data: validate_mapping(data, dataset, spec), max_tokens=200
+    )
     mapping = mapping or guess_mapping(dataset, spec)
     if mapping is None:
-        raise SkipDataset(f"{source}: could not map its columns {dataset.column_names} to the task ({errors[-1] if errors else 'no answer'})")
+        raise SkipDataset(
+            f"{source}: could not map its columns {dataset.column_names} to the task ({errors[-1] if errors else 'no answer'})"
+        )
     return mapping
 
 
@@ -176,7 +200,9 @@ def to_rows(dataset, mapping: ColumnMapping, spec: TaskSpec, source: str, limit:
     return rows
 
 
-def collect(sources: list[str], teacher: Teacher, spec: TaskSpec, limit: int, offline: bool, log=print) -> tuple[list[dict], list[dict]]:
+def collect(
+    sources: list[str], teacher: Teacher, spec: TaskSpec, limit: int, offline: bool, log=print
+) -> tuple[list[dict], list[dict]]:
     """Rows from every usable source, merged without duplicates, and a report per source."""
     rows, report, seen = [], [], set()
     for source in sources:
@@ -193,6 +219,8 @@ def collect(sources: list[str], teacher: Teacher, spec: TaskSpec, limit: int, of
                 seen.add(normalize(row["input"]))
                 fresh.append(row)
         rows += fresh
-        log(f"datasets: {len(fresh)} rows from {source} ({mapping.input_column} -> {mapping.output_column}, mapped by {mapping.by})")
+        log(
+            f"datasets: {len(fresh)} rows from {source} ({mapping.input_column} -> {mapping.output_column}, mapped by {mapping.by})"
+        )
         report.append({"source": source, "rows": len(fresh), "mapping": asdict(mapping)})
     return rows, report

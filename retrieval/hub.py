@@ -7,10 +7,30 @@ from p2m.errors import P2MError
 from p2m.retrieval.catalog import CatalogEntry, entry_from_row, snapshot_path, write_snapshot
 
 # Text tasks a student can be trained for; each is listed by downloads.
-MODEL_PIPELINE_TAGS = ("text-classification", "token-classification", "fill-mask", "sentence-similarity",
-                       "feature-extraction", "question-answering", "text-generation", "text2text-generation",
-                       "summarization", "translation", "zero-shot-classification")
-MODEL_FIELDS = ["downloads", "likes", "pipeline_tag", "tags", "cardData", "safetensors", "config", "gated", "usedStorage"]
+MODEL_PIPELINE_TAGS = (
+    "text-classification",
+    "token-classification",
+    "fill-mask",
+    "sentence-similarity",
+    "feature-extraction",
+    "question-answering",
+    "text-generation",
+    "text2text-generation",
+    "summarization",
+    "translation",
+    "zero-shot-classification",
+)
+MODEL_FIELDS = [
+    "downloads",
+    "likes",
+    "pipeline_tag",
+    "tags",
+    "cardData",
+    "safetensors",
+    "config",
+    "gated",
+    "usedStorage",
+]
 DATASET_FIELDS = ["downloads", "likes", "tags", "cardData", "gated", "description"]
 
 
@@ -19,11 +39,17 @@ def _info_row(info) -> dict:
     card = getattr(info, "card_data", None)
     safetensors = getattr(info, "safetensors", None)
     return {
-        "id": info.id, "downloads": info.downloads, "likes": info.likes, "tags": info.tags or [],
-        "pipeline_tag": getattr(info, "pipeline_tag", None), "gated": bool(info.gated),
-        "cardData": card.to_dict() if card is not None else {}, "config": getattr(info, "config", None),
+        "id": info.id,
+        "downloads": info.downloads,
+        "likes": info.likes,
+        "tags": info.tags or [],
+        "pipeline_tag": getattr(info, "pipeline_tag", None),
+        "gated": bool(info.gated),
+        "cardData": card.to_dict() if card is not None else {},
+        "config": getattr(info, "config", None),
         "safetensors": {"total": safetensors.total} if safetensors is not None else {},
-        "usedStorage": getattr(info, "used_storage", None), "description": getattr(info, "description", None),
+        "usedStorage": getattr(info, "used_storage", None),
+        "description": getattr(info, "description", None),
     }
 
 
@@ -51,7 +77,9 @@ def refresh(kind: str, limit: int, api=None) -> tuple[int, str]:
     try:
         entries = list_hub_models(limit, api) if kind == "model" else list_hub_datasets(limit, api)
     except Exception as error:  # httpx/requests errors differ across versions: all mean "no Hub"
-        raise P2MError(f"cannot reach the Hugging Face Hub ({type(error).__name__}); the cached catalog is unchanged") from None
+        raise P2MError(
+            f"cannot reach the Hugging Face Hub ({type(error).__name__}); the cached catalog is unchanged"
+        ) from None
     path = snapshot_path(kind)
     write_snapshot(path, entries, "huggingface_hub")
     return len(entries), str(path)

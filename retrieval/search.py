@@ -27,15 +27,42 @@ CURATED_POPULARITY = 0.6  # registry models have no download count; they are kno
 LOCAL_BONUS = 0.15
 BLOCKED_NAMESPACES = {"huggingtweets"}  # programmatic uploads (Prompt2Model blocks it too)
 LANGUAGE_NAMES = {
-    "english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
-    "dutch": "nl", "russian": "ru", "chinese": "zh", "japanese": "ja", "korean": "ko", "arabic": "ar",
-    "hindi": "hi", "turkish": "tr", "polish": "pl", "swedish": "sv", "persian": "fa", "farsi": "fa",
-    "vietnamese": "vi", "indonesian": "id", "romanian": "ro", "czech": "cs", "finnish": "fi", "greek": "el",
-    "hebrew": "he", "ukrainian": "uk", "danish": "da", "hungarian": "hu", "thai": "th", "bengali": "bn",
+    "english": "en",
+    "german": "de",
+    "french": "fr",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "dutch": "nl",
+    "russian": "ru",
+    "chinese": "zh",
+    "japanese": "ja",
+    "korean": "ko",
+    "arabic": "ar",
+    "hindi": "hi",
+    "turkish": "tr",
+    "polish": "pl",
+    "swedish": "sv",
+    "persian": "fa",
+    "farsi": "fa",
+    "vietnamese": "vi",
+    "indonesian": "id",
+    "romanian": "ro",
+    "czech": "cs",
+    "finnish": "fi",
+    "greek": "el",
+    "hebrew": "he",
+    "ukrainian": "uk",
+    "danish": "da",
+    "hungarian": "hu",
+    "thai": "th",
+    "bengali": "bn",
 }
-_STOP = set("a an the of to and or for in on at by with from as is are be this that these those it its into "
-            "each one given your you their them than then which what who whom whose will would should can "
-            "model models task tasks text input output use using used based".split())
+_STOP = set(
+    "a an the of to and or for in on at by with from as is are be this that these those it its into "
+    "each one given your you their them than then which what who whom whose will would should can "
+    "model models task tasks text input output use using used based".split()
+)
 
 
 def stem(word: str) -> str:
@@ -51,9 +78,14 @@ def tokenize(text: str) -> list[str]:
 def document(entry: CatalogEntry) -> list[str]:
     """The field-weighted token list BM25 indexes for one entry."""
     languages = [*entry.languages, *(name for name, code in LANGUAGE_NAMES.items() if code in entry.languages)]
-    fields = {"id": entry.id.replace("/", " "), "pipeline_tag": entry.pipeline_tag, "tags": " ".join(entry.tags),
-              "datasets": " ".join(entry.datasets), "languages": " ".join(languages),
-              "description": entry.description[:DESCRIPTION_CHARS]}
+    fields = {
+        "id": entry.id.replace("/", " "),
+        "pipeline_tag": entry.pipeline_tag,
+        "tags": " ".join(entry.tags),
+        "datasets": " ".join(entry.datasets),
+        "languages": " ".join(languages),
+        "description": entry.description[:DESCRIPTION_CHARS],
+    }
     return [token for name, text in fields.items() for token in tokenize(text) * FIELD_WEIGHTS[name]]
 
 
@@ -70,7 +102,9 @@ def bulk_namespaces(entries: list[CatalogEntry], min_models: int = 20, max_downl
     for entry in entries:
         if "/" in entry.id and entry.downloads is not None:
             by_namespace[entry.id.split("/")[0]].append(entry.downloads)
-    return {ns for ns, d in by_namespace.items() if len(d) >= min_models and max(d) < max_downloads} | BLOCKED_NAMESPACES
+    return {
+        ns for ns, d in by_namespace.items() if len(d) >= min_models and max(d) < max_downloads
+    } | BLOCKED_NAMESPACES
 
 
 @dataclass
@@ -90,15 +124,21 @@ def check(entry: CatalogEntry, c: Constraints, spam: set[str]) -> list[str] | No
     kind = kind_of(c.task_type)  # the architectures that can be trained for it, and the one p2m trains today
     wanted = (kind.trained_arch,) if c.trainable_only else kind.archs
     params = entry.estimated_params()
-    if (entry.arch not in wanted or (entry.id.split("/")[0] in spam and not entry.curated)
-            or (entry.downloads == 0 and not entry.local) or (c.max_params and params and params > c.max_params)
-            or (c.licenses and entry.license not in c.licenses)
-            or (c.languages and entry.languages and not ({*c.languages, "multilingual"} & set(entry.languages)))
-            or (c.local_only and not entry.local)):
+    if (
+        entry.arch not in wanted
+        or (entry.id.split("/")[0] in spam and not entry.curated)
+        or (entry.downloads == 0 and not entry.local)
+        or (c.max_params and params and params > c.max_params)
+        or (c.licenses and entry.license not in c.licenses)
+        or (c.languages and entry.languages and not ({*c.languages, "multilingual"} & set(entry.languages)))
+        or (c.local_only and not entry.local)
+    ):
         return None
     passed = [f"{entry.arch} fits {c.task_type}"]
     if c.max_params:
-        passed.append(f"size {'%.0fM params' % (params / 1e6) if params else 'unknown'} within {c.max_params / 1e6:.0f}M")
+        passed.append(
+            f"size {'%.0fM params' % (params / 1e6) if params else 'unknown'} within {c.max_params / 1e6:.0f}M"
+        )
     if c.licenses:
         passed.append(f"licence {entry.license}")
     if c.languages:
@@ -154,25 +194,54 @@ class Index:
             if len(candidates) >= max(top_k * 20, 100):
                 break  # the rest score lower on BM25 than any popularity bonus can make up
         best = max((s for _, s, _ in candidates), default=0.0)
-        hits = [self._hit(i, max(0.0, s) / best if best > 0 else 0.0, passed, terms, constraints) for i, s, passed in candidates]
+        hits = [
+            self._hit(i, max(0.0, s) / best if best > 0 else 0.0, passed, terms, constraints)
+            for i, s, passed in candidates
+        ]
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[:top_k]
 
     def _hit(self, i: int, relevance: float, passed: list[str], terms: list[str], c: Constraints) -> Hit:
         entry = self.entries[i]
-        popularity = (min(1.0, math.log10(entry.downloads + 1) / 7) if entry.downloads is not None
-                      else CURATED_POPULARITY if entry.curated else 0.0)
+        popularity = (
+            min(1.0, math.log10(entry.downloads + 1) / 7)
+            if entry.downloads is not None
+            else CURATED_POPULARITY
+            if entry.curated
+            else 0.0
+        )
         score = relevance + POPULARITY_WEIGHT * popularity + (LOCAL_BONUS if entry.local else 0.0)
         matched = sorted(set(terms) & self.vocabularies[i])
-        reasons = [f"BM25 {relevance:.2f} of the best", f"popularity {popularity:.2f}"
-                   + (f" ({entry.downloads:,} downloads)" if entry.downloads is not None else " (p2m registry)" if entry.curated else "")]
+        reasons = [
+            f"BM25 {relevance:.2f} of the best",
+            f"popularity {popularity:.2f}"
+            + (
+                f" ({entry.downloads:,} downloads)"
+                if entry.downloads is not None
+                else " (p2m registry)"
+                if entry.curated
+                else ""
+            ),
+        ]
         if entry.local:
             reasons.append("weights on this machine")
         trainable = entry.kind == "model" and entry.arch == kind_of(c.task_type).trained_arch
-        return Hit(id=entry.id, score=round(score, 4), bm25=round(relevance, 4), popularity=round(popularity, 4),
-                   matched_terms=matched, constraints_passed=passed, why="; ".join(reasons), arch=entry.arch,
-                   params=entry.estimated_params(), license=entry.license, downloads=entry.downloads, local=entry.local,
-                   trainable=trainable, columns=entry.columns)
+        return Hit(
+            id=entry.id,
+            score=round(score, 4),
+            bm25=round(relevance, 4),
+            popularity=round(popularity, 4),
+            matched_terms=matched,
+            constraints_passed=passed,
+            why="; ".join(reasons),
+            arch=entry.arch,
+            params=entry.estimated_params(),
+            license=entry.license,
+            downloads=entry.downloads,
+            local=entry.local,
+            trainable=trainable,
+            columns=entry.columns,
+        )
 
 
 def dataset_check(entry: CatalogEntry) -> list[str] | None:

@@ -41,10 +41,27 @@ def llama_server() -> str:
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2", "--verbose", "False",
-         "--logits_all", "True"],  # prompt log-probabilities (echo + logprobs): the server teacher scores text
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+            "--verbose",
+            "False",
+            "--logits_all",
+            "True",
+        ],  # prompt log-probabilities (echo + logprobs): the server teacher scores text
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 600  # a hang, not a slow shared CPU

@@ -24,7 +24,7 @@ class FakeBackend:
             self.failures -= 1
             raise TransientError("simulated 503")
         out = []
-        for request in requests:
+        for _ in requests:
             self.calls += 1
             text = self.replies.pop(0) if self.replies else f"reply {self.calls}"
             out.append(ChatResponse(text=text, prompt_tokens=10, completion_tokens=5))

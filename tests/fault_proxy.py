@@ -25,8 +25,15 @@ class FaultProxy:
     that failure. Without a pattern, each POST is faulted with probability `rate`, its kind drawn from
     `kinds` (a seeded generator: the same faults each run)."""
 
-    def __init__(self, upstream: str, pattern: list[str | None] | None = None, rate: float = 0.0,
-                 kinds: tuple[str, ...] = FAULTS, seed: int = 0, hang_s: float = 30.0):
+    def __init__(
+        self,
+        upstream: str,
+        pattern: list[str | None] | None = None,
+        rate: float = 0.0,
+        kinds: tuple[str, ...] = FAULTS,
+        seed: int = 0,
+        hang_s: float = 30.0,
+    ):
         self.upstream, self.pattern = upstream.rstrip("/"), pattern
         self.rate, self.kinds, self.hang_s, self._random = rate, kinds, hang_s, random.Random(seed)
         self.seen = self.forwarded = self.faulted = 0
@@ -86,9 +93,20 @@ class FaultProxy:
         elif fault == "malformed":
             self.send(handler, 200, b'{"choices": [{"message": ')
         elif fault == "empty":
-            self.send(handler, 200, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}).encode())
+            self.send(
+                handler,
+                200,
+                json.dumps(
+                    {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+                ).encode(),
+            )
         else:
-            self.send(handler, int(fault), json.dumps({"error": {"message": f"injected {fault}"}}).encode(), {"Retry-After": "0"})
+            self.send(
+                handler,
+                int(fault),
+                json.dumps({"error": {"message": f"injected {fault}"}}).encode(),
+                {"Retry-After": "0"},
+            )
 
     @staticmethod
     def send(handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict | None = None) -> None:

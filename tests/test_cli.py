@@ -11,19 +11,28 @@ def p2m(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "p2m", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", ""], "task description is empty"),
-    (["run", "   "], "task description is empty"),
-    (["run", "Classify x as a or b", "--examples", "/no/such/file.jsonl"], "cannot read examples file"),
-    (["run", "Classify x as a or b", "--student", "nobody/no-such-model"], "unknown student model"),
-    (["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"], "cannot reach the teacher server"),
-    (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
-    (["run", "Classify x as a or b", "--teacher", "./no-such-teacher.gguf"], "teacher file ./no-such-teacher.gguf not found"),
-    (["run", "Classify x as a or b", "--teacher", "hf:no-repo-and-file"], "write hf:OWNER/REPO/FILE.gguf"),
-    (["eval", "/no/such/run", "--test", "x.jsonl"], "not a p2m run directory"),
-    (["run", "Classify x as a or b", "--kd-beta", "2"], "--kd-beta"),
-    (["run", "Classify x as a or b", "--wmss-weights", "1,1"], "--wmss-weights"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", ""], "task description is empty"),
+        (["run", "   "], "task description is empty"),
+        (["run", "Classify x as a or b", "--examples", "/no/such/file.jsonl"], "cannot read examples file"),
+        (["run", "Classify x as a or b", "--student", "nobody/no-such-model"], "unknown student model"),
+        (
+            ["run", "Classify x as a or b", "--teacher-base-url", "http://127.0.0.1:9/v1"],
+            "cannot reach the teacher server",
+        ),
+        (["run", "Classify x as a or b", "--num-examples", "0"], "--num-examples"),
+        (
+            ["run", "Classify x as a or b", "--teacher", "./no-such-teacher.gguf"],
+            "teacher file ./no-such-teacher.gguf not found",
+        ),
+        (["run", "Classify x as a or b", "--teacher", "hf:no-repo-and-file"], "write hf:OWNER/REPO/FILE.gguf"),
+        (["eval", "/no/such/run", "--test", "x.jsonl"], "not a p2m run directory"),
+        (["run", "Classify x as a or b", "--kd-beta", "2"], "--kd-beta"),
+        (["run", "Classify x as a or b", "--wmss-weights", "1,1"], "--wmss-weights"),
+    ],
+)
 def test_user_errors_are_one_line(args, message):
     result = p2m(*args)
     assert result.returncode == 2
@@ -38,14 +47,19 @@ def test_bad_numbers_paths_and_bytes_are_one_line_errors(tmp_path):
     a_folder.mkdir()
     (a_folder / "thesis.tex").write_text("keep me")
     task = "Classify x as a or b"
-    for args, message in [(["--epochs", "nan"], "--epochs must be a finite number"), (["--epochs", "-3"], "--epochs, --early-stopping and --learning-rate"),
-                          (["--learning-rate", "-0.0001"], "--learning-rate must be at least 0"),
-                          (["--kd-temperature", "0"], "--kd-temperature above 0"),
-                          (["--solutions-per-question", "0"], "--solutions-per-question must be at least 1"),
-                          (["--label-prototypes", "-1"], "--label-prototypes must be at least 0"), (["--weight-ensemble", "1.5"], "--weight-ensemble must be in"),
-                          (["--student", "../../x"], "unknown student model"),
-                          (["--out", str(a_file)], "is a file, not a directory"), (["--out", str(a_file / "run")], "is a file, not a directory"),
-                          (["--out", str(a_folder)], "not a p2m run")]:
+    for args, message in [
+        (["--epochs", "nan"], "--epochs must be a finite number"),
+        (["--epochs", "-3"], "--epochs, --early-stopping and --learning-rate"),
+        (["--learning-rate", "-0.0001"], "--learning-rate must be at least 0"),
+        (["--kd-temperature", "0"], "--kd-temperature above 0"),
+        (["--solutions-per-question", "0"], "--solutions-per-question must be at least 1"),
+        (["--label-prototypes", "-1"], "--label-prototypes must be at least 0"),
+        (["--weight-ensemble", "1.5"], "--weight-ensemble must be in"),
+        (["--student", "../../x"], "unknown student model"),
+        (["--out", str(a_file)], "is a file, not a directory"),
+        (["--out", str(a_file / "run")], "is a file, not a directory"),
+        (["--out", str(a_folder)], "not a p2m run"),
+    ]:
         result = p2m("run", task, *args, "--teacher", "smollm2-135m", "--yes")
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr[-800:])
@@ -53,7 +67,9 @@ def test_bad_numbers_paths_and_bytes_are_one_line_errors(tmp_path):
     for args in (["--max-params", "infB"], ["--wmss-weights", "1,nan,1"]):  # argparse's own two-line usage error
         result = p2m("run", task, *args)
         assert result.returncode == 2 and "Traceback" not in result.stderr and args[0] in result.stderr
-    result = subprocess.run([sys.executable, "-m", "p2m", "run", b"Classify \xff\xfe reviews"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "p2m", "run", b"Classify \xff\xfe reviews"], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 2 and "not valid UTF-8" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -67,8 +83,11 @@ def test_the_task_can_come_from_a_file(tmp_path):
     assert json.loads(result.stdout)["labels"] == ["billing", "bug"]
     binary = tmp_path / "task.bin"
     binary.write_bytes(b"\xff\xfe\x00 not text")
-    for args, message in ((["--task-file", str(binary)], "is not UTF-8 text"), (["words", "--task-file", str(task)], "not both"),
-                          (["--task-file", str(tmp_path / "none.txt")], "cannot read the task file")):
+    for args, message in (
+        (["--task-file", str(binary)], "is not UTF-8 text"),
+        (["words", "--task-file", str(task)], "not both"),
+        (["--task-file", str(tmp_path / "none.txt")], "cannot read the task file"),
+    ):
         result = p2m("run", *args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
@@ -121,7 +140,9 @@ def test_a_run_config_field_with_a_docstring_is_a_cli_option():
     add_config_options(parser, WithNewField)
     assert parser.parse_args(["some task", "--shots-per-label", "5"]).shots_per_label == 5
     assert parser.parse_args(["some task"]).shots_per_label == 3
-    assert "How many few-shot examples per label the generator sees. (default: 3)" in " ".join(parser.format_help().split())
+    assert "How many few-shot examples per label the generator sees. (default: 3)" in " ".join(
+        parser.format_help().split()
+    )
     options = {action.dest for action in parser._actions}
     assert {"num_examples", "channel_verifier", "max_params", "test_fraction"} <= options  # RunConfig's own fields too
 
@@ -129,7 +150,12 @@ def test_a_run_config_field_with_a_docstring_is_a_cli_option():
 def test_parse_prints_the_spec_as_json():
     import json
 
-    result = p2m("parse", "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing", "--teacher", "smollm2-135m")
+    result = p2m(
+        "parse",
+        "Tag tickets.\nLabels: billing, bug\nInput: charged twice\nOutput: billing",
+        "--teacher",
+        "smollm2-135m",
+    )
     spec = json.loads(result.stdout)
     assert spec["task_type"] == "classification" and spec["labels"] == ["billing", "bug"]
 
@@ -140,9 +166,24 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
     import time
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
-         "--out", str(tmp_path), "--teacher", "smollm2-135m", "--yes", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "p2m",
+            "run",
+            "Classify movie reviews as positive or negative",
+            "--num-examples",
+            "64",
+            "--out",
+            str(tmp_path),
+            "--teacher",
+            "smollm2-135m",
+            "--yes",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # A shell's background job inherits SIGINT ignored, and Python keeps that; a terminal's Ctrl-C is not ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -163,13 +204,31 @@ def test_sigkill_mid_synthesis_resumes_with_every_paid_call_accounted_and_none_r
     import signal
     import time
 
-    command = [sys.executable, "-m", "p2m", "run", "Classify movie reviews as positive or negative", "--num-examples", "64",
-               "--out", str(tmp_path), "--teacher", "smollm2-135m", "--yes", "--quiet", "--until", "synthesize"]
+    command = [
+        sys.executable,
+        "-m",
+        "p2m",
+        "run",
+        "Classify movie reviews as positive or negative",
+        "--num-examples",
+        "64",
+        "--out",
+        str(tmp_path),
+        "--teacher",
+        "smollm2-135m",
+        "--yes",
+        "--quiet",
+        "--until",
+        "synthesize",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = tmp_path / "ledger.json"
     deadline = time.time() + 600  # a hang, not a slow CPU
-    while time.time() < deadline and not (ledger.exists() and json.loads(ledger.read_text())["this_invocation"]
-                                           .get("by_stage", {}).get("synthesize", {}).get("calls", 0) >= 16):
+    while time.time() < deadline and not (
+        ledger.exists()
+        and json.loads(ledger.read_text())["this_invocation"].get("by_stage", {}).get("synthesize", {}).get("calls", 0)
+        >= 16
+    ):
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)  # no finally, no atexit: the ledger was saved after each batch
     process.wait(timeout=60)
@@ -182,5 +241,7 @@ def test_sigkill_mid_synthesis_resumes_with_every_paid_call_accounted_and_none_r
     journal = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
     answered = sum(e["answered"] for e in journal if e["event"] == "round" and e["invocation"] == killed["invocation"])
     assert len(interrupted) == 1 and interrupted[0]["calls"] == answered >= killed["calls"]  # rebuilt from the journal
-    assert data["this_invocation"]["cache_hits"] >= killed["calls"]  # what was paid for before the kill was not asked again
+    assert (
+        data["this_invocation"]["cache_hits"] >= killed["calls"]
+    )  # what was paid for before the kill was not asked again
     assert len([json.loads(line) for line in (tmp_path / "data/candidates.jsonl").read_text().splitlines()]) == 64

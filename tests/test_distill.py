@@ -9,11 +9,11 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, TrainingArguments
 
 from p2m import Pipeline, RunConfig
-from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
 from p2m.embedded import MINILM_ID, SMOLLM2_ID, smollm2_path
 from p2m.errors import P2MError
 from p2m.files import read_json
 from p2m.student.model import MAX_NEW_TOKENS, Student, answer_budget
+from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer
 from p2m.training.wmss import resample, selection_weights
 
 DATES = "Convert dates like 'March 3, 2021' to ISO format 2021-03-03"
@@ -27,15 +27,33 @@ def tokenizer():
 
 def tiny_model(tokenizer, seed=0):
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                         num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return AutoModelForCausalLM.from_config(config)
 
 
-ROWS = [{"prompt": [{"role": "user", "content": "March 3, 2021"}], "completion": "2021-03-03",
-         "teacher_prompt": [{"role": "system", "content": "Convert dates."}, {"role": "user", "content": "Input: March 3, 2021\nOutput:"}]},
-        {"prompt": [{"role": "user", "content": "July 4, 1999, a long day"}], "completion": "1999-07-04",
-         "teacher_prompt": [{"role": "user", "content": "Input: July 4, 1999, a long day"}]}]
+ROWS = [
+    {
+        "prompt": [{"role": "user", "content": "March 3, 2021"}],
+        "completion": "2021-03-03",
+        "teacher_prompt": [
+            {"role": "system", "content": "Convert dates."},
+            {"role": "user", "content": "Input: March 3, 2021\nOutput:"},
+        ],
+    },
+    {
+        "prompt": [{"role": "user", "content": "July 4, 1999, a long day"}],
+        "completion": "1999-07-04",
+        "teacher_prompt": [{"role": "user", "content": "Input: July 4, 1999, a long day"}],
+    },
+]
 
 
 def test_collator_gives_teacher_and_student_the_same_completion_tokens(tokenizer):
@@ -47,7 +65,9 @@ def test_collator_gives_teacher_and_student_the_same_completion_tokens(tokenizer
         assert student[-1] == tokenizer.eos_token_id
     assert batch["teacher_input_ids"].shape[1] > batch["input_ids"].shape[1]  # the teacher reads its longer prompt
     lengths = batch["prompt_lengths"].tolist()
-    assert lengths[0] < lengths[1] and (batch["prompt_ids"][0, : lengths[1] - lengths[0]] == tokenizer.pad_token_id).all()
+    assert (
+        lengths[0] < lengths[1] and (batch["prompt_ids"][0, : lengths[1] - lengths[0]] == tokenizer.pad_token_id).all()
+    )
 
 
 def trainer_args(tmp_path):
@@ -59,7 +79,9 @@ def test_gkd_loss_is_zero_for_a_teacher_identical_on_the_same_view_and_not_on_it
     batch = CompletionCollator(tokenizer)(ROWS)
     model, teacher = (AutoModelForCausalLM.from_pretrained(smollm2_path()) for _ in range(2))
     same = {**batch, **{f"teacher_{k}": batch[k] for k in ("input_ids", "attention_mask", "labels")}}
-    trainer = LogitKDTrainer(model=model, args=trainer_args(tmp_path), teacher_model=teacher, alpha=1.0, beta=0.5, on_policy=0.0)
+    trainer = LogitKDTrainer(
+        model=model, args=trainer_args(tmp_path), teacher_model=teacher, alpha=1.0, beta=0.5, on_policy=0.0
+    )
     assert trainer.compute_loss(model, same).item() == pytest.approx(0.0, abs=1e-6)
     assert trainer.compute_loss(model, batch).item() > 1e-3  # its own prompt: a different distribution to match
     for beta in (0.0, 1.0):  # forward and reverse KL are defined too
@@ -97,7 +119,9 @@ def test_answer_budget_is_half_again_the_longest_training_answer(tokenizer):
 @pytest.fixture(scope="module")
 def dates_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dates") / "run"
-    config = RunConfig(task=DATES, num_examples=12, votes=1, keep_threshold=0.3, out=str(out), teacher=SMOLLM2_ID)  # logit-kd: a transformers teacher
+    config = RunConfig(
+        task=DATES, num_examples=12, votes=1, keep_threshold=0.3, out=str(out), teacher=SMOLLM2_ID
+    )  # logit-kd: a transformers teacher
     Pipeline(config).run(until="verify")
     return config
 
@@ -110,7 +134,9 @@ def test_each_text_method_trains_a_student_that_loads_and_answers(dates_run, tmp
     training = read_json(out / "train" / "metrics.json")
     assert training["method"] == method and training["steps"] >= 1 and training["train_loss"] > 0
     meta = read_json(out / "model" / "p2m.json")
-    assert meta["method"] == method and meta["prompt_instruction"] == ("" if method == "context" else meta["instruction"])
+    assert meta["method"] == method and meta["prompt_instruction"] == (
+        "" if method == "context" else meta["instruction"]
+    )
     assert 16 <= meta["max_new_tokens"] < MAX_NEW_TOKENS  # from its short date answers
     answers = Student(out / "model").predict(["June 5, 2020"], max_new_tokens=8)
     assert len(answers) == 1 and isinstance(answers[0], str)
@@ -138,11 +164,22 @@ def test_lora_and_early_stopping_on_real_sst2_rows(tmp_path):
     source = SHARED_DATA / "sst2" / "train.jsonl"
     if not source.exists():
         pytest.skip("../shared/data/sst2 is not beside this checkout")
-    rows = [json.loads(line) for line in source.read_text().splitlines()[:300]]  # 240 train after the held-out fifth: early stopping from 200
+    rows = [
+        json.loads(line) for line in source.read_text().splitlines()[:300]
+    ]  # 240 train after the held-out fifth: early stopping from 200
     data = tmp_path / "sst2.jsonl"
     data.write_text("".join(json.dumps({"text": r["text"], "label": r["label_text"]}) + "\n" for r in rows))
-    config = RunConfig(task=MOVIES, num_examples=0, datasets=[str(data)], out=str(tmp_path / "run"), lora="on", early_stopping=1, epochs=4,
-                       student=MINILM_ID, classifier_tuning="full")
+    config = RunConfig(
+        task=MOVIES,
+        num_examples=0,
+        datasets=[str(data)],
+        out=str(tmp_path / "run"),
+        lora="on",
+        early_stopping=1,
+        epochs=4,
+        student=MINILM_ID,
+        classifier_tuning="full",
+    )
     report = Pipeline(config).run()
     training = report["training"]
     assert training["lora"] == "on" and training["validation_examples"] >= 20 and training["eval_loss_curve"]

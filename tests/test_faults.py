@@ -2,8 +2,8 @@
 server. Each failed request is retried on its own; the good answers of its batch are kept and cached."""
 
 import pytest
-
 from fault_proxy import FAULTS, FaultProxy
+
 from p2m.errors import TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, Teacher
 from p2m.teacher.openai_compat import OpenAIBackend
@@ -28,19 +28,31 @@ def proxy(llama_server):
 
 def test_every_kind_of_fault_is_retried_request_by_request(proxy, tmp_path):
     flaky = proxy([None, "429", None, "500", None, "503", None, "reset", None, "malformed", None, "empty"])
-    teacher = Teacher(OpenAIBackend(model="smollm2", base_url=flaky.base_url), CallCache(tmp_path / "c.sqlite"), retries=8, backoff_s=0.01)
+    teacher = Teacher(
+        OpenAIBackend(model="smollm2", base_url=flaky.base_url),
+        CallCache(tmp_path / "c.sqlite"),
+        retries=8,
+        backoff_s=0.01,
+    )
     answers = teacher.chat(requests(16))
     assert len(answers) == 16 and all(a.completion_tokens > 0 for a in answers)
     assert flaky.forwarded == 16  # each answer was paid for once: none thrown away with a failed neighbour
     assert teacher.ledger.calls == 16 and teacher.ledger.failed_attempts == flaky.faulted == flaky.seen - 16
     assert {f for f in flaky.pattern if f} == set(FAULTS)
-    again = Teacher(OpenAIBackend(model="smollm2", base_url=flaky.base_url), CallCache(tmp_path / "c.sqlite")).chat(requests(16))
+    again = Teacher(OpenAIBackend(model="smollm2", base_url=flaky.base_url), CallCache(tmp_path / "c.sqlite")).chat(
+        requests(16)
+    )
     assert all(a.cached for a in again) and flaky.forwarded == 16
 
 
 def test_a_server_that_keeps_failing_is_a_clear_error_and_keeps_what_it_answered(proxy, tmp_path):
     broken = proxy([None, None] + ["500"] * 10)  # two answers, then only failures
-    teacher = Teacher(OpenAIBackend(model="smollm2", base_url=broken.base_url), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.01)
+    teacher = Teacher(
+        OpenAIBackend(model="smollm2", base_url=broken.base_url),
+        CallCache(tmp_path / "c.sqlite"),
+        retries=2,
+        backoff_s=0.01,
+    )
     teacher.backend.concurrency = 1  # the pattern is then read in request order
     with pytest.raises(TeacherUnavailable, match="failed after 3 tries"):
         teacher.chat(requests(4))

@@ -16,15 +16,24 @@ from p2m.export.gguf import write_gguf
 from p2m.spec import TaskSpec
 from p2m.student.model import Student, save_meta
 
-SIZES = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             max_position_embeddings=256, rms_norm_eps=1e-6)
+SIZES = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    rms_norm_eps=1e-6,
+)
 
 
 def tiny_student(folder, architecture: str, tokenizer_dir=None) -> Student:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or smollm2_path())
-    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[architecture]
+    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[
+        architecture
+    ]
     torch.manual_seed(0)
     model = model_class(config_class(vocab_size=len(tokenizer), tie_word_embeddings=False, **SIZES))
     with torch.no_grad():  # at their initial scale attention would barely move the logits, nor would the biases (zero)
@@ -56,7 +65,10 @@ def test_llama_cpp_reads_the_export_as_torch_computes_it(tmp_path, architecture)
 
 def assert_chat_markers_stay_whole(llm, student: Student) -> None:
     marked = "<|im_start|>user\nJune 5<|im_end|>\n<|im_start|>assistant\n"
-    assert llm.tokenize(marked.encode(), add_bos=False, special=True) == student.tokenizer(marked, add_special_tokens=False).input_ids
+    assert (
+        llm.tokenize(marked.encode(), add_bos=False, special=True)
+        == student.tokenizer(marked, add_special_tokens=False).input_ids
+    )
 
 
 def test_a_qwen_tokenizer_keeps_its_chat_markers_whole(tmp_path):
@@ -68,4 +80,6 @@ def test_a_qwen_tokenizer_keeps_its_chat_markers_whole(tmp_path):
 
     student = tiny_student(tmp_path / "student", "qwen2", resolve_model(QWEN_CODER_05_ID))
     write_gguf(student, tmp_path / "model.gguf")
-    assert_chat_markers_stay_whole(Llama(str(tmp_path / "model.gguf"), n_ctx=64, vocab_only=True, verbose=False), student)
+    assert_chat_markers_stay_whole(
+        Llama(str(tmp_path / "model.gguf"), n_ctx=64, vocab_only=True, verbose=False), student
+    )

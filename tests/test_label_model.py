@@ -38,7 +38,9 @@ def test_weighted_posterior_beats_every_single_verifier_and_majority():
     model = fit(votes, n_classes=3)
     ensemble = sum(int(p.argmax()) == t for p, t in zip(model.posteriors, truth)) / len(truth)
     best_single = max(sum(row[j] == t for row, t in zip(votes, truth)) / len(truth) for j in range(len(TRUE_ACCURACY)))
-    majority = sum(max(range(3), key=lambda c: sum(v == c for v in row)) == t for row, t in zip(votes, truth)) / len(truth)
+    majority = sum(max(range(3), key=lambda c: sum(v == c for v in row)) == t for row, t in zip(votes, truth)) / len(
+        truth
+    )
     assert ensemble > best_single and ensemble > majority
 
 

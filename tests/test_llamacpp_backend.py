@@ -10,9 +10,9 @@ import pytest
 from p2m import Pipeline, RunConfig
 from p2m.errors import P2MError
 from p2m.teacher.calls import CallCache, ChatRequest, ScoreRequest, Teacher
-from p2m.teacher.llamacpp import LlamaCppBackend
 from p2m.teacher.choice import build_teacher
 from p2m.teacher.files import Preset, _assemble, _assembled, _resolve_preset, preset_installed, resolve
+from p2m.teacher.llamacpp import LlamaCppBackend
 
 REVIEW = "Review: a wonderful, warm film\nSentiment:"
 
@@ -32,7 +32,9 @@ def test_generation_follows_seed_and_temperature(backend):
     answers = []
     for seed in (1, 1, 2):
         backend.load().reset()
-        answers.append(backend.generate([ask("Write a movie review.", temperature=0.9, max_tokens=24, seed=seed)])[0].text)
+        answers.append(
+            backend.generate([ask("Write a movie review.", temperature=0.9, max_tokens=24, seed=seed)])[0].text
+        )
     assert answers[0] == answers[1] != answers[2]
     greedy = backend.generate([ask("Is 'a wonderful film' positive or negative?", max_tokens=4, top_logprobs=5)])[0]
     assert 1 <= greedy.completion_tokens <= 4 and greedy.prompt_tokens > 5
@@ -41,8 +43,11 @@ def test_generation_follows_seed_and_temperature(backend):
 
 
 def test_a_json_schema_request_gets_valid_json(backend):
-    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}},
-              "required": ["label"]}
+    schema = {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}},
+        "required": ["label"],
+    }
     reply = backend.generate([ask("Label 'great movie' as JSON.", max_tokens=24, json_schema=schema)])[0].text
     assert json.loads(reply)["label"] in ("positive", "negative")
 
@@ -96,8 +101,15 @@ def test_chunks_are_assembled_once_and_checked(tmp_path):
     for i, part in enumerate(parts):
         part.write_bytes(bytes([i]) * 1000)
     whole = b"".join(p.read_bytes() for p in parts)
-    preset = Preset(name="tiny", title="tiny", file_name="tiny.gguf", parts=(("a", "b"),) * 3, pip="pip install tiny",
-                    sha256=hashlib.sha256(whole).hexdigest(), size=len(whole))
+    preset = Preset(
+        name="tiny",
+        title="tiny",
+        file_name="tiny.gguf",
+        parts=(("a", "b"),) * 3,
+        pip="pip install tiny",
+        sha256=hashlib.sha256(whole).hexdigest(),
+        size=len(whole),
+    )
     _assemble(preset, parts)
     file = _assembled(preset)
     assert file.path.read_bytes() == whole and not file.path.with_name("tiny.gguf.partial").exists()
@@ -124,7 +136,10 @@ def _build_slowly(target):
 def test_concurrent_first_uses_build_a_cached_file_once(tmp_path):
     import multiprocessing
 
-    processes = [multiprocessing.get_context("fork").Process(target=_build_slowly, args=(tmp_path / "model.bin",)) for _ in range(4)]
+    processes = [
+        multiprocessing.get_context("fork").Process(target=_build_slowly, args=(tmp_path / "model.bin",))
+        for _ in range(4)
+    ]
     for process in processes:
         process.start()
     for process in processes:
@@ -135,8 +150,14 @@ def test_concurrent_first_uses_build_a_cached_file_once(tmp_path):
 
 def test_a_missing_preset_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    missing = Preset(name="absent", title="absent", file_name="absent.gguf", parts=(("no_such_pack_part1", "x.bin"),),
-                     pip="pip install no-such-pack", hub=("someone/absent-GGUF", "absent.gguf"))
+    missing = Preset(
+        name="absent",
+        title="absent",
+        file_name="absent.gguf",
+        parts=(("no_such_pack_part1", "x.bin"),),
+        pip="pip install no-such-pack",
+        hub=("someone/absent-GGUF", "absent.gguf"),
+    )
     with pytest.raises(P2MError, match="not installed: pip install no-such-pack"):
         _resolve_preset(missing)
     with pytest.raises(P2MError, match="not found"):

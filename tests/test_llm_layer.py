@@ -1,8 +1,8 @@
 """The cached, accounted teacher layer: cache, ledger, budget and retries (fake backend: pure logic)."""
 
 import pytest
-
 from fakes import FakeBackend
+
 from p2m.errors import BudgetExceeded, TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
 
@@ -103,8 +103,11 @@ def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(
     for event in journal:
         rebuilt.apply(event)
     live = teacher.ledger
-    assert (rebuilt.calls, rebuilt.failed_attempts, rebuilt.attempts, rebuilt.prompt_tokens, rebuilt.cost_usd) == \
-        (live.calls, live.failed_attempts, live.attempts, live.prompt_tokens, live.cost_usd) == (3, 3, 6, 30, live.cost_usd)
+    assert (
+        (rebuilt.calls, rebuilt.failed_attempts, rebuilt.attempts, rebuilt.prompt_tokens, rebuilt.cost_usd)
+        == (live.calls, live.failed_attempts, live.attempts, live.prompt_tokens, live.cost_usd)
+        == (3, 3, 6, 30, live.cost_usd)
+    )
     capped = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"), max_calls=8)
     capped.spent_before = (6, 0.0)  # six requests in the run's earlier invocations: two left
     with pytest.raises(BudgetExceeded, match="8 requests in this run"):
@@ -113,7 +116,9 @@ def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(
 
 
 def test_a_run_wide_failure_budget_stops_a_server_that_is_down(tmp_path):
-    teacher = Teacher(FakeBackend(failures=100), CallCache(tmp_path / "c.sqlite"), retries=50, backoff_s=0.0, max_failures=5)
+    teacher = Teacher(
+        FakeBackend(failures=100), CallCache(tmp_path / "c.sqlite"), retries=50, backoff_s=0.0, max_failures=5
+    )
     with pytest.raises(TeacherUnavailable, match="5 failed requests in this run"):
         teacher.ask(request("x"))
 

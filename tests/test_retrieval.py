@@ -20,29 +20,45 @@ from p2m.spec import TaskSpec
 
 CATALOG = SHARED_DATA / "hf_hub_catalog"
 needs_catalog = pytest.mark.skipif(not CATALOG.exists(), reason="needs ../shared/data/hf_hub_catalog")
-CLASSIFY = TaskSpec(instruction="Classify movie reviews as positive or negative", task_type="classification", labels=["positive", "negative"])
+CLASSIFY = TaskSpec(
+    instruction="Classify movie reviews as positive or negative",
+    task_type="classification",
+    labels=["positive", "negative"],
+)
 DATES = TaskSpec(instruction="Convert dates to ISO format", task_type="generation")
 HUB_PAGE = json.loads((Path(__file__).parent / "data" / "hub_models_page.json").read_text())
 
 
 def entry(model_id, **fields) -> CatalogEntry:
-    return CatalogEntry(id=model_id, **{"arch": "encoder", "downloads": 1000, "description": "sentiment classifier for reviews", **fields})
+    return CatalogEntry(
+        id=model_id,
+        **{"arch": "encoder", "downloads": 1000, "description": "sentiment classifier for reviews", **fields},
+    )
 
 
 def test_constraints_filter_and_each_result_says_why():
-    entries = [entry("org/sentiment-small", params=20_000_000, license="mit"),
-               entry("org/sentiment-huge", params=2_000_000_000, license="mit"),
-               entry("org/sentiment-nc", params=20_000_000, license="cc-by-nc-4.0"),
-               entry("org/sentiment-t5", arch="seq2seq"),
-               entry("org/sentiment-korean", languages=["ko"]),
-               entry("org/sentiment-unused", downloads=0)]
+    entries = [
+        entry("org/sentiment-small", params=20_000_000, license="mit"),
+        entry("org/sentiment-huge", params=2_000_000_000, license="mit"),
+        entry("org/sentiment-nc", params=20_000_000, license="cc-by-nc-4.0"),
+        entry("org/sentiment-t5", arch="seq2seq"),
+        entry("org/sentiment-korean", languages=["ko"]),
+        entry("org/sentiment-unused", downloads=0),
+    ]
     entries += [entry(f"org/ner-{i}", description="named entity recognition for news") for i in range(12)]
     index = Index(entries)
-    hits = index.search("movie review sentiment", Constraints(max_params=100_000_000, licenses=["mit"], languages=["en"]), top_k=10)
+    hits = index.search(
+        "movie review sentiment", Constraints(max_params=100_000_000, licenses=["mit"], languages=["en"]), top_k=10
+    )
     assert [h.id for h in hits] == ["org/sentiment-small"]
     hit = hits[0]
     assert "sentim" in hit.matched_terms and "review" in hit.matched_terms
-    assert hit.constraints_passed == ["encoder fits classification", "size 20M params within 100M", "licence mit", "language unstated"]
+    assert hit.constraints_passed == [
+        "encoder fits classification",
+        "size 20M params within 100M",
+        "licence mit",
+        "language unstated",
+    ]
     assert "BM25 1.00 of the best" in hit.why and "1,000 downloads" in hit.why
     generation = index.search("movie review sentiment", Constraints(task_type="generation"), top_k=10)
     assert [h.id for h in generation] == ["org/sentiment-t5"]
@@ -165,9 +181,16 @@ def test_the_qwen_coder_pack_converts_once_into_a_trainable_checkpoint(p2m_cache
     from transformers import AutoConfig, AutoTokenizer
 
     path = Path(embedded.resolve_model(QWEN_CODER_05_ID))
-    assert path == p2m_cache / "models" / "Qwen2.5-Coder-0.5B-Instruct" and AutoConfig.from_pretrained(path).model_type == "qwen2"
+    assert (
+        path == p2m_cache / "models" / "Qwen2.5-Coder-0.5B-Instruct"
+        and AutoConfig.from_pretrained(path).model_type == "qwen2"
+    )
     assert "quantization_config" not in (path / "config.json").read_text() and not list(path.parent.glob("*.partial"))
-    assert AutoTokenizer.from_pretrained(path).apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
+    assert (
+        AutoTokenizer.from_pretrained(path)
+        .apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+        .startswith("<|im_start|>")
+    )
 
 
 def test_unknown_student_is_a_clear_error():
@@ -187,9 +210,26 @@ def test_local_directory_is_accepted(tmp_path):
 
 @needs_catalog
 def test_retrieve_cli_prints_json_best_first_at_once():
-    result = subprocess.run([sys.executable, "-m", "p2m", "retrieve", "models", "Summarize news articles", "--catalog",
-                             str(CATALOG / "p2m_models.jsonl"), "--top-k", "3", "--max-params", "1B", "--json"],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "p2m",
+            "retrieve",
+            "models",
+            "Summarize news articles",
+            "--catalog",
+            str(CATALOG / "p2m_models.jsonl"),
+            "--top-k",
+            "3",
+            "--max-params",
+            "1B",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     assert len(hits) == 3 and hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
@@ -200,8 +240,12 @@ def test_retrieve_cli_prints_json_best_first_at_once():
 def test_catalog_file_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
-    result = subprocess.run([sys.executable, "-m", "p2m", "retrieve", "models", "x", "--catalog", str(bad)],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "p2m", "retrieve", "models", "x", "--catalog", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert "holds no usable rows" in result.stderr
 
@@ -209,7 +253,9 @@ def test_catalog_file_errors_are_one_line(tmp_path):
 def test_snapshot_rows_in_p2m_format_round_trip(tmp_path):
     from p2m.retrieval.catalog import write_snapshot
 
-    original = entry_from_row({"id": "a/b", "pipeline_tag": "fill-mask", "tags": ["license:mit", "dataset:imdb", "en"], "downloads": 5})
+    original = entry_from_row(
+        {"id": "a/b", "pipeline_tag": "fill-mask", "tags": ["license:mit", "dataset:imdb", "en"], "downloads": 5}
+    )
     write_snapshot(tmp_path / "s.jsonl", [original], "test")
     (loaded,) = read_snapshot(tmp_path / "s.jsonl")
     assert (loaded.arch, loaded.license, loaded.datasets, loaded.downloads) == ("encoder", "mit", ["imdb"], 5)
@@ -232,6 +278,8 @@ def test_datasets_in_the_hugging_face_cache_join_the_dataset_catalog(tmp_path, m
     (repo / "snapshots" / "abc").mkdir(parents=True)
     (repo / "snapshots" / "abc" / "reviews.csv").symlink_to(repo / "blobs" / "b1")
     # The real cache scanner, pointed at this directory (the cache path is fixed when the library loads).
-    monkeypatch.setattr(huggingface_hub, "scan_cache_dir", functools.partial(huggingface_hub.scan_cache_dir, cache_dir=tmp_path))
+    monkeypatch.setattr(
+        huggingface_hub, "scan_cache_dir", functools.partial(huggingface_hub.scan_cache_dir, cache_dir=tmp_path)
+    )
     local = {e.id: e for e in load_catalog("dataset", use_cache=False)}
     assert local["someone/movie-reviews"].local and local["someone/movie-reviews"].kind == "dataset"

@@ -64,7 +64,14 @@ def content_length(reply: bytes) -> int:
 
 def post(path: str, body: bytes, length: bytes | None = None) -> bytes:
     length = str(len(body)).encode() if length is None else length
-    return b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + length + b"\r\n\r\n" + body
+    return (
+        b"POST "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        + length
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 BAD_REQUESTS = {
@@ -111,7 +118,9 @@ def test_concurrent_requests_share_batches_and_each_gets_its_own_answer(server):
     model = server.app.state.batcher.predict.__self__
 
     def classify(i: int) -> list[str]:
-        return raw(server, post("/v1/classify", json.dumps({"input": [f"text w{i}", f"more x{i}"]}).encode()))[1]["labels"]
+        return raw(server, post("/v1/classify", json.dumps({"input": [f"text w{i}", f"more x{i}"]}).encode()))[1][
+            "labels"
+        ]
 
     with ThreadPoolExecutor(64) as pool:
         answers = list(pool.map(classify, range(64)))
@@ -122,7 +131,9 @@ def test_concurrent_requests_share_batches_and_each_gets_its_own_answer(server):
 def test_the_openai_client_reads_the_chat_route(server):
     client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
     assert client.models.list().data[0].id == "p2m-fake"
-    reply = client.chat.completions.create(model="p2m-fake", messages=[{"role": "user", "content": "label me positive"}])
+    reply = client.chat.completions.create(
+        model="p2m-fake", messages=[{"role": "user", "content": "label me positive"}]
+    )
     assert reply.choices[0].message.content == "positive" and reply.usage.prompt_tokens == 3
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="p2m-fake", messages=[{"role": "assistant", "content": "no user turn"}])

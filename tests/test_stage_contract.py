@@ -4,8 +4,8 @@ clear error when a stage's declared inputs are missing."""
 from __future__ import annotations
 
 import pytest
-
 from fakes import FakeBackend
+
 from p2m import Pipeline, RunConfig
 from p2m.errors import P2MError
 from p2m.stages.base import RunContext
@@ -26,7 +26,9 @@ def test_an_edited_dataset_file_changes_the_retrieve_fingerprint(tmp_path):
 
 
 def test_a_stage_whose_inputs_are_missing_says_so(tmp_path):
-    pipeline = Pipeline(RunConfig(task="Classify reviews as good or bad", out=str(tmp_path / "run"), teacher="smollm2-135m"),
-                        stages=[Train()])
+    pipeline = Pipeline(
+        RunConfig(task="Classify reviews as good or bad", out=str(tmp_path / "run"), teacher="smollm2-135m"),
+        stages=[Train()],
+    )
     with pytest.raises(P2MError, match="the train stage needs spec.json, student.json, data/train.jsonl"):
         pipeline.run()

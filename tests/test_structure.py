@@ -10,7 +10,12 @@ from p2m.tasks import TaskType
 
 ROOT = Path(__file__).resolve().parents[1]
 # Installed package -> folder (pyproject's package-dir): the design card's top-level folders map into p2m.
-PACKAGE_DIRS = {"p2m": ROOT / "p2m", "p2m.retrieval": ROOT / "retrieval", "p2m.tui": ROOT / "tui", "p2m.prompts": ROOT / "prompts"}
+PACKAGE_DIRS = {
+    "p2m": ROOT / "p2m",
+    "p2m.retrieval": ROOT / "retrieval",
+    "p2m.tui": ROOT / "tui",
+    "p2m.prompts": ROOT / "prompts",
+}
 MAX_FUNCTION_LINES = 60
 
 
@@ -95,7 +100,10 @@ def test_no_function_is_longer_than_60_lines():
     long = []
     for name, file in modules().items():
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+            ):
                 long.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert long == []
 

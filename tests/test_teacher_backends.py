@@ -6,17 +6,20 @@ import pytest
 from p2m.config import RunConfig
 from p2m.errors import TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, Teacher
+from p2m.teacher.choice import build_teacher
 from p2m.teacher.local import LocalBackend
 from p2m.teacher.openai_compat import OpenAIBackend
-from p2m.teacher.choice import build_teacher
 
 QUESTION = (("system", "Reply with one word."), ("user", "Is 'a wonderful, moving film' positive or negative?"))
 
 
 def test_local_backend_batches_keep_request_order_and_greedy_is_deterministic():
     backend = LocalBackend(batch_size=2)
-    requests = [ChatRequest(QUESTION, max_tokens=4), ChatRequest((("user", "Say hi."),), max_tokens=4),
-                ChatRequest(QUESTION, max_tokens=4, temperature=0.9, seed=3)]
+    requests = [
+        ChatRequest(QUESTION, max_tokens=4),
+        ChatRequest((("user", "Say hi."),), max_tokens=4),
+        ChatRequest(QUESTION, max_tokens=4, temperature=0.9, seed=3),
+    ]
     first = backend.generate(requests)
     again = backend.generate(requests[:1])
     assert first[0].text == again[0].text and first[0].text
@@ -58,12 +61,19 @@ def test_a_server_whose_prompt_logprobs_are_wrong_is_not_used_for_scoring(llama_
     after it (abetlen/llama-cpp-python#1983): the probe compares its echo with its own generation."""
     monkeypatch.setenv("P2M_CACHE_DIR", str(tmp_path))
     server = OpenAIBackend(base_url=llama_server)
-    generated = server._client.completions.create(model=server.model, prompt="The capital of France is", max_tokens=1,
-                                                  temperature=0, logprobs=1).choices[0].logprobs
+    generated = (
+        server._client.completions.create(
+            model=server.model, prompt="The capital of France is", max_tokens=1, temperature=0, logprobs=1
+        )
+        .choices[0]
+        .logprobs
+    )
     echoed = server._prompt_logprobs("The capital of France is" + generated.tokens[0])
     assert abs(echoed[-2][2] - generated.token_logprobs[0]) > 0.05  # the server's two readings of one token disagree
     assert not server.scores_text
-    assert not build_teacher(RunConfig(task="x", teacher_base_url=llama_server)).can_score  # remembered, and the verifiers fall back
+    assert not build_teacher(
+        RunConfig(task="x", teacher_base_url=llama_server)
+    ).can_score  # remembered, and the verifiers fall back
     assert "scores-text|" in (tmp_path / "file_facts.json").read_text()
 
 
@@ -73,11 +83,17 @@ def test_continuation_logprob_sums_the_tokens_past_the_prefix():
     # "Label:" + " positive" echoed as 'Label' ':' ' pos' 'itive' + one generated token
     tokens = [(5, 6, -1.0), (6, 10, -0.5), (10, 15, -0.25), (15, 16, -9.0)]
     assert continuation_logprob(tokens, prefix_chars=6, text_chars=15) == -0.75
-    assert continuation_logprob([(4, 8, -0.5)], prefix_chars=6, text_chars=8) == -0.5  # a token straddling the boundary counts
+    assert (
+        continuation_logprob([(4, 8, -0.5)], prefix_chars=6, text_chars=8) == -0.5
+    )  # a token straddling the boundary counts
 
 
 def test_openai_backend_json_schema_output(llama_server):
-    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}}, "required": ["label"]}
+    schema = {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}},
+        "required": ["label"],
+    }
     backend = OpenAIBackend(base_url=llama_server)
     reply = backend.generate([ChatRequest(QUESTION, max_tokens=20, json_schema=schema)])[0].text
     import json

@@ -70,7 +70,9 @@ async def walk_to_plan(pilot, shots: Path) -> str:
     await wait_for(pilot, lambda: isinstance(app.screen, SpecScreen) and app.screen.parsed is not None)
     assert app.screen.query_one("#task-type").value == "classification"
     assert app.screen.query_one("#labels").value == "positive, negative"
-    app.screen.query_one("#label-descriptions").text = "positive: a review that praises the film\n\nnegative: a review that pans it"
+    app.screen.query_one(
+        "#label-descriptions"
+    ).text = "positive: a review that praises the film\n\nnegative: a review that pans it"
     app.save_screenshot("2-spec.svg", str(shots))
     await pilot.press("ctrl+n")
 
@@ -106,7 +108,9 @@ def test_wizard_walks_from_task_to_results(tmp_path):
             await wait_for(pilot, lambda: "done" in text_of(app, "#note-synthesize"))
             app.save_screenshot("5-run.svg", str(shots))
             await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and rows_of(app, "#comparison"))
-            assert app.screen.query_one("#comparison").row_count == 5  # teacher, student, majority, MiniLM zero-shot by name and described
+            assert (
+                app.screen.query_one("#comparison").row_count == 5
+            )  # teacher, student, majority, MiniLM zero-shot by name and described
             assert "accuracy" in str(app.screen.query_one("#comparison").ordered_columns[2].label)
             assert "report.md" in text_of(app, "#paths")
             await pilot.click("#try")
@@ -118,10 +122,22 @@ def test_wizard_walks_from_task_to_results(tmp_path):
     asyncio.run(scenario())
     report = read_json(tmp_path / "run" / "report.json")
     assert report["spec"]["labels"] == ["positive", "negative"]
-    assert report["spec"]["label_descriptions"] == {"positive": "a review that praises the film", "negative": "a review that pans it"}
-    assert read_json(tmp_path / "run" / "student.json")["chosen"]["id"] == previewed[0]  # the Model screen showed the run's choice
+    assert report["spec"]["label_descriptions"] == {
+        "positive": "a review that praises the film",
+        "negative": "a review that pans it",
+    }
+    assert (
+        read_json(tmp_path / "run" / "student.json")["chosen"]["id"] == previewed[0]
+    )  # the Model screen showed the run's choice
     assert report["student"]["model"]
-    assert sorted(p.name for p in shots.glob("*.svg")) == ["1-task.svg", "2-spec.svg", "3-model.svg", "4-plan.svg", "5-run.svg", "6-results.svg"]
+    assert sorted(p.name for p in shots.glob("*.svg")) == [
+        "1-task.svg",
+        "2-spec.svg",
+        "3-model.svg",
+        "4-plan.svg",
+        "5-run.svg",
+        "6-results.svg",
+    ]
 
     async def reopen():
         app = P2MApp(str(tmp_path / "run"))
@@ -141,7 +157,9 @@ def test_cancel_keeps_finished_stages_and_reopening_resumes(tmp_path):
             await walk_to_plan(pilot, screenshots(tmp_path))
             await fill(pilot, "#num-examples", "12")
             await pilot.press("ctrl+n")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and "done" in text_of(app, "#note-retrieve"))
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, RunScreen) and "done" in text_of(app, "#note-retrieve")
+            )
             await pilot.click("#cancel")
             await wait_for(pilot, lambda: app.screen.query("#start") and not app.screen.query_one("#start").disabled)
             log = " ".join(line.text for line in app.screen.query_one("#log").lines)
@@ -165,4 +183,3 @@ def test_cancel_keeps_finished_stages_and_reopening_resumes(tmp_path):
     assert (run_dir / "report.json").exists()
     ledger = read_json(run_dir / "ledger.json")
     assert ledger["history"][-1]["cache_hits"] >= 1  # the calls made before the cancel were not made again
-

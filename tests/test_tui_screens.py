@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fakes import FakeBackend
+
 from p2m import run_paths
 from p2m.files import write_json
 from p2m.spec import TaskSpec
@@ -23,8 +23,10 @@ FINISHED_RUN = Path(__file__).parent / "data" / "tui_run"  # a real run's report
 MOVIES = "Classify movie reviews as positive or negative"
 SIZE = (120, 40)
 THEMES = ("textual-light", "textual-dark")
-DESCRIPTIONS = {"positive": "A movie review that praises the film, e.g. 'A joy from start to finish.'",
-                "negative": "A movie review that pans the film, e.g. 'I walked out after an hour.'"}
+DESCRIPTIONS = {
+    "positive": "A movie review that praises the film, e.g. 'A joy from start to finish.'",
+    "negative": "A movie review that pans the film, e.g. 'I walked out after an hour.'",
+}
 
 
 class StubPipeline:
@@ -33,8 +35,10 @@ class StubPipeline:
 
     def __init__(self, config, progress=None):
         self.config, self.run_dir = config, config.run_dir()
-        self.teacher = Teacher(FakeBackend(replies=["A sentiment classifier for movie reviews."] * 4),
-                               CallCache(self.run_dir / "stub-cache.sqlite"))
+        self.teacher = Teacher(
+            FakeBackend(replies=["A sentiment classifier for movie reviews."] * 4),
+            CallCache(self.run_dir / "stub-cache.sqlite"),
+        )
 
     def run(self, until=None) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +71,9 @@ def app_at(screen: str, theme: str) -> P2MApp:
 async def reach(pilot, screen: str) -> None:
     app = pilot.app
     if screen == "results":
-        return await until(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.query_one("#comparison").row_count)
+        return await until(
+            pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.query_one("#comparison").row_count
+        )
     app.screen.query_one("#task").text = MOVIES
     steps = {"spec": SpecScreen, "model": ModelScreen, "plan": PlanScreen, "run": RunScreen}
     if screen == "task":
@@ -76,7 +82,12 @@ async def reach(pilot, screen: str) -> None:
     app.spec = TaskSpec(MOVIES, "classification", ["positive", "negative"])
     pushed = steps[screen](start=False) if screen == "run" else steps[screen]()
     await app.push_screen(pushed)
-    ready = {"spec": lambda: pushed.parsed is not None, "model": lambda: pushed.hits, "plan": lambda: True, "run": lambda: True}[screen]
+    ready = {
+        "spec": lambda: pushed.parsed is not None,
+        "model": lambda: pushed.hits,
+        "plan": lambda: True,
+        "run": lambda: True,
+    }[screen]
     await until(pilot, ready)
 
 

@@ -57,7 +57,10 @@ class P2MApp(App):
     CSS_PATH = Path(__file__).with_name("p2m.tcss")  # absolute: subclasses elsewhere (tests) find it too
     TITLE = "p2m"
     SUB_TITLE = "prompt to model"
-    BINDINGS = [Binding("f1,question_mark", "help", "help", key_display="f1 ?"), Binding("ctrl+q", "quit", "quit", priority=True)]
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "help", key_display="f1 ?"),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
 
     def __init__(self, run_dir: str | None = None, teacher: str = "auto"):
         super().__init__()

@@ -9,7 +9,6 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
-
 STEPS = ("Task", "Spec", "Model & data", "Plan", "Run", "Results")
 
 

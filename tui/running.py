@@ -26,15 +26,17 @@ class TuiProgress(Progress):
     """Runs in the pipeline's thread: forwards each report to the Run screen on the UI thread, and
     stops the run there once Cancel was pressed (the stage in flight is dropped, finished ones stay)."""
 
-    def __init__(self, screen: "RunScreen"):
+    def __init__(self, screen: RunScreen):
         self.screen = screen
         self.cancel = threading.Event()
         self.stage = ""
 
     def _send(self, method, *args) -> None:
         if self.cancel.is_set():
-            raise RunCancelled(f"cancelled; finished work is kept in {self.screen.app.pipeline.run_dir}; "
-                               f"p2m tui {self.screen.app.pipeline.run_dir} resumes it")
+            raise RunCancelled(
+                f"cancelled; finished work is kept in {self.screen.app.pipeline.run_dir}; "
+                f"p2m tui {self.screen.app.pipeline.run_dir} resumes it"
+            )
         self.screen.app.call_from_thread(method, *args)
 
     def stage_started(self, name: str) -> None:
@@ -100,7 +102,9 @@ class RunScreen(WizardScreen):
         try:
             self.app.pipeline.run()
         except P2MError as error:  # RunCancelled, budget, bad input: the CLI's one-line messages
-            self.app.call_from_thread(self.stopped, str(error), "warning" if isinstance(error, RunCancelled) else "error")
+            self.app.call_from_thread(
+                self.stopped, str(error), "warning" if isinstance(error, RunCancelled) else "error"
+            )
             return
         self.app.call_from_thread(self.finished)
 
@@ -149,7 +153,8 @@ class RunScreen(WizardScreen):
         cost = f"${ledger.cost_usd:.4f}" if ledger.cost_usd is not None else "no charge"
         self.query_one("#ledger", Static).update(
             f"ledger: {ledger.calls} calls, {ledger.cache_hits} cache hits, "
-            f"{ledger.prompt_tokens + ledger.completion_tokens:,} tokens, {cost}")
+            f"{ledger.prompt_tokens + ledger.completion_tokens:,} tokens, {cost}"
+        )
 
     def action_next(self) -> None:
         if not self.query_one("#next", Button).disabled:
@@ -188,13 +193,21 @@ class ResultsScreen(WizardScreen):
         table.add_columns(*columns)
         for row in rows:
             table.add_row(*row)
-        self.query_one("#summary", Static).update(f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items\n{verdict(report)}")
+        self.query_one("#summary", Static).update(
+            f"[b]{report['task']}[/]  ·  n={report['n_test']} held-out items\n{verdict(report)}"
+        )
         rows = read_jsonl(run_dir / run_paths.EVAL_PREDICTIONS)
         right = [r for r in rows if r["student"] == r["gold"]][:4]
         wrong = [r for r in rows if r["student"] != r["gold"]][:4]
         samples = self.query_one("#samples", DataTable)
         for row in right + wrong:
-            samples.add_row("✓" if row in right else "✗", row["input"][:36], row["gold"][:12], row["teacher"][:12], row["student"][:12])
+            samples.add_row(
+                "✓" if row in right else "✗",
+                row["input"][:36],
+                row["gold"][:12],
+                row["teacher"][:12],
+                row["student"][:12],
+            )
         paths = report["paths"]
         self.query_one("#paths", Static).update(f"model: {paths['model']}\nreport: {paths['report']}")
         self.query_one("#try", Input).focus()

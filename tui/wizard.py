@@ -14,6 +14,7 @@ from p2m.files import read_json
 from p2m.spec import TASK_TYPES, SpecError, TaskSpec
 from p2m.tui.base import WizardScreen
 
+
 class TaskScreen(WizardScreen):
     STEP = 0
 
@@ -76,7 +77,9 @@ class TaskScreen(WizardScreen):
     def action_next(self) -> None:
         table = self.query_one("#examples", DataTable)
         self.app.config.task = self.query_one("#task", TextArea).text.strip()
-        self.app.config.examples = [{"input": i, "output": o} for i, o in (table.get_row_at(r) for r in range(table.row_count))]
+        self.app.config.examples = [
+            {"input": i, "output": o} for i, o in (table.get_row_at(r) for r in range(table.row_count))
+        ]
         if self.app.build_pipeline() is not None:
             self.app.push_screen(SpecScreen())
 
@@ -135,10 +138,16 @@ class SpecScreen(WizardScreen):
         self.query_one("#input-description", Input).value = spec["input_description"]
         self.query_one("#output-format", Input).value = spec["output_format"]
         descriptions = spec.get("label_descriptions") or {}
-        self.query_one("#label-descriptions", TextArea).text = "\n".join(f"{label}: {text}" for label, text in descriptions.items())
+        self.query_one("#label-descriptions", TextArea).text = "\n".join(
+            f"{label}: {text}" for label, text in descriptions.items()
+        )
         warnings = spec.get("warnings") or []
-        self.query_one("#warnings", Static).update("\n".join(f"[yellow]⚠ {w}[/]" for w in warnings) or "[green]parsed without warnings[/]")
-        self.query_one("#status", Static).update(f"Parsed; {len(spec['examples'])} examples. Edit anything, then ctrl+n.")
+        self.query_one("#warnings", Static).update(
+            "\n".join(f"[yellow]⚠ {w}[/]" for w in warnings) or "[green]parsed without warnings[/]"
+        )
+        self.query_one("#status", Static).update(
+            f"Parsed; {len(spec['examples'])} examples. Edit anything, then ctrl+n."
+        )
 
     @on(Button.Pressed, "#reparse")
     def reparse(self) -> None:
@@ -148,11 +157,14 @@ class SpecScreen(WizardScreen):
     def action_next(self) -> None:
         if self.parsed is None:
             return self.app.notify("still parsing; a moment")
-        edited = {**self.parsed, "instruction": self.query_one("#instruction", Input).value,
-                  "task_type": self.query_one("#task-type", Select).value,
-                  "labels": [l.strip() for l in self.query_one("#labels", Input).value.split(",") if l.strip()],
-                  "input_description": self.query_one("#input-description", Input).value,
-                  "output_format": self.query_one("#output-format", Input).value}
+        edited = {
+            **self.parsed,
+            "instruction": self.query_one("#instruction", Input).value,
+            "task_type": self.query_one("#task-type", Select).value,
+            "labels": [l.strip() for l in self.query_one("#labels", Input).value.split(",") if l.strip()],
+            "input_description": self.query_one("#input-description", Input).value,
+            "output_format": self.query_one("#output-format", Input).value,
+        }
         try:
             edited["label_descriptions"] = descriptions_from_text(self.query_one("#label-descriptions", TextArea).text)
             spec = TaskSpec.from_dict(edited)
@@ -184,15 +196,21 @@ class ModelScreen(WizardScreen):
         self.hits: dict = {}  # student id -> its search Hit, as shown in the table
 
     def body(self) -> ComposeResult:
-        yield Label("Student candidates (BM25 over the model catalog, with constraints); select one, or type an id or path.")
+        yield Label(
+            "Student candidates (BM25 over the model catalog, with constraints); select one, or type an id or path."
+        )
         students = DataTable(id="students", cursor_type="row")
         students.add_columns("id", "arch", "params", "licence", "local")
         yield students
         yield Static("", id="why")
-        yield Input(value=self.app.config.student, placeholder="auto, a Hub id, or a local model directory", id="student")
+        yield Input(
+            value=self.app.config.student, placeholder="auto, a Hub id, or a local model directory", id="student"
+        )
         yield Label("Datasets to train on as well (comma-separated Hub ids or local files; optional)")
         with Horizontal(classes="row"):
-            yield Input(value=", ".join(self.app.config.datasets), placeholder="e.g. ./reviews.csv, imdb", id="datasets")
+            yield Input(
+                value=", ".join(self.app.config.datasets), placeholder="e.g. ./reviews.csv, imdb", id="datasets"
+            )
             yield Button("Preview", id="preview")
         yield Static("", id="dataset-hits")
         preview = DataTable(id="preview-rows")
@@ -223,16 +241,26 @@ class ModelScreen(WizardScreen):
         table = self.query_one("#students", DataTable)
         self.hits = {hit.id: hit for hit in hits}
         for hit in hits:
-            table.add_row(hit.id, hit.arch, f"{hit.params / 1e6:.0f}M" if hit.params else "?", hit.license or "?",
-                          "yes" if hit.local else "no", key=hit.id)
+            table.add_row(
+                hit.id,
+                hit.arch,
+                f"{hit.params / 1e6:.0f}M" if hit.params else "?",
+                hit.license or "?",
+                "yes" if hit.local else "no",
+                key=hit.id,
+            )
         text = "; ".join(f"{h.id} ({', '.join(h.matched_terms)})" for h in datasets)
-        self.query_one("#dataset-hits", Static).update(f"[dim]catalog datasets: {text or 'none in the catalog (p2m catalog refresh)'}[/]")
+        self.query_one("#dataset-hits", Static).update(
+            f"[dim]catalog datasets: {text or 'none in the catalog (p2m catalog refresh)'}[/]"
+        )
 
     @on(DataTable.RowHighlighted, "#students")
     def explain(self, event: DataTable.RowHighlighted) -> None:
         hit = self.hits[str(event.row_key.value)]
-        self.query_one("#why", Static).update(f"[dim]{hit.id}: {hit.why}; matched {', '.join(hit.matched_terms) or 'nothing'}; "
-                                              f"{'; '.join(hit.constraints_passed)}[/]")
+        self.query_one("#why", Static).update(
+            f"[dim]{hit.id}: {hit.why}; matched {', '.join(hit.matched_terms) or 'nothing'}; "
+            f"{'; '.join(hit.constraints_passed)}[/]"
+        )
 
     @on(DataTable.RowSelected, "#students")
     def pick(self, event: DataTable.RowSelected) -> None:
@@ -279,9 +307,15 @@ class PlanScreen(WizardScreen):
         """(choice, label): each embedded preset installed, with what a call costs here, then the APIs."""
         from p2m.teacher.files import PRESETS, STRONGEST_FIRST, preset_installed
 
-        presets = [(name, f"{PRESETS[name].title}, on this machine (~{PRESETS[name].seconds_per_call} s a call on 2 cores)")
-                   for name in STRONGEST_FIRST if preset_installed(name)]
-        return presets + [("openai", "OpenAI (key from OPENAI_API_KEY)"), ("server", "OpenAI-compatible server (vLLM, llama.cpp, Ollama)")]
+        presets = [
+            (name, f"{PRESETS[name].title}, on this machine (~{PRESETS[name].seconds_per_call} s a call on 2 cores)")
+            for name in STRONGEST_FIRST
+            if preset_installed(name)
+        ]
+        return presets + [
+            ("openai", "OpenAI (key from OPENAI_API_KEY)"),
+            ("server", "OpenAI-compatible server (vLLM, llama.cpp, Ollama)"),
+        ]
 
     def body(self) -> ComposeResult:
         config = self.app.config
@@ -295,9 +329,15 @@ class PlanScreen(WizardScreen):
                 yield RadioButton(label, value=choice == wanted)
         with Horizontal(classes="row"):
             yield Input(placeholder="model name (optional)", id="teacher-model")
-            yield Input(value=config.teacher_base_url or "", placeholder="server URL (http://host:port/v1)", id="base-url")
+            yield Input(
+                value=config.teacher_base_url or "", placeholder="server URL (http://host:port/v1)", id="base-url"
+            )
         with Horizontal(classes="row"):
-            for field, label in (("num_examples", "examples"), ("votes", "votes"), ("max_teacher_calls", "max teacher calls")):
+            for field, label in (
+                ("num_examples", "examples"),
+                ("votes", "votes"),
+                ("max_teacher_calls", "max teacher calls"),
+            ):
                 with Vertical():
                     yield Label(label)
                     yield Input(str(getattr(config, field) or ""), id=field.replace("_", "-"), type="integer")
@@ -320,10 +360,14 @@ class PlanScreen(WizardScreen):
         choice = self.teachers()[self.query_one("#teacher", RadioSet).pressed_index][0]
         model = self.query_one("#teacher-model", Input).value.strip()
         config.teacher = model or (choice if choice not in ("openai", "server") else "auto")
-        config.teacher_base_url = self.query_one("#base-url", Input).value.strip() or None if choice == "server" else None
+        config.teacher_base_url = (
+            self.query_one("#base-url", Input).value.strip() or None if choice == "server" else None
+        )
         for field in ("num_examples", "votes", "max_teacher_calls"):
             value = self.query_one(f"#{field.replace('_', '-')}", Input).value.strip()
-            setattr(config, field, int(value) if value else None if field == "max_teacher_calls" else getattr(config, field))
+            setattr(
+                config, field, int(value) if value else None if field == "max_teacher_calls" else getattr(config, field)
+            )
         try:  # half-typed numbers ("", "-", ".") mean no budget yet
             config.budget_usd = float(self.query_one("#budget-usd", Input).value) or None
         except ValueError:
@@ -344,12 +388,17 @@ class PlanScreen(WizardScreen):
         spend = planned_spend(config)
         cost = f"≈ ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge (local or unknown price)"
         if config.teacher in PRESETS:  # at most; many calls are far shorter, cached ones free
-            cost += f", at most ~{spend['calls'] * PRESETS[config.teacher].seconds_per_call / 60:.0f} min of this machine"
-        caps = [f"{config.max_teacher_calls} calls"] * bool(config.max_teacher_calls) + [f"${config.budget_usd}"] * bool(config.budget_usd)
+            cost += (
+                f", at most ~{spend['calls'] * PRESETS[config.teacher].seconds_per_call / 60:.0f} min of this machine"
+            )
+        caps = [f"{config.max_teacher_calls} calls"] * bool(config.max_teacher_calls) + [
+            f"${config.budget_usd}"
+        ] * bool(config.budget_usd)
         budget = f"; stops cleanly at {' or '.join(caps)}" if caps else ""
         self.query_one("#estimate", Static).update(
             f"Estimate before anything is spent: ~[b]{spend['calls']}[/] teacher calls, ~{spend['tokens']:,} tokens, "
-            f"{cost}{budget}. Cached calls are free.")
+            f"{cost}{budget}. Cached calls are free."
+        )
 
     def action_next(self) -> None:
         self.read()

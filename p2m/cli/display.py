@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bars
 from rich.prompt import Confirm
 from rich.table import Table
 
@@ -16,8 +17,16 @@ class RichProgress(Progress):
 
     def __init__(self, console: Console):
         self.console = console
-        self.bars = Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=True)
+        self.bars = Bars(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.stage = ""
         self.current = None
 
@@ -44,7 +53,6 @@ class RichProgress(Progress):
             self.current = None
         self.console.print(f"[dim]· {name}: up to date[/]" if skipped else f"[green]✓[/] {name} [dim]{seconds:.1f}s[/]")
 
-
     def close(self) -> None:
         self.bars.stop()
 
@@ -53,7 +61,9 @@ def confirm(console: Console, pipeline) -> bool:
     """Show the planned teacher spend and ask before making calls."""
     spend = pipeline.estimate()
     cost = f"about ${spend['cost_usd']:.3f}" if spend["cost_usd"] is not None else "no charge known"
-    console.print(f"Teacher {pipeline.teacher.identity}: ~{spend['calls']} calls from an empty cache ({cost}); cached calls are free.")
+    console.print(
+        f"Teacher {pipeline.teacher.identity}: ~{spend['calls']} calls from an empty cache ({cost}); cached calls are free."
+    )
     return Confirm.ask("Proceed?", default=True, console=console)
 
 
@@ -72,9 +82,13 @@ def comparison_table(title: str, teacher: dict, student: dict, caption: str, bas
 
 def summary_table(report: dict) -> Table:
     ledger = report["ledger"]
-    caption = (f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
-               f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\n{verdict(report)}\nreport: {report['paths']['report']}")
-    return comparison_table(f"p2m: {report['task']}", report["teacher"], report["student"], caption, report.get("baselines"))
+    caption = (
+        f"n={report['n_test']} held-out items; teacher: {ledger['calls']} calls, {ledger['cache_hits']} cached, "
+        f"{ledger['prompt_tokens'] + ledger['completion_tokens']} tokens\n{verdict(report)}\nreport: {report['paths']['report']}"
+    )
+    return comparison_table(
+        f"p2m: {report['task']}", report["teacher"], report["student"], caption, report.get("baselines")
+    )
 
 
 def evaluation_table(result: dict, source: str) -> Table:
@@ -82,11 +96,15 @@ def evaluation_table(result: dict, source: str) -> Table:
     caption = f"n={result['n']} items; {result['leakage']['test_items_near_a_training_input']} near a training input"
     if diff:
         low, high = diff["ci95"]
-        caption += f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
+        caption += (
+            f"; student - teacher {diff['metric']}: {diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (paired bootstrap)"
+        )
     if result["teacher"].get("readings"):
         caption += f"\nteacher reading: {result['teacher']['reading']} (stronger of {', '.join(result['teacher']['readings'])})"
     caption += f"\n{verdict(result)}"
-    return comparison_table(f"p2m eval: {source}", result["teacher"], result["student"], caption, result.get("baselines"))
+    return comparison_table(
+        f"p2m eval: {source}", result["teacher"], result["student"], caption, result.get("baselines")
+    )
 
 
 def retrieval_table(hits: list, title: str) -> Table:
@@ -95,12 +113,20 @@ def retrieval_table(hits: list, title: str) -> Table:
     table.add_column("#", no_wrap=True)
     table.add_column("id and why", ratio=1, overflow="fold")
     for column in ("score", "arch", "params", "licence", "downloads"):
-        table.add_column(column, no_wrap=True, justify="right" if column in ("score", "params", "downloads") else "left")
+        table.add_column(
+            column, no_wrap=True, justify="right" if column in ("score", "params", "downloads") else "left"
+        )
     for rank, hit in enumerate(hits, 1):
         why = f"{hit.why}; matched {', '.join(hit.matched_terms) or 'nothing'}; {'; '.join(hit.constraints_passed)}"
-        table.add_row(str(rank), f"[bold]{hit.id}[/]\n[dim]{why}[/]", f"{hit.score:.2f}", hit.arch,
-                      f"{hit.params / 1e6:.0f}M" if hit.params else "", hit.license,
-                      f"{hit.downloads:,}" if hit.downloads is not None else "")
+        table.add_row(
+            str(rank),
+            f"[bold]{hit.id}[/]\n[dim]{why}[/]",
+            f"{hit.score:.2f}",
+            hit.arch,
+            f"{hit.params / 1e6:.0f}M" if hit.params else "",
+            hit.license,
+            f"{hit.downloads:,}" if hit.downloads is not None else "",
+        )
     if not hits:
         table.caption = "nothing passes the constraints; try without --max-params/--license, or add --catalog FILE"
     return table

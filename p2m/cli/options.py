@@ -73,7 +73,11 @@ def field_docs(cls: type) -> dict[str, str]:
         except (OSError, TypeError):
             continue  # no source (built in): no help text
         for node, after in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+            ):
                 docs[node.target.id] = " ".join(str(after.value.value).split())
     return docs
 
@@ -83,7 +87,11 @@ def argument(field: dataclasses.Field, annotation, default, help_text: str) -> t
     extra = dict(VALUE_FORMATS.get(field.name, {}))
     if extra.pop("positional", False):
         return [field.name], {"help": help_text, "nargs": "?", "default": ""}  # or --task-file
-    kind = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation) if isinstance(annotation, types.UnionType) else annotation
+    kind = (
+        next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+        if isinstance(annotation, types.UnionType)
+        else annotation
+    )
     options: dict = {"dest": field.name, "help": help_text}
     if kind is bool:  # a switch that is on by default is turned off with --no-NAME
         options.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
@@ -95,7 +103,9 @@ def argument(field: dataclasses.Field, annotation, default, help_text: str) -> t
     return [f"--{field.name.replace('_', '-')}"], options
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type = RunConfig, only: tuple[str, ...] | None = None) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser, cls: type = RunConfig, only: tuple[str, ...] | None = None
+) -> None:
     """An option for every field of `cls` (or those named in `only`), help from its docstring."""
     defaults, docs, hints = cls(task=""), field_docs(cls), typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):

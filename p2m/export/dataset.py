@@ -32,23 +32,31 @@ def column_types(rows: list[dict]) -> dict[str, type]:
     columns = dict.fromkeys(FIRST_COLUMNS)
     for row in rows:
         columns.update(dict.fromkeys(row))
-    numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    return {c: float if all(numeric(r[c]) for r in rows if r.get(c) is not None) else str for c in columns}
+    return {c: float if all(is_number(r[c]) for r in rows if r.get(c) is not None) else str for c in columns}
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def build_dataset_dict(run_dir: Path):
     """The three splits with one schema (missing values None)."""
     import datasets
 
-    splits = {name: [flat_row(r) for r in read_jsonl(run_dir / path)] if (run_dir / path).exists() else []
-              for name, path in SPLITS.items()}
+    splits = {
+        name: [flat_row(r) for r in read_jsonl(run_dir / path)] if (run_dir / path).exists() else []
+        for name, path in SPLITS.items()
+    }
     types = column_types([row for rows in splits.values() for row in rows])
     features = datasets.Features({c: datasets.Value("float64" if t is float else "string") for c, t in types.items()})
-    cast = lambda v, t: None if v is None else t(v)
-    return datasets.DatasetDict({
-        name: datasets.Dataset.from_dict({c: [cast(r.get(c), t) for r in rows] for c, t in types.items()}, features=features)
-        for name, rows in splits.items()
-    })
+    return datasets.DatasetDict(
+        {
+            name: datasets.Dataset.from_dict(
+                {c: [None if r.get(c) is None else t(r[c]) for r in rows] for c, t in types.items()}, features=features
+            )
+            for name, rows in splits.items()
+        }
+    )
 
 
 def teacher_licence(teacher: dict) -> str:
@@ -67,14 +75,24 @@ def render_dataset_card(report: dict, dataset, prompt_digest: str, data_dir: Pat
     file = teacher.get("backend", {}).get("file") or {}
     balance = {name: dict(Counter(split["output"]).most_common()) for name, split in dataset.items()}
     values = dict(
-        task=report["task"], task_type=spec["task_type"], instruction=spec["instruction"],
-        labels=", ".join(spec["labels"]) or "(free text)", teacher=teacher["model"],
-        teacher_file=f"`{Path(file['path']).name}`, sha256 `{file['sha256']}`" if file else "(served model: no file hash)",
-        licence=teacher_licence(teacher), prompts_digest=prompt_digest,
+        task=report["task"],
+        task_type=spec["task_type"],
+        instruction=spec["instruction"],
+        labels=", ".join(spec["labels"]) or "(free text)",
+        teacher=teacher["model"],
+        teacher_file=f"`{Path(file['path']).name}`, sha256 `{file['sha256']}`"
+        if file
+        else "(served model: no file hash)",
+        licence=teacher_licence(teacher),
+        prompts_digest=prompt_digest,
         sizes=", ".join(f"{name} {len(split)}" for name, split in dataset.items()),
-        candidates=data["candidates"], kept=data["kept"], removed=json.dumps(data.get("removed") or {}),
-        balance=json.dumps(balance, ensure_ascii=False), columns=", ".join(f"`{c}`" for c in dataset["train"].column_names),
-        data_dir=str(data_dir), task_category=kind_of(spec["task_type"]).hub_category,
+        candidates=data["candidates"],
+        kept=data["kept"],
+        removed=json.dumps(data.get("removed") or {}),
+        balance=json.dumps(balance, ensure_ascii=False),
+        columns=", ".join(f"`{c}`" for c in dataset["train"].column_names),
+        data_dir=str(data_dir),
+        task_category=kind_of(spec["task_type"]).hub_category,
     )
     return prompts.fill("dataset_card", **values)
 
@@ -98,5 +116,7 @@ def push_dataset(folder: Path, repo_id: str) -> str:
         DatasetCard.load(folder / "README.md").push_to_hub(repo_id, repo_type="dataset")
     except Exception as error:  # noqa: BLE001 -- the network boundary: offline, no token, no rights, bad repo id
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise P2MError(f"could not push {folder} to the Hub dataset {repo_id}: {first_line}; the run itself is complete") from None
+        raise P2MError(
+            f"could not push {folder} to the Hub dataset {repo_id}: {first_line}; the run itself is complete"
+        ) from None
     return f"https://huggingface.co/datasets/{repo_id}"

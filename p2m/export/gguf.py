@@ -31,7 +31,10 @@ class Architecture:
     pre_tokenizer: str  # llama.cpp's split rules where the base model's own GGUF does not name them
 
 
-ARCHITECTURES = {"LlamaForCausalLM": Architecture("llama", True, "default"), "Qwen2ForCausalLM": Architecture("qwen2", False, "qwen2")}
+ARCHITECTURES = {
+    "LlamaForCausalLM": Architecture("llama", True, "default"),
+    "Qwen2ForCausalLM": Architecture("qwen2", False, "qwen2"),
+}
 
 
 def export_gguf(run_dir: Path) -> dict:
@@ -50,10 +53,18 @@ def export_gguf(run_dir: Path) -> dict:
     pre = write_gguf(student, target / "model.gguf")
     write_text(target / "Modelfile", modelfile(student))
     texts = [row["input"] for row in read_jsonl(run_dir / run_paths.TEST)]
-    torch_answers, gguf_answers = student.predict(texts), GgufStudent(target / "model.gguf", student.meta).predict(texts)
+    torch_answers, gguf_answers = (
+        student.predict(texts),
+        GgufStudent(target / "model.gguf", student.meta).predict(texts),
+    )
     same = sum(a == b for a, b in zip(torch_answers, gguf_answers))
-    check = {"n": len(texts), "same_answer": same, "exact_match_rate": round(same / len(texts), 4) if texts else None,
-             "pre_tokenizer": pre, "bytes": (target / "model.gguf").stat().st_size}
+    check = {
+        "n": len(texts),
+        "same_answer": same,
+        "exact_match_rate": round(same / len(texts), 4) if texts else None,
+        "pre_tokenizer": pre,
+        "bytes": (target / "model.gguf").stat().st_size,
+    }
     write_json(target / "check.json", check)
     return {"path": str(target), **check}
 
@@ -72,7 +83,11 @@ def write_gguf(student: Student, path: Path) -> str:
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_rope_freq_base(float((getattr(config, "rope_parameters", None) or {}).get("rope_theta", getattr(config, "rope_theta", 10000.0))))
+    writer.add_rope_freq_base(
+        float(
+            (getattr(config, "rope_parameters", None) or {}).get("rope_theta", getattr(config, "rope_theta", 10000.0))
+        )
+    )
     writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
@@ -103,8 +118,12 @@ def add_tokenizer(writer, student: Student, default_pre: str) -> str:
     # llama.cpp would otherwise split a chat template's markers into characters.
     added = student.tokenizer.added_tokens_decoder.values()
     special = {t.encode() for t in [*student.tokenizer.all_special_tokens, *(a.content for a in added if a.special)]}
-    writer.add_token_types([gguf.TokenType.CONTROL if (t.encode() if isinstance(t, str) else t) in special else kind
-                            for t, kind in zip(tokens, types)])
+    writer.add_token_types(
+        [
+            gguf.TokenType.CONTROL if (t.encode() if isinstance(t, str) else t) in special else kind
+            for t, kind in zip(tokens, types)
+        ]
+    )
     gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
     return pre
 
@@ -142,7 +161,11 @@ def add_tensors(writer, student: Student, architecture: Architecture) -> None:
 
 def rotary_permute(weights, heads: int):
     """Hugging Face's rotary layout (halves) to llama.cpp's (interleaved pairs), per head."""
-    return weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+    return (
+        weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
 
 
 class GgufStudent:
@@ -165,8 +188,14 @@ class GgufStudent:
         self.budget = meta.get("max_new_tokens") or 64
 
     def predict(self, texts: list[str]) -> list[str]:
-        return [self.llm.create_chat_completion([{"role": "user", "content": student_prompt(self.instruction, text)}], temperature=0.0,
-                                                max_tokens=self.budget)["choices"][0]["message"]["content"].strip() for text in texts]
+        return [
+            self.llm.create_chat_completion(
+                [{"role": "user", "content": student_prompt(self.instruction, text)}],
+                temperature=0.0,
+                max_tokens=self.budget,
+            )["choices"][0]["message"]["content"].strip()
+            for text in texts
+        ]
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
@@ -177,6 +206,8 @@ def modelfile(student: Student) -> str:
     GGUF's chat template. The user turn must be formatted as the student was trained."""
     instruction = student.meta.get("prompt_instruction", student.meta["instruction"])
     example = student_prompt(instruction, "<your input>").replace("\n", "\n# ")
-    return (f"# p2m student of {student.meta['base_model']}: ollama create NAME -f Modelfile\n"
-            f"# Send each input as the user message, formatted as in training:\n# {example}\n"
-            f"FROM ./model.gguf\nPARAMETER temperature 0\nPARAMETER num_predict {student.meta.get('max_new_tokens') or 64}\n")
+    return (
+        f"# p2m student of {student.meta['base_model']}: ollama create NAME -f Modelfile\n"
+        f"# Send each input as the user message, formatted as in training:\n# {example}\n"
+        f"FROM ./model.gguf\nPARAMETER temperature 0\nPARAMETER num_predict {student.meta.get('max_new_tokens') or 64}\n"
+    )

@@ -22,7 +22,7 @@ from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl, write_json
 from p2m.student.extractive import MODEL_INPUTS, best_spans, span_windows
-from p2m.student.model import META_FILE, MAX_INPUT_TOKENS, Student, mean_latency_ms
+from p2m.student.model import MAX_INPUT_TOKENS, META_FILE, Student, mean_latency_ms
 
 CLASSIFIER_INPUTS = ("input_ids", "attention_mask")
 
@@ -78,7 +78,9 @@ def export_onnx(run_dir: Path) -> dict:
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
     student = Student(run_dir / run_paths.MODEL)
     if student.kind == "causal":
-        raise P2MError("ONNX export is for encoder students (classifiers, span extractors); export a causal student with --format gguf")
+        raise P2MError(
+            "ONNX export is for encoder students (classifiers, span extractors); export a causal student with --format gguf"
+        )
     target = run_dir / run_paths.ONNX
     if target.exists():
         shutil.rmtree(target)
@@ -86,13 +88,19 @@ def export_onnx(run_dir: Path) -> dict:
     texts = [row["input"] for row in read_jsonl(run_dir / run_paths.TEST)]
     exported = OnnxStudent(target)
     torch_outputs, onnx_outputs = student.predict(texts), exported.predict(texts)
-    check = {"n": len(texts), "same_output": sum(a == b for a, b in zip(torch_outputs, onnx_outputs)),
-             "torch_latency_ms": round(student.latency_ms(texts), 2), "onnx_latency_ms": round(exported.latency_ms(texts), 2)}
+    check = {
+        "n": len(texts),
+        "same_output": sum(a == b for a, b in zip(torch_outputs, onnx_outputs)),
+        "torch_latency_ms": round(student.latency_ms(texts), 2),
+        "onnx_latency_ms": round(exported.latency_ms(texts), 2),
+    }
     write_json(target / "check.json", check)
     if check["same_output"] != check["n"]:
         shutil.rmtree(target)
-        raise P2MError(f"the ONNX export answers otherwise than torch on {check['n'] - check['same_output']} of {check['n']} "
-                       "held-out inputs; it was not kept")
+        raise P2MError(
+            f"the ONNX export answers otherwise than torch on {check['n'] - check['same_output']} of {check['n']} "
+            "held-out inputs; it was not kept"
+        )
     return {"path": str(target), **check}
 
 
@@ -104,16 +112,33 @@ def _write_onnx(student: Student, target: Path) -> None:
     model = student.model.float().cpu()
     texts = ["a short input", "a somewhat longer second input"]
     if student.is_classifier:
-        sample, inputs, outputs = student.tokenizer(texts, padding=True, return_tensors="pt"), CLASSIFIER_INPUTS, ["logits"]
+        sample, inputs, outputs = (
+            student.tokenizer(texts, padding=True, return_tensors="pt"),
+            CLASSIFIER_INPUTS,
+            ["logits"],
+        )
     else:  # a question and a passage per window, as the span student reads them
-        sample = student.tokenizer(texts, ["a passage of a few words", "a longer passage of several more words"], padding=True, return_tensors="pt")
+        sample = student.tokenizer(
+            texts,
+            ["a passage of a few words", "a longer passage of several more words"],
+            padding=True,
+            return_tensors="pt",
+        )
         inputs, outputs = tuple(name for name in MODEL_INPUTS if name in sample), ["start_logits", "end_logits"]
     dims = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), _quiet_logger("torch.onnx"):
         # the exporter's notes on this model's shapes and on optional torchvision ops: nothing to act on
         warnings.filterwarnings("ignore", message=r".*(axis name|treespec|LeafSpec).*")
-        torch.onnx.export(model, tuple(sample[name] for name in inputs), str(target / "model.onnx"), input_names=list(inputs),
-                          output_names=outputs, dynamic_shapes=tuple(dims for _ in inputs), dynamo=True, verbose=False)
+        torch.onnx.export(
+            model,
+            tuple(sample[name] for name in inputs),
+            str(target / "model.onnx"),
+            input_names=list(inputs),
+            output_names=outputs,
+            dynamic_shapes=tuple(dims for _ in inputs),
+            dynamo=True,
+            verbose=False,
+        )
     student.tokenizer.save_pretrained(target)
     shutil.copy(student.dir / META_FILE, target / META_FILE)
 

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import importlib
 
-ORDER = (("parse", "Parse"), ("retrieve", "Retrieve"), ("synthesize", "Synthesize"), ("verify", "Verify"),
-         ("train", "Train"), ("evaluate", "Evaluate"), ("report", "Report"))  # (module in p2m/stages, class)
+ORDER = (
+    ("parse", "Parse"),
+    ("retrieve", "Retrieve"),
+    ("synthesize", "Synthesize"),
+    ("verify", "Verify"),
+    ("train", "Train"),
+    ("evaluate", "Evaluate"),
+    ("report", "Report"),
+)  # (module in p2m/stages, class)
 STAGE_NAMES = tuple(name for name, _ in ORDER)
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from p2m import metrics, run_paths
 from p2m.config import load_pairs
 from p2m.dedup import overlap
-from p2m.verifiers.embeddings import Embedder
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_jsonl
 from p2m.stages.base import RunContext, Stage
-from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.student.model import Student
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.verifiers.embeddings import Embedder
 from p2m.verifiers.signals import calibrate
 
 
@@ -38,10 +38,13 @@ def teacher_predictions(ctx: RunContext, spec, texts: list[str]) -> tuple[list[s
     prompt, completion = sum(r.prompt_tokens for r in responses) / n, sum(r.completion_tokens for r in responses) / n
     price = ctx.teacher.backend.price_per_mtok
     latency = sum(r.latency_ms for r in responses) / n
-    return answers, {"latency_ms": round(latency, 2), "seconds_per_1k": round(latency, 1),
-                     "tokens_per_request": round(prompt + completion, 1),
-                     "usd_per_1k": round((prompt * price[0] + completion * price[1]) / 1000, 4) if price else None,
-                     "latency_basis": "per request as measured when made (local backend: batch time / batch size)"}
+    return answers, {
+        "latency_ms": round(latency, 2),
+        "seconds_per_1k": round(latency, 1),
+        "tokens_per_request": round(prompt + completion, 1),
+        "usd_per_1k": round((prompt * price[0] + completion * price[1]) / 1000, 4) if price else None,
+        "latency_basis": "per request as measured when made (local backend: batch time / batch size)",
+    }
 
 
 def likelihood_labels(ctx: RunContext, spec, texts: list[str]) -> list[str] | None:
@@ -50,7 +53,9 @@ def likelihood_labels(ctx: RunContext, spec, texts: list[str]) -> list[str] | No
     cannot score text."""
     if not spec.kind.labelled or not ctx.teacher.can_score or not texts:
         return None
-    distributions = calibrate(softmax_rows(ctx.score(label_requests(spec, texts), "teacher likelihoods on the test set"), spec.labels))
+    distributions = calibrate(
+        softmax_rows(ctx.score(label_requests(spec, texts), "teacher likelihoods on the test set"), spec.labels)
+    )
     return [max(spec.labels, key=d.get) for d in distributions]
 
 
@@ -86,7 +91,9 @@ def scores_by_source(spec, rows: list[dict], predictions: list[str]) -> dict:
     return result
 
 
-def teacher_readings(ctx: RunContext, spec, texts: list[str], golds: list[str]) -> tuple[dict[str, list[str]], str, dict]:
+def teacher_readings(
+    ctx: RunContext, spec, texts: list[str], golds: list[str]
+) -> tuple[dict[str, list[str]], str, dict]:
     """The teacher's answers by each reading, the name of the stronger one on these items, and its cost."""
     greedy, cost = teacher_predictions(ctx, spec, texts)
     readings = {"greedy": greedy}
@@ -101,19 +108,53 @@ def teacher_readings(ctx: RunContext, spec, texts: list[str], golds: list[str]) 
     return readings, max(readings, key=lambda name: mean(readings[name])), cost  # ties: greedy, listed first
 
 
-def comparisons(spec, student: list[str], teacher: list[str], baselines: dict[str, list[str]], golds: list[str]) -> dict:
+def comparisons(
+    spec, student: list[str], teacher: list[str], baselines: dict[str, list[str]], golds: list[str]
+) -> dict:
     """Student minus teacher and retention (student / teacher) on the main metric, and the student
     against each baseline; paired bootstrap intervals throughout."""
     student_items = spec.kind.metric_items(student, golds)
     main = metrics.main_metric(student_items)
     teacher_items = spec.kind.metric_items(teacher, golds)[main]
-    result = {"student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items)},
-              "retention": {"metric": main, **metrics.paired_ratio(student_items[main], teacher_items)}}
+    result = {
+        "student_minus_teacher": {"metric": main, **metrics.paired_difference(student_items[main], teacher_items)},
+        "retention": {"metric": main, **metrics.paired_ratio(student_items[main], teacher_items)},
+    }
     if baselines:
         result["student_minus_baseline"] = {
             name: metrics.paired_difference(student_items[main], spec.kind.metric_items(answers, golds)[main])
-            for name, answers in baselines.items()}
+            for name, answers in baselines.items()
+        }
     return result
+
+
+def student_answers(ctx: RunContext, texts: list[str]) -> tuple[Student, list[str], dict]:
+    """The student, its answers and its cost: machine time per 1k batched, and latency one at a time."""
+    ctx.progress.task("student on the test set", total=None)
+    student = Student(ctx.path(run_paths.MODEL))
+    started = time.perf_counter()
+    answers = student.predict(texts)
+    seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+    ctx.progress.task("measuring student latency", total=None)
+    return student, answers, {"latency_ms": student.latency_ms(texts), "seconds_per_1k": seconds_per_1k}
+
+
+def prediction_rows(rows: list[dict], readings: dict, best: str, student: list[str], baselines: dict) -> list[dict]:
+    """eval/predictions.jsonl: each item with its gold answer, the teacher's (each reading), the student's
+    and each baseline's."""
+    return [
+        {
+            "id": r["id"],
+            "source": r["source"],
+            "input": r["input"],
+            "gold": r["output"],
+            "teacher": t,
+            "student": s,
+            **{f"teacher_{name}": answers[i] for name, answers in readings.items()},
+            **{name: answers[i] for name, answers in baselines.items()},
+        }
+        for i, (r, t, s) in enumerate(zip(rows, readings[best], student))
+    ]
 
 
 def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
@@ -122,39 +163,47 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
     texts, golds = [r["input"] for r in rows], [r["output"] for r in rows]
     train = read_jsonl(ctx.path(run_paths.TRAIN))
     readings, best, teacher_cost = teacher_readings(ctx, spec, texts, golds)
-    ctx.progress.task("student on the test set", total=None)
-    student = Student(ctx.path(run_paths.MODEL))
-    started = time.perf_counter()
-    student_answers = student.predict(texts)
-    student_seconds_per_1k = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-    ctx.progress.task("measuring student latency", total=None)
-    student_latency = student.latency_ms(texts)
+    student, predicted, student_cost = student_answers(ctx, texts)
     if spec.kind.labelled:
         baselines = baseline_predictions(spec, texts, [r["output"] for r in train])
     else:
         baselines = base_model_predictions(ctx, student, texts)
     backend = ctx.teacher.backend
-    write_jsonl(out_dir / Path(run_paths.EVAL_PREDICTIONS).name, [
-        {"id": r["id"], "source": r["source"], "input": r["input"], "gold": r["output"], "teacher": t, "student": s,
-         **{f"teacher_{name}": answers[i] for name, answers in readings.items()}, **{name: answers[i] for name, answers in baselines.items()}}
-        for i, (r, t, s) in enumerate(zip(rows, readings[best], student_answers))
-    ])
+    write_jsonl(
+        out_dir / Path(run_paths.EVAL_PREDICTIONS).name, prediction_rows(rows, readings, best, predicted, baselines)
+    )
     leaked = overlap(texts, [r["input"] for r in train])
     result = {
         "n": len(rows),
-        "leakage": {"test_items_near_a_training_input": len(leaked), "ids": [rows[i]["id"] for i in leaked][:20],
-                    "method": "character 4-gram Jaccard >= 0.8"},
-        "teacher": {"model": ctx.teacher.identity, "reading": best, "metrics": scores_by_source(spec, rows, readings[best]),
-                    "readings": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in readings.items()},
-                    "params": backend.num_params() if hasattr(backend, "num_params") else None, **teacher_cost},
-        "student": {"model": student.meta["base_model"], "metrics": scores_by_source(spec, rows, student_answers),
-                    "params": student.num_params(), "disk_bytes": student.disk_bytes(),
-                    "latency_ms": round(student_latency, 2), "seconds_per_1k": round(student_seconds_per_1k, 1),
-                    "usd_per_1k": None, "latency_basis": "latency: one request at a time; seconds_per_1k: batches of 16"},
+        "leakage": {
+            "test_items_near_a_training_input": len(leaked),
+            "ids": [rows[i]["id"] for i in leaked][:20],
+            "method": "character 4-gram Jaccard >= 0.8",
+        },
+        "teacher": {
+            "model": ctx.teacher.identity,
+            "reading": best,
+            "metrics": scores_by_source(spec, rows, readings[best]),
+            "readings": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in readings.items()},
+            "params": backend.num_params() if hasattr(backend, "num_params") else None,
+            **teacher_cost,
+        },
+        "student": {
+            "model": student.meta["base_model"],
+            "metrics": scores_by_source(spec, rows, predicted),
+            "params": student.num_params(),
+            "disk_bytes": student.disk_bytes(),
+            "latency_ms": round(student_cost["latency_ms"], 2),
+            "seconds_per_1k": round(student_cost["seconds_per_1k"], 1),
+            "usd_per_1k": None,
+            "latency_basis": "latency: one request at a time; seconds_per_1k: batches of 16",
+        },
         "baselines": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in baselines.items()},
         # Machine time per 1k requests, both batched on this machine: how much cheaper the student is to run.
-        "teacher_over_student_seconds": round(teacher_cost["seconds_per_1k"] / max(student_seconds_per_1k, 1e-6), 1),
-        **comparisons(spec, student_answers, readings[best], baselines, golds),
+        "teacher_over_student_seconds": round(
+            teacher_cost["seconds_per_1k"] / max(student_cost["seconds_per_1k"], 1e-6), 1
+        ),
+        **comparisons(spec, predicted, readings[best], baselines, golds),
     }
     write_json(out_dir / Path(run_paths.EVAL_METRICS).name, result)
     return result
@@ -166,13 +215,20 @@ def match_labels(rows: list[dict], labels: list[str], source: str) -> None:
     for row in rows:
         gold = row["output"].strip().lower()
         if gold not in by_lower:
-            raise P2MError(f"label {row['output']!r} in {source} is not one of the run's labels: {', '.join(labels)}; "
-                           "choose the field with --label-field")
+            raise P2MError(
+                f"label {row['output']!r} in {source} is not one of the run's labels: {', '.join(labels)}; "
+                "choose the field with --label-field"
+            )
         row["output"] = by_lower[gold]
 
 
-def evaluate_file(ctx: RunContext, path: str | Path, input_field: str | None = None,
-                  label_field: str | None = None, limit: int | None = None) -> dict:
+def evaluate_file(
+    ctx: RunContext,
+    path: str | Path,
+    input_field: str | None = None,
+    label_field: str | None = None,
+    limit: int | None = None,
+) -> dict:
     """Teacher and student on a real test file; results in eval/<file stem>/."""
     rows = load_pairs(path, input_field, label_field, kind="test")[:limit]
     spec = ctx.spec()

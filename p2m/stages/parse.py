@@ -13,11 +13,11 @@ from __future__ import annotations
 from p2m import prompts, run_paths
 from p2m.dedup import normalize
 from p2m.files import write_json
-from p2m.teacher.calls import Teacher
-from p2m.stages.base import RunContext, Stage
 from p2m.spec import SpecError, TaskSpec, checked_descriptions
+from p2m.stages.base import RunContext, Stage
 from p2m.task_text import heuristic_spec
 from p2m.tasks import KINDS
+from p2m.teacher.calls import Teacher
 from p2m.teacher.structured import InvalidAnswer, ask_json, json_schema
 
 SPEC_SCHEMA = json_schema(TaskSpec)  # what the teacher's constrained decoding may write
@@ -60,7 +60,9 @@ def parse_task(teacher: Teacher, task: str, user_examples: list[dict] = ()) -> t
         merged["labels"] = labels
     if kind and kind.answers_from_input and not all(spans_of_inputs(merged["examples"])):
         merged["task_type"] = "generation"
-        warnings.append("read as extraction, but the examples' answers are not copied from their inputs; used generation")
+        warnings.append(
+            "read as extraction, but the examples' answers are not copied from their inputs; used generation"
+        )
     try:
         return TaskSpec.from_dict(merged), warnings
     except SpecError as error:
@@ -74,9 +76,17 @@ def describe_labels(teacher: Teacher, spec: TaskSpec) -> tuple[dict[str, str], l
     ({}, warnings) when it gives none usable; the task goes on with bare label names."""
     if not spec.kind.labelled:
         return {}, []
-    system, user = prompts.render("describe_labels", instruction=spec.instruction, input_description=spec.input_description,
-                                  labels=", ".join(spec.labels))
-    schema = {"type": "object", "properties": {l: {"type": "string"} for l in spec.labels}, "required": list(spec.labels)}
+    system, user = prompts.render(
+        "describe_labels",
+        instruction=spec.instruction,
+        input_description=spec.input_description,
+        labels=", ".join(spec.labels),
+    )
+    schema = {
+        "type": "object",
+        "properties": {l: {"type": "string"} for l in spec.labels},
+        "required": list(spec.labels),
+    }
 
     def validate(data: dict) -> dict[str, str]:
         missing = [l for l in spec.labels if not str(data.get(l) or "").strip()]
@@ -84,8 +94,9 @@ def describe_labels(teacher: Teacher, spec: TaskSpec) -> tuple[dict[str, str], l
             raise InvalidAnswer(f"no description for {missing}")
         return distinct_from(checked_descriptions({l: data[l] for l in spec.labels}, spec.labels), system + user)
 
-    descriptions, errors = ask_json(teacher, (("system", system), ("user", user)), schema, validate,
-                                    max_tokens=100 + 60 * len(spec.labels))
+    descriptions, errors = ask_json(
+        teacher, (("system", system), ("user", user)), schema, validate, max_tokens=100 + 60 * len(spec.labels)
+    )
     if descriptions is None:
         return {}, [f"teacher gave no usable label descriptions ({errors[-1]}); the labels are used by name alone"]
     return descriptions, []
@@ -112,7 +123,9 @@ def stated_examples(examples: list[dict], task: str, warnings: list[str]) -> lis
     text = normalize(task)
     kept = [e for e in examples if (said := normalize(str(e.get("input", "")))) and said in text]
     if len(kept) < len(examples):
-        warnings.append(f"dropped {len(examples) - len(kept)} example(s) the teacher gave that the description does not contain")
+        warnings.append(
+            f"dropped {len(examples) - len(kept)} example(s) the teacher gave that the description does not contain"
+        )
     return kept
 
 
@@ -126,7 +139,9 @@ def disagreements(llm: dict, read: dict) -> list[str]:
     """Where the teacher's reading and the text's differ on task type or labels (the text's is used)."""
     out = []
     if llm.get("task_type") and read.get("task_type") and llm["task_type"] != read["task_type"]:
-        out.append(f"the teacher read the task as {llm['task_type']}, the text as {read['task_type']}; used the text's reading")
+        out.append(
+            f"the teacher read the task as {llm['task_type']}, the text as {read['task_type']}; used the text's reading"
+        )
     ours, theirs = read.get("labels"), llm.get("labels")
     if ours and theirs and {l.lower() for l in ours} != {l.strip().lower() for l in theirs}:
         out.append(f"the teacher read the labels {theirs}, the text {ours}; used the text's labels")

@@ -26,10 +26,25 @@ SUBJECTS_PER_FIELD = 8  # titles asked of each field; more passages than subject
 SUBJECTS_TOKENS = 16 * SUBJECTS_PER_FIELD + 40
 PASSAGE_TOKENS = 260  # five to seven sentences
 QUESTIONS_TOKENS = 60 * QUESTIONS_PER_PASSAGE
-QUESTIONS_SCHEMA = {"type": "object", "properties": {"questions": {"type": "array", "items": {
-    "type": "object", "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}, "required": ["question", "answer"]}}},
-    "required": ["questions"]}
-SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
+QUESTIONS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "questions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+                "required": ["question", "answer"],
+            },
+        }
+    },
+    "required": ["questions"],
+}
+SUBJECTS_SCHEMA = {
+    "type": "object",
+    "properties": {"subjects": {"type": "array", "items": {"type": "string"}}},
+    "required": ["subjects"],
+}
 
 
 def wants_passages(spec: TaskSpec) -> bool:
@@ -41,7 +56,11 @@ def wants_passages(spec: TaskSpec) -> bool:
 def input_text(spec: TaskSpec, passage: str, question: str) -> str:
     """The input in the order of the user's first marked example (question first, or passage first)."""
     first = next(e.input for e in spec.examples if has_passage_and_question(e.input))
-    return f"Question: {question}\nContext: {passage}" if question_comes_first(first) else f"Context: {passage}\nQuestion: {question}"
+    return (
+        f"Question: {question}\nContext: {passage}"
+        if question_comes_first(first)
+        else f"Context: {passage}\nQuestion: {question}"
+    )
 
 
 def distinct_inputs(spec: TaskSpec, texts: list[str], exclude: list[str], near_duplicates: bool = True) -> list[int]:
@@ -79,15 +98,22 @@ def passage_subjects(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -> 
     return list(subjects.values())
 
 
-def ask_json_batch(ctx: RunContext, messages: list[tuple], schema: dict, validators: list, max_tokens: int, description: str) -> list:
+def ask_json_batch(
+    ctx: RunContext, messages: list[tuple], schema: dict, validators: list, max_tokens: int, description: str
+) -> list:
     """`ask_json` for each conversation (None where it stays invalid); the first tries are asked in one
     batch (cached), so only an invalid reply costs a repair call of its own."""
     ctx.chat([ChatRequest(m, max_tokens=max_tokens, json_schema=schema) for m in messages], description)
-    return [ask_json(ctx.teacher, m, schema, validate, max_tokens=max_tokens)[0] for m, validate in zip(messages, validators)]
+    return [
+        ask_json(ctx.teacher, m, schema, validate, max_tokens=max_tokens)[0]
+        for m, validate in zip(messages, validators)
+    ]
 
 
 def subject_messages(spec: TaskSpec, field: str) -> tuple:
-    system, user = prompts.render("list_passage_subjects", instruction=spec.instruction, field=field, count=SUBJECTS_PER_FIELD)
+    system, user = prompts.render(
+        "list_passage_subjects", instruction=spec.instruction, field=field, count=SUBJECTS_PER_FIELD
+    )
     return ("system", system), ("user", user)
 
 
@@ -96,30 +122,43 @@ def subjects_validator(prompt: str):
     prompt_words = set(normalize(prompt).split())
 
     def validate(data: dict) -> list[str]:
-        subjects = {normalize(s): " ".join(s.split())[:80] for s in data.get("subjects") or []
-                    if isinstance(s, str) and normalize(s) and not set(normalize(s).split()) <= prompt_words}
+        subjects = {
+            normalize(s): " ".join(s.split())[:80]
+            for s in data.get("subjects") or []
+            if isinstance(s, str) and normalize(s) and not set(normalize(s).split()) <= prompt_words
+        }
         if len(subjects) < 3:
-            raise InvalidAnswer('reply {"subjects": [...]} with at least 3 different article titles, each naming one specific thing')
+            raise InvalidAnswer(
+                'reply {"subjects": [...]} with at least 3 different article titles, each naming one specific thing'
+            )
         return list(subjects.values())
+
     return validate
 
 
 def question_messages(spec: TaskSpec, passage: str) -> tuple:
-    system, user = prompts.render("generate_questions", instruction=spec.instruction, passage=passage, count=QUESTIONS_PER_PASSAGE)
+    system, user = prompts.render(
+        "generate_questions", instruction=spec.instruction, passage=passage, count=QUESTIONS_PER_PASSAGE
+    )
     return ("system", system), ("user", user)
 
 
 def questions_validator(passage: str):
     """Keeps the (question, answer) pairs whose answer is a span of the passage, in the passage's own text."""
+
     def validate(data: dict) -> list[tuple[str, str]]:
         pairs = {}
         for item in data.get("questions") or []:
-            question, answer = str(item.get("question", "")).strip(), span_in_passage(str(item.get("answer", "")), passage)
+            question, answer = (
+                str(item.get("question", "")).strip(),
+                span_in_passage(str(item.get("answer", "")), passage),
+            )
             if question.endswith("?") and answer and normalize(question) not in pairs:
                 pairs[normalize(question)] = (question, answer)
         if not pairs:
             raise InvalidAnswer("each answer must be copied exactly from the passage, and each question end with '?'")
         return list(pairs.values())[:QUESTIONS_PER_PASSAGE]
+
     return validate
 
 
@@ -130,16 +169,41 @@ def passage_candidates(ctx: RunContext, spec: TaskSpec, count: int, seed: int) -
     n_passages = math.ceil(count / QUESTIONS_PER_PASSAGE)
     subjects = passage_subjects(ctx, spec, n_passages, seed) or ["a topic of your choice"]
     chosen = [subjects[i % len(subjects)] for i in range(n_passages)]
-    requests = [ChatRequest(prompts.chat("generate_passage", subject=subject), temperature=0.8, max_tokens=PASSAGE_TOKENS,
-                            seed=seed * 100_003 + i) for i, subject in enumerate(chosen)]
-    written = [(subject, " ".join(r.text.split())) for subject, r in zip(chosen, ctx.chat(requests, "writing passages"))]
-    written = [(subject, p) for subject, p in written if len(p.split()) >= 20]  # an empty or cut-off reply holds no questions
-    questions = ask_json_batch(ctx, [question_messages(spec, p) for _, p in written], QUESTIONS_SCHEMA,
-                               [questions_validator(p) for _, p in written], QUESTIONS_TOKENS, "writing questions")
+    requests = [
+        ChatRequest(
+            prompts.chat("generate_passage", subject=subject),
+            temperature=0.8,
+            max_tokens=PASSAGE_TOKENS,
+            seed=seed * 100_003 + i,
+        )
+        for i, subject in enumerate(chosen)
+    ]
+    written = [
+        (subject, " ".join(r.text.split())) for subject, r in zip(chosen, ctx.chat(requests, "writing passages"))
+    ]
+    written = [
+        (subject, p) for subject, p in written if len(p.split()) >= 20
+    ]  # an empty or cut-off reply holds no questions
+    questions = ask_json_batch(
+        ctx,
+        [question_messages(spec, p) for _, p in written],
+        QUESTIONS_SCHEMA,
+        [questions_validator(p) for _, p in written],
+        QUESTIONS_TOKENS,
+        "writing questions",
+    )
     rows = []
     for i, ((subject, passage), pairs) in enumerate(zip(written, questions)):
         for j, (question, answer) in enumerate(pairs or []):
-            rows.append({"id": f"syn-{i}-{j}", "style": "", "subject": subject, "input": input_text(spec, passage, question),
-                         "writer_answer": answer, "raw": passage})
+            rows.append(
+                {
+                    "id": f"syn-{i}-{j}",
+                    "style": "",
+                    "subject": subject,
+                    "input": input_text(spec, passage, question),
+                    "writer_answer": answer,
+                    "raw": passage,
+                }
+            )
     random.Random(seed).shuffle(rows)  # a cut at `count` keeps passages of every subject
     return rows[:count]

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from p2m import prompts, run_paths
-from p2m.files import read_json, read_jsonl, write_json, write_text
-from p2m.run_ledger import attempts_of
-from p2m.teacher.calls import Ledger
-from p2m.metrics import headline, verdict
-from p2m.stages.base import RunContext, Stage
-from p2m.report_html import render_html
 from p2m.export.dataset import save_dataset
+from p2m.files import read_json, read_jsonl, write_json, write_text
+from p2m.metrics import headline, verdict
+from p2m.report_html import render_html
+from p2m.run_ledger import attempts_of
+from p2m.stages.base import RunContext, Stage
 from p2m.stages.synthesize import Synthesize
 from p2m.stages.verify import Verify
 from p2m.tasks import kind_of
+from p2m.teacher.calls import Ledger
 
 
 def render_markdown(report: dict) -> str:
@@ -35,13 +35,20 @@ def render_markdown(report: dict) -> str:
     ]
     for role, side in (("teacher", teacher), ("student", student)):
         params = f"{side['params'] / 1e6:.1f}M" if side.get("params") else "unknown"
-        lines.append(f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |")
+        lines.append(
+            f"| {role} | `{side['model']}` | {headline(side['metrics']['all'])} | {params} | {side['latency_ms']:.1f} |"
+        )
     for name, scores in report.get("baselines", {}).items():
         lines.append(f"| baseline | {name} | {headline(scores)} | - | - |")
     lines += [
         "",
-        *([f"Teacher reading: {teacher['reading']} (the stronger on these items of: {', '.join(teacher['readings'])})."]
-          if teacher.get("readings") else []),
+        *(
+            [
+                f"Teacher reading: {teacher['reading']} (the stronger on these items of: {', '.join(teacher['readings'])})."
+            ]
+            if teacher.get("readings")
+            else []
+        ),
         verdict(report),
         f"Latency: teacher {teacher['latency_basis']}; student {student['latency_basis']}.",
         "",
@@ -51,8 +58,10 @@ def render_markdown(report: dict) -> str:
         "",
     ]
     for source in [s for s in student["metrics"] if s != "all"]:
-        lines.append(f"- {source}: teacher {headline(teacher['metrics'][source])}; "
-                     f"student {headline(student['metrics'][source])} (n={student['metrics'][source]['n']})")
+        lines.append(
+            f"- {source}: teacher {headline(teacher['metrics'][source])}; "
+            f"student {headline(student['metrics'][source])} (n={student['metrics'][source]['n']})"
+        )
     lines += _data_section(report) + _verifier_section(data) + _training_and_cost_section(report)
     if spec.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in spec["warnings"]]
@@ -67,7 +76,11 @@ def _data_section(report: dict) -> list[str]:
         "",
         f"- Candidates generated: {data['candidates']}; kept after verification: {data['kept']} "
         f"(train {data['train']}, test {data['test']})"
-        + (f"; {data['train_more_solutions']} of the train rows are further worked solutions of their questions" if data.get("train_more_solutions") else ""),
+        + (
+            f"; {data['train_more_solutions']} of the train rows are further worked solutions of their questions"
+            if data.get("train_more_solutions")
+            else ""
+        ),
         f"- Removed: {data['removed'] or 'none'}",
         f"- Test items near a training input (leakage check): {report['leakage']['test_items_near_a_training_input']}",
         f"- Mean verifier scores of kept examples: {data['mean_scores']}",
@@ -96,8 +109,12 @@ def _verifier_section(data: dict) -> list[str]:
     if not data.get("estimated_accuracy"):
         return []
     names = list(data["estimated_accuracy"])
-    lines = ["### Verifiers", "", "| verifier | estimated accuracy | " + " | ".join(f"agrees with {n}" for n in names) + " |",
-             "|---" * (len(names) + 2) + "|"]
+    lines = [
+        "### Verifiers",
+        "",
+        "| verifier | estimated accuracy | " + " | ".join(f"agrees with {n}" for n in names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
     for name in names:
         cells = " | ".join("-" if v is None else f"{v:.2f}" for v in data["agreement"][name].values())
         lines.append(f"| {name} | {data['estimated_accuracy'][name]:.2f} | {cells} |")
@@ -135,7 +152,7 @@ METHODS = {
     "wmss": "supervised fine-tuning, then weak-driven joint training with the base checkpoint (WMSS)",
 }
 
-USAGE = "```python\nfrom p2m import Student\nStudent(\"MODEL_DIR\").predict([\"your input\"])\n```"
+USAGE = '```python\nfrom p2m import Student\nStudent("MODEL_DIR").predict(["your input"])\n```'
 
 
 def training_line(training: dict) -> str:
@@ -143,12 +160,18 @@ def training_line(training: dict) -> str:
     prototypes = training.get("label_prototypes")
     added = f"; the label names' prototypes added to the head x {prototypes}" if prototypes else ""
     share = training.get("weight_ensemble")
-    added += f"; then averaged with the base encoder's zero-shot classifier, {share} of the trained weights" if share not in (None, 1) else ""
+    added += (
+        f"; then averaged with the base encoder's zero-shot classifier, {share} of the trained weights"
+        if share not in (None, 1)
+        else ""
+    )
     if training.get("classifier_tuning") == "head":
         prior = {"names": "pulled toward the label names' embeddings", "none": "no prior"}[training["label_prior"]]
         return f"{training['examples']} examples, a linear head on the frozen encoder's mean-pooled embeddings ({prior}{added})"
-    return (f"{training['examples']} examples, {training['epochs']} epochs, {training['steps']} steps, final loss {training['train_loss']}"
-            + (f" (encoder and head from the fitted probe{added})" if training.get("classifier_tuning") == "full" else ""))
+    return (
+        f"{training['examples']} examples, {training['epochs']} epochs, {training['steps']} steps, final loss {training['train_loss']}"
+        + (f" (encoder and head from the fitted probe{added})" if training.get("classifier_tuning") == "full" else "")
+    )
 
 
 def teacher_provenance(teacher: dict) -> str:
@@ -165,14 +188,23 @@ def render_model_card(report: dict) -> str:
     kind = kind_of(spec["task_type"])
     classifier = kind.labelled
     values = dict(
-        title=f"p2m student: {spec['instruction']}", task=report["task"], task_type=spec["task_type"],
+        title=f"p2m student: {spec['instruction']}",
+        task=report["task"],
+        task_type=spec["task_type"],
         labels_line=f" ({', '.join(spec['labels'])})" if classifier else "",
         pipeline_tag=kind.hub_category,
-        base_model=training["base_model"], teacher=teacher_provenance(report["teacher"]),
-        candidates=data["candidates"], kept=data["kept"], removed=data["removed"] or "none", train=data["train"], test=data["test"],
-        method=METHODS[training["method"]] + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),
+        base_model=training["base_model"],
+        teacher=teacher_provenance(report["teacher"]),
+        candidates=data["candidates"],
+        kept=data["kept"],
+        removed=data["removed"] or "none",
+        train=data["train"],
+        test=data["test"],
+        method=METHODS[training["method"]]
+        + (", through LoRA adapters (merged)" if training.get("lora") in ("on", "qlora") else ""),
         training=training_line(training),
-        teacher_metric=headline(report["teacher"]["metrics"]["all"]), student_metric=headline(report["student"]["metrics"]["all"]),
+        teacher_metric=headline(report["teacher"]["metrics"]["all"]),
+        student_metric=headline(report["student"]["metrics"]["all"]),
         usage=USAGE.replace("MODEL_DIR", report["paths"]["model"]),
     )
     return prompts.fill("model_card", **values)
@@ -181,8 +213,21 @@ def render_model_card(report: dict) -> str:
 class Report(Stage):
     name = "report"
     version = 5  # the training line of a head-only classifier
-    inputs = (run_paths.SPEC, run_paths.VERIFY_SUMMARY, run_paths.TRAIN, run_paths.TRAIN_METRICS, run_paths.EVAL_METRICS, run_paths.EVAL_PREDICTIONS)
-    outputs = (run_paths.REPORT_JSON, run_paths.REPORT_MD, run_paths.REPORT_HTML, run_paths.MODEL_CARD, run_paths.DATASET)
+    inputs = (
+        run_paths.SPEC,
+        run_paths.VERIFY_SUMMARY,
+        run_paths.TRAIN,
+        run_paths.TRAIN_METRICS,
+        run_paths.EVAL_METRICS,
+        run_paths.EVAL_PREDICTIONS,
+    )
+    outputs = (
+        run_paths.REPORT_JSON,
+        run_paths.REPORT_MD,
+        run_paths.REPORT_HTML,
+        run_paths.MODEL_CARD,
+        run_paths.DATASET,
+    )
     prompt_files = ("model_card", "dataset_card")
 
     def run(self, ctx: RunContext) -> None:
@@ -192,17 +237,33 @@ class Report(Stage):
             "spec": read_json(ctx.path(run_paths.SPEC)),
             "teacher": {**evaluation["teacher"], "backend": ctx.teacher.backend.describe()},
             "student": evaluation["student"],
-            **{key: evaluation[key] for key in ("baselines", "retention", "student_minus_teacher", "student_minus_baseline") if key in evaluation},
+            **{
+                key: evaluation[key]
+                for key in ("baselines", "retention", "student_minus_teacher", "student_minus_baseline")
+                if key in evaluation
+            },
             "n_test": evaluation["n"],
             "leakage": evaluation["leakage"],
             "data": read_json(ctx.path(run_paths.VERIFY_SUMMARY)),
             "training": read_json(ctx.path(run_paths.TRAIN_METRICS)),
             "ledger": total_ledger(ctx.run_dir, ctx.teacher.ledger),
-            "paths": {"run_dir": str(ctx.run_dir), "model": str(ctx.path(run_paths.MODEL)), "report": str(ctx.path(run_paths.REPORT_MD)), "html": str(ctx.path(run_paths.REPORT_HTML))},
+            "paths": {
+                "run_dir": str(ctx.run_dir),
+                "model": str(ctx.path(run_paths.MODEL)),
+                "report": str(ctx.path(run_paths.REPORT_MD)),
+                "html": str(ctx.path(run_paths.REPORT_HTML)),
+            },
         }
         write_json(ctx.path(run_paths.REPORT_JSON), report)
         write_text(ctx.path(run_paths.REPORT_MD), render_markdown(report))
-        write_text(ctx.path(run_paths.REPORT_HTML), render_html(report, read_jsonl(ctx.path(run_paths.EVAL_PREDICTIONS)),
-                                                        read_jsonl(ctx.path(run_paths.TRAIN)), tokens_by_stage(ctx.run_dir, ctx.teacher.ledger)))
+        write_text(
+            ctx.path(run_paths.REPORT_HTML),
+            render_html(
+                report,
+                read_jsonl(ctx.path(run_paths.EVAL_PREDICTIONS)),
+                read_jsonl(ctx.path(run_paths.TRAIN)),
+                tokens_by_stage(ctx.run_dir, ctx.teacher.ledger),
+            ),
+        )
         write_text(ctx.path(run_paths.MODEL_CARD), render_model_card(report))
         save_dataset(ctx.run_dir, report, prompts.digest(Synthesize.prompt_files + Verify.prompt_files))

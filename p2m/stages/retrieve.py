@@ -13,9 +13,9 @@ from pathlib import Path
 from p2m import run_paths
 from p2m.config import RunConfig
 from p2m.files import write_json, write_jsonl
-from p2m.stages.base import RunContext, Stage
 from p2m.retrieval.dataset_rows import collect, local_source
 from p2m.retrieval.students import hypothetical_card, offline, rank_datasets, shortlist
+from p2m.stages.base import RunContext, Stage
 
 AUTO_DATASETS = 2
 
@@ -41,9 +41,13 @@ class Retrieve(Stage):
         chosen, candidates = shortlist(spec, config.student, config.max_params, catalog, card)
         ctx.progress.log(f"student: {chosen.id} ({chosen.why})")
         if config.student == "auto" and candidates and candidates[0].id != chosen.id and not candidates[0].local:
-            ctx.progress.log(f"the catalog's best match is {candidates[0].id} (not on this machine): --student {candidates[0].id}")
-        write_json(ctx.path(run_paths.STUDENT), {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates],
-                                              "hypothetical_card": card})
+            ctx.progress.log(
+                f"the catalog's best match is {candidates[0].id} (not on this machine): --student {candidates[0].id}"
+            )
+        write_json(
+            ctx.path(run_paths.STUDENT),
+            {"chosen": chosen.to_dict(), "candidates": [c.to_dict() for c in candidates], "hypothetical_card": card},
+        )
 
         sources = list(config.datasets)
         if "auto" in sources:

@@ -16,11 +16,11 @@ import re
 from p2m import prompts, run_paths
 from p2m.dedup import normalize
 from p2m.files import read_jsonl, write_jsonl
-from p2m.teacher.calls import ChatRequest, Teacher
-from p2m.teacher.structured import InvalidAnswer, ask_json
+from p2m.spec import Example, TaskSpec
 from p2m.stages.base import RunContext, Stage
 from p2m.stages.passages import passage_candidates, wants_passages
-from p2m.spec import Example, TaskSpec
+from p2m.teacher.calls import ChatRequest, Teacher
+from p2m.teacher.structured import InvalidAnswer, ask_json
 
 TEMPERATURES = (0.7, 0.85, 1.0)
 _PREAMBLE = re.compile(r"^\s*(?:sure[^:\n]*[:\n]|here(?: is|'s)[^:\n]*[:\n])", re.I)
@@ -31,7 +31,7 @@ def clean_generated(text: str, cut_short: bool = False) -> str:
     """The example itself: no preamble ("Here is...:", "Review:"), no wrapping quotes, first paragraph;
     an answer cut short by the token limit ends at its last full sentence, where it has one."""
     text = _PREFIX.sub("", text.strip(), count=1).strip()
-    text = text.split("\n\n")[0].strip().strip('"“”\'').strip()
+    text = text.split("\n\n")[0].strip().strip("\"“”'").strip()
     if cut_short and (end := max(text.rfind(". "), text.rfind("! "), text.rfind("? "))) > len(text) // 3:
         text = text[: end + 1]
     return text[:600]
@@ -44,7 +44,11 @@ def clean_passage_input(text: str) -> str:
 
 
 ANY_INPUT = ""  # the subjects key of a text task's inputs, which have no label
-SUBJECTS_SCHEMA = {"type": "object", "properties": {"subjects": {"type": "array", "items": {"type": "string"}}}, "required": ["subjects"]}
+SUBJECTS_SCHEMA = {
+    "type": "object",
+    "properties": {"subjects": {"type": "array", "items": {"type": "string"}}},
+    "required": ["subjects"],
+}
 
 
 def label_meaning(spec: TaskSpec, label: str) -> str:
@@ -67,8 +71,11 @@ def list_subjects(teacher: Teacher, spec: TaskSpec, label: str | None, count: in
     about (ZeroGen's first stage); [] when the teacher gives no usable list: those inputs are then
     written without one."""
     common = dict(instruction=spec.instruction, input_description=spec.input_description, count=count)
-    system, user = (prompts.render("list_input_subjects", **common) if label is None else
-                    prompts.render("list_subjects", **common, label=label, meaning=label_meaning(spec, label)))
+    system, user = (
+        prompts.render("list_input_subjects", **common)
+        if label is None
+        else prompts.render("list_subjects", **common, label=label, meaning=label_meaning(spec, label))
+    )
 
     def validate(data: dict) -> list[str]:
         if not isinstance(data.get("subjects"), list):
@@ -82,12 +89,20 @@ def list_subjects(teacher: Teacher, spec: TaskSpec, label: str | None, count: in
             raise InvalidAnswer(f"list at least {min(3, count)} different subjects")
         return subjects[:count]
 
-    subjects, _ = ask_json(teacher, (("system", system), ("user", user)), SUBJECTS_SCHEMA, validate, max_tokens=16 * count + 40)
+    subjects, _ = ask_json(
+        teacher, (("system", system), ("user", user)), SUBJECTS_SCHEMA, validate, max_tokens=16 * count + 40
+    )
     return subjects or []
 
 
-def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[dict] = (),
-                       subjects: dict[str, list[str]] | None = None, styled: bool = True) -> list[tuple[dict, ChatRequest]]:
+def candidate_requests(
+    spec: TaskSpec,
+    count: int,
+    seed: int,
+    real_rows: list[dict] = (),
+    subjects: dict[str, list[str]] | None = None,
+    styled: bool = True,
+) -> list[tuple[dict, ChatRequest]]:
     """(metadata, request) for each candidate index; deterministic in (spec, index, seed, subjects, styled).
     Rows from real datasets seed the few-shot examples where the user gave fewer than three; the k-th
     input written for a label is about that label's k-th subject (cycling), where it has subjects; a
@@ -106,17 +121,32 @@ def candidate_requests(spec: TaskSpec, count: int, seed: int, real_rows: list[di
             meta["intended_label"] = label
             about = (subjects or {}).get(label) or [""]
             meta["subject"] = about[(i // len(spec.labels)) % len(about)]
-            name, values = "generate_input_for_label", dict(common, label=label, meaning=label_meaning(spec, label),
-                                                            subject=f", about {meta['subject']}" if meta["subject"] else "")
+            name, values = (
+                "generate_input_for_label",
+                dict(
+                    common,
+                    label=label,
+                    meaning=label_meaning(spec, label),
+                    subject=f", about {meta['subject']}" if meta["subject"] else "",
+                ),
+            )
             examples = [e for e in seeds if e.output == label]
         else:
             about = (subjects or {}).get(ANY_INPUT) or [""]
             meta["subject"] = about[i % len(about)]
-            name, values, examples = spec.kind.input_prompt, dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""), seeds
+            name, values, examples = (
+                spec.kind.input_prompt,
+                dict(common, subject=f", about {meta['subject']}" if meta["subject"] else ""),
+                seeds,
+            )
         shots = [({"style": "", "subject": ""}, e.input) for e in examples[:3]]
         messages = prompts.chat(name, shots, style=style, **values)
-        request = ChatRequest(messages, temperature=TEMPERATURES[i % len(TEMPERATURES)], max_tokens=spec.kind.input_tokens,
-                              seed=seed * 100_003 + i)
+        request = ChatRequest(
+            messages,
+            temperature=TEMPERATURES[i % len(TEMPERATURES)],
+            max_tokens=spec.kind.input_tokens,
+            seed=seed * 100_003 + i,
+        )
         out.append((meta, request))
     return out
 
@@ -127,8 +157,12 @@ def input_subjects(ctx: RunContext, spec: TaskSpec) -> dict[str, list[str]]:
     if not ctx.config.subjects_per_label:
         return {}
     classifier = spec.kind.labelled
-    labels, count = (spec.labels, ctx.config.subjects_per_label) if classifier else ([None], 2 * ctx.config.subjects_per_label)
-    ctx.progress.task("listing subjects for each label" if classifier else "listing subjects for the inputs", total=len(labels))
+    labels, count = (
+        (spec.labels, ctx.config.subjects_per_label) if classifier else ([None], 2 * ctx.config.subjects_per_label)
+    )
+    ctx.progress.task(
+        "listing subjects for each label" if classifier else "listing subjects for the inputs", total=len(labels)
+    )
     subjects = {}
     for label in labels:
         subjects[ANY_INPUT if label is None else label] = list_subjects(ctx.teacher, spec, label, count)
@@ -141,23 +175,47 @@ class Synthesize(Stage):
     version = 8  # reading-comprehension subjects listed field by field (passage_fields)
     config_fields = ("num_examples", "subjects_per_label", "styles", "seed")
     uses_teacher = True
-    prompt_files = ("generate_input_for_label", "generate_input", "generate_problem", "styles", "math_styles", "list_subjects",
-                    "list_input_subjects", "repair_json", "list_passage_subjects", "passage_fields", "generate_passage",
-                    "generate_questions")
+    prompt_files = (
+        "generate_input_for_label",
+        "generate_input",
+        "generate_problem",
+        "styles",
+        "math_styles",
+        "list_subjects",
+        "list_input_subjects",
+        "repair_json",
+        "list_passage_subjects",
+        "passage_fields",
+        "generate_passage",
+        "generate_questions",
+    )
     inputs = (run_paths.SPEC, run_paths.RETRIEVED)
     outputs = (run_paths.CANDIDATES,)
 
     def run(self, ctx: RunContext) -> None:
         spec = ctx.spec()
         if wants_passages(spec):
-            write_jsonl(ctx.path(run_paths.CANDIDATES), passage_candidates(ctx, spec, ctx.config.num_examples, ctx.config.seed))
+            write_jsonl(
+                ctx.path(run_paths.CANDIDATES), passage_candidates(ctx, spec, ctx.config.num_examples, ctx.config.seed)
+            )
             return
-        planned = candidate_requests(spec, ctx.config.num_examples, ctx.config.seed, read_jsonl(ctx.path(run_paths.RETRIEVED)),
-                                     input_subjects(ctx, spec), ctx.config.styles)
+        planned = candidate_requests(
+            spec,
+            ctx.config.num_examples,
+            ctx.config.seed,
+            read_jsonl(ctx.path(run_paths.RETRIEVED)),
+            input_subjects(ctx, spec),
+            ctx.config.styles,
+        )
         responses = ctx.chat([request for _, request in planned], "generating inputs")
         rows = [
-            {**meta, "input": clean_passage_input(response.text) if spec.kind.passage_inputs
-             else clean_generated(response.text, response.completion_tokens >= request.max_tokens), "raw": response.text}
+            {
+                **meta,
+                "input": clean_passage_input(response.text)
+                if spec.kind.passage_inputs
+                else clean_generated(response.text, response.completion_tokens >= request.max_tokens),
+                "raw": response.text,
+            }
             for (meta, request), response in zip(planned, responses)
         ]
         write_jsonl(ctx.path(run_paths.CANDIDATES), rows)

@@ -28,17 +28,17 @@ from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
 from p2m import run_paths
 from p2m.device import best_device, count_params, use_bf16
-from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 from p2m.embedded import resolve_model
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl, write_json
-from p2m.stages.base import RunContext, Stage
 from p2m.progress import Progress
 from p2m.spec import TaskSpec
-from p2m.teacher.answers import teacher_requests
+from p2m.stages.base import RunContext, Stage
 from p2m.student.classifier import EmbeddingClassifier, embed_texts, fit_head, label_prototypes
 from p2m.student.extractive import training_features
 from p2m.student.model import MAX_INPUT_TOKENS, MAX_SEQUENCE_TOKENS, answer_budget, save_meta, student_prompt
+from p2m.teacher.answers import teacher_requests
+from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 
 MIN_ROWS_FOR_VALIDATION = 200  # a validation split of under 20 rows picks a checkpoint by noise
 LORA_ABOVE_PARAMS = 1e9  # full fine-tuning with AdamW needs ~16 bytes a parameter: LoRA above this size
@@ -48,7 +48,9 @@ CAUSAL_LORA_ABOVE_PARAMS = 3e8
 SMALL_ENCODER_PARAMS = 50e6
 GENERATOR_EPOCHS = 3  # a causal LM is instruction-tuned already, and seconds a step on two CPU cores
 GENERATOR_LEARNING_RATE = 5e-5
-ADAPTER_LEARNING_RATE = 2e-4  # LoRA's B starts at zero: at 5e-5 a Qwen2.5-0.5B student's answers barely moved in 14 steps
+ADAPTER_LEARNING_RATE = (
+    2e-4  # LoRA's B starts at zero: at 5e-5 a Qwen2.5-0.5B student's answers barely moved in 14 steps
+)
 
 
 class ProgressCallback(TrainerCallback):
@@ -68,7 +70,9 @@ class ProgressCallback(TrainerCallback):
         self.progress.advance(1)
 
 
-def classifier_schedule(n_examples: int, params: int, epochs: float = 0, learning_rate: float = 0) -> tuple[float, float]:
+def classifier_schedule(
+    n_examples: int, params: int, epochs: float = 0, learning_rate: float = 0
+) -> tuple[float, float]:
     """(epochs, learning rate) for an encoder; either > 0 is the user's. A small encoder (MiniLM) needs
     many passes at a large step on a few examples; a base-sized one (MPNet) fits them in a few passes at
     a smaller step (benchmarks/main_job.py measured the main job's choice)."""
@@ -86,22 +90,46 @@ def validation_split(rows: list[dict], patience: int, seed: int) -> tuple[list[d
     return shuffled[n:], shuffled[:n]
 
 
-def common_args(ctx: RunContext, work: Path, n_examples: int, epochs: float, batch_size: int, learning_rate: float,
-                validate: bool) -> dict:
+def common_args(
+    ctx: RunContext, work: Path, n_examples: int, epochs: float, batch_size: int, learning_rate: float, validate: bool
+) -> dict:
     total_steps = math.ceil(math.ceil(n_examples / batch_size) * epochs)
     every = max(1, total_steps // 4)  # a few checkpoints per run, so an interrupted run resumes
     return dict(
-        output_dir=str(work), num_train_epochs=epochs, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
-        learning_rate=learning_rate, warmup_steps=0.1, weight_decay=0.01, logging_steps=1,
-        save_strategy="steps", save_steps=every, save_total_limit=1, report_to=[], seed=ctx.config.seed, bf16=use_bf16(),
-        disable_tqdm=True, dataloader_pin_memory=best_device() == "cuda",  # pinned memory serves only a GPU
-        **(dict(eval_strategy="steps", eval_steps=every, load_best_model_at_end=True, metric_for_best_model="eval_loss",
-                greater_is_better=False) if validate else {}),
+        output_dir=str(work),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=every,
+        save_total_limit=1,
+        report_to=[],
+        seed=ctx.config.seed,
+        bf16=use_bf16(),
+        disable_tqdm=True,
+        dataloader_pin_memory=best_device() == "cuda",  # pinned memory serves only a GPU
+        **(
+            dict(
+                eval_strategy="steps",
+                eval_steps=every,
+                load_best_model_at_end=True,
+                metric_for_best_model="eval_loss",
+                greater_is_better=False,
+            )
+            if validate
+            else {}
+        ),
     )
 
 
 def callbacks(ctx: RunContext, validate: bool, description: str = "training") -> list:
-    return [ProgressCallback(ctx.progress, description)] + ([EarlyStoppingCallback(ctx.config.early_stopping)] if validate else [])
+    return [ProgressCallback(ctx.progress, description)] + (
+        [EarlyStoppingCallback(ctx.config.early_stopping)] if validate else []
+    )
 
 
 def model_kwargs(lora: str) -> dict:
@@ -111,7 +139,11 @@ def model_kwargs(lora: str) -> dict:
     import torch
     from transformers import BitsAndBytesConfig
 
-    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)}
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    }
 
 
 def wants_adapters(lora: str, params: int, peft_task: str) -> bool:
@@ -131,7 +163,9 @@ def with_lora(model, lora: str, peft_task: str):
         model = prepare_model_for_kbit_training(model)
     with warnings.catch_warnings():  # peft reads the model's checkpointing flag by its old transformers name
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=peft_task))
+        return get_peft_model(
+            model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type=peft_task)
+        )
 
 
 def classifier_targets(spec: TaskSpec, rows: list[dict], method: str, alpha: float):
@@ -152,7 +186,9 @@ def fit_classifier_head(ctx: RunContext, spec: TaskSpec, model, tokenizer, rows:
     ctx.progress.task(f"fitting the head on {len(rows)} embeddings", total=None)
     model.to(best_device())
     x = embed_texts(model, tokenizer, [r["input"] for r in rows], MAX_INPUT_TOKENS)
-    prior = label_prototypes(model, tokenizer, spec.labels, MAX_INPUT_TOKENS) if ctx.config.label_prior == "names" else None
+    prior = (
+        label_prototypes(model, tokenizer, spec.labels, MAX_INPUT_TOKENS) if ctx.config.label_prior == "names" else None
+    )
     weight, bias = fit_head(x, classifier_targets(spec, rows, ctx.config.method, ctx.config.kd_alpha), prior)
     model.head.weight.data.copy_(weight)
     model.head.bias.data.copy_(bias)
@@ -168,7 +204,9 @@ def add_label_prototypes(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassi
         model.head.weight.data += (ctx.config.label_prototypes * prototypes).to(model.head.weight)
 
 
-def ensemble_with_base(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassifier, tokenizer, base: str) -> float | None:
+def ensemble_with_base(
+    ctx: RunContext, spec: TaskSpec, model: EmbeddingClassifier, tokenizer, base: str
+) -> float | None:
     """--weight-ensemble below 1: the weights become that share of the trained student's plus the rest of
     the base encoder's with its zero-shot head (WiSE-FT). The trained student's gains on the task come
     with a cost in what the base knew of the label names, which a weak teacher's data makes large; the
@@ -183,7 +221,9 @@ def ensemble_with_base(ctx: RunContext, spec: TaskSpec, model: EmbeddingClassifi
     from transformers import AutoModel
 
     zero_shot = EmbeddingClassifier(AutoModel.from_pretrained(base), len(spec.labels)).to(model.head.weight.device)
-    zero_shot.head.weight.data = label_prototypes(zero_shot, tokenizer, spec.labels, MAX_INPUT_TOKENS).to(model.head.weight)
+    zero_shot.head.weight.data = label_prototypes(zero_shot, tokenizer, spec.labels, MAX_INPUT_TOKENS).to(
+        model.head.weight
+    )
     zero_shot.head.bias.data.zero_()
     base_weights = zero_shot.state_dict()
     with torch.no_grad():
@@ -202,28 +242,51 @@ def train_classifier(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = EmbeddingClassifier(AutoModel.from_pretrained(base, **model_kwargs(ctx.config.lora)), len(spec.labels))
     full = ctx.config.classifier_tuning == "full"
-    fit_classifier_head(ctx, spec, model, tokenizer, rows if full else rows + validation)  # head only: nothing to stop early on
+    fit_classifier_head(
+        ctx, spec, model, tokenizer, rows if full else rows + validation
+    )  # head only: nothing to stop early on
     if not full:
         return None, model, tokenizer
     label2id = {label: i for i, label in enumerate(spec.labels)}
     soft = ctx.config.method == "soft-kd"
 
     def dataset(part: list[dict]):
-        data = Dataset.from_list([
-            {"text": r["input"], "label": label2id[r["output"]],
-             **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {})}
-            for r in part
-        ])
-        return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=MAX_INPUT_TOKENS), batched=True, remove_columns=["text"])
+        data = Dataset.from_list(
+            [
+                {
+                    "text": r["input"],
+                    "label": label2id[r["output"]],
+                    **({"soft_targets": [r["teacher_distribution"][l] for l in spec.labels]} if soft else {}),
+                }
+                for r in part
+            ]
+        )
+        return data.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=MAX_INPUT_TOKENS),
+            batched=True,
+            remove_columns=["text"],
+        )
 
     model.body = with_lora(model.body, ctx.config.lora, "FEATURE_EXTRACTION")
-    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate)
-    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)),
-                             remove_unused_columns=False)  # soft_targets reach compute_loss
+    epochs, learning_rate = classifier_schedule(
+        len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate
+    )
+    args = TrainingArguments(
+        **common_args(
+            ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)
+        ),
+        remove_unused_columns=False,
+    )  # soft_targets reach compute_loss
     trainer_class = soft_target_trainer(ctx.config.kd_alpha, ctx.config.kd_temperature) if soft else Trainer
-    trainer = trainer_class(model=model, args=args, train_dataset=dataset(rows), eval_dataset=dataset(validation) if validation else None,
-                            processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                            callbacks=callbacks(ctx, bool(validation)))
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=dataset(rows),
+        eval_dataset=dataset(validation) if validation else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=callbacks(ctx, bool(validation)),
+    )
     return trainer, model, tokenizer
 
 
@@ -231,30 +294,61 @@ def train_extractive(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict
     """(trainer, model, tokenizer): an encoder with a fresh span head, fine-tuned on each answer's
     position in its passage (the loss of transformers' question-answering models)."""
     from datasets import Dataset
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = with_lora(AutoModelForQuestionAnswering.from_pretrained(base, **model_kwargs(ctx.config.lora)), ctx.config.lora, "QUESTION_ANS")
-    epochs, learning_rate = classifier_schedule(len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate)
-    args = TrainingArguments(**common_args(ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)))
-    train, evaluation = (Dataset.from_dict(training_features(tokenizer, part, spec.instruction)) if part else None for part in (rows, validation))
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks(ctx, bool(validation)))
+    model = with_lora(
+        AutoModelForQuestionAnswering.from_pretrained(base, **model_kwargs(ctx.config.lora)),
+        ctx.config.lora,
+        "QUESTION_ANS",
+    )
+    epochs, learning_rate = classifier_schedule(
+        len(rows), count_params(model), ctx.config.epochs, ctx.config.learning_rate
+    )
+    args = TrainingArguments(
+        **common_args(
+            ctx, work, len(rows), epochs, batch_size=16, learning_rate=learning_rate, validate=bool(validation)
+        )
+    )
+    train, evaluation = (
+        Dataset.from_dict(training_features(tokenizer, part, spec.instruction)) if part else None
+        for part in (rows, validation)
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=callbacks(ctx, bool(validation)),
+    )
     return trainer, model, tokenizer
 
 
 def causal_rows(spec: TaskSpec, rows: list[dict], method: str) -> list[dict]:
     """Conversational prompt/completion rows: TRL's format for `sft`/`context`, plain completions plus
     the teacher's own prompt (instruction and few-shot turns) for the `CompletionCollator` methods."""
+
     def prompt(text: str) -> list[dict]:
         return [{"role": "user", "content": student_prompt("" if method == "context" else spec.instruction, text)}]
 
     if method in ("sft", "context"):
-        return [{"prompt": prompt(r["input"]), "completion": [{"role": "assistant", "content": r["output"]}]} for r in rows]
+        return [
+            {"prompt": prompt(r["input"]), "completion": [{"role": "assistant", "content": r["output"]}]} for r in rows
+        ]
     out = [{"prompt": prompt(r["input"]), "completion": r["output"]} for r in rows]
     if method == "logit-kd":
         for row, source in zip(out, rows):
-            row["teacher_prompt"] = [{"role": role, "content": text} for role, text in teacher_requests(spec, source["input"], 0)[0].messages]
+            row["teacher_prompt"] = [
+                {"role": role, "content": text} for role, text in teacher_requests(spec, source["input"], 0)[0].messages
+            ]
     return out
 
 
@@ -265,17 +359,31 @@ def local_teacher(ctx: RunContext, tokenizer):
 
     backend = ctx.teacher.backend
     if not isinstance(backend, LocalBackend):
-        raise P2MError("--method logit-kd needs the teacher's logits in torch: a transformers teacher with the student's "
-                       "tokenizer (e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct, or a model dir); use --method sft "
-                       "or context with a GGUF or server teacher")
+        raise P2MError(
+            "--method logit-kd needs the teacher's logits in torch: a transformers teacher with the student's "
+            "tokenizer (e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct, or a model dir); use --method sft "
+            "or context with a GGUF or server teacher"
+        )
     model, teacher_tokenizer = backend.load()
     if teacher_tokenizer.get_vocab() != tokenizer.get_vocab():
-        raise P2MError(f"--method logit-kd needs a teacher and student with one tokenizer; {backend.model}'s differs from the student's")
+        raise P2MError(
+            f"--method logit-kd needs a teacher and student with one tokenizer; {backend.model}'s differs from the student's"
+        )
     return model
 
 
-def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float, work: Path,
-                    method: str | None = None, description: str = "training", weak=None):
+def train_generator(
+    ctx: RunContext,
+    spec: TaskSpec,
+    base: str,
+    rows: list[dict],
+    validation: list[dict],
+    epochs: float,
+    work: Path,
+    method: str | None = None,
+    description: str = "training",
+    weak=None,
+):
     """A trainer for a causal student from `base`; `weak` is WMSS's weak model (the loaded base checkpoint)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
@@ -287,11 +395,22 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = with_lora(AutoModelForCausalLM.from_pretrained(base, **model_kwargs(config.lora)), config.lora, "CAUSAL_LM")
-    train, evaluation = (Dataset.from_list(causal_rows(spec, part, method)) if part else None for part in (rows, validation))
-    common = dict(model=model, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
-                  callbacks=callbacks(ctx, bool(validation), description))
-    learning_rate = config.learning_rate or (ADAPTER_LEARNING_RATE if hasattr(model, "peft_config") else GENERATOR_LEARNING_RATE)
-    args = common_args(ctx, work, len(rows), epochs, batch_size=8, learning_rate=learning_rate, validate=bool(validation))
+    train, evaluation = (
+        Dataset.from_list(causal_rows(spec, part, method)) if part else None for part in (rows, validation)
+    )
+    common = dict(
+        model=model,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        callbacks=callbacks(ctx, bool(validation), description),
+    )
+    learning_rate = config.learning_rate or (
+        ADAPTER_LEARNING_RATE if hasattr(model, "peft_config") else GENERATOR_LEARNING_RATE
+    )
+    args = common_args(
+        ctx, work, len(rows), epochs, batch_size=8, learning_rate=learning_rate, validate=bool(validation)
+    )
     if method in ("sft", "context"):
         with warnings.catch_warnings():  # TRL's own default (gradient_checkpointing=True) under transformers' new name
             warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -300,8 +419,15 @@ def train_generator(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict]
     collator = CompletionCollator(tokenizer, MAX_SEQUENCE_TOKENS)
     args = TrainingArguments(**args, remove_unused_columns=False)  # the collator reads the raw rows
     if method == "logit-kd":
-        return LogitKDTrainer(args=args, data_collator=collator, teacher_model=local_teacher(ctx, tokenizer),
-                              alpha=config.kd_alpha, beta=config.kd_beta, on_policy=config.kd_on_policy, **common), tokenizer
+        return LogitKDTrainer(
+            args=args,
+            data_collator=collator,
+            teacher_model=local_teacher(ctx, tokenizer),
+            alpha=config.kd_alpha,
+            beta=config.kd_beta,
+            on_policy=config.kd_on_policy,
+            **common,
+        ), tokenizer
     return WMSSTrainer(args=args, data_collator=collator, weak_model=weak, lam=config.wmss_lambda, **common), tokenizer
 
 
@@ -341,7 +467,9 @@ def save_model(model, tokenizer, model_dir: Path) -> None:
     tokenizer.save_pretrained(str(model_dir))
 
 
-def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float) -> tuple:
+def wmss_phase(
+    ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], validation: list[dict], epochs: float
+) -> tuple:
     """WMSS: SFT (saved once to train/work/sft-model, so a resume skips it), then one epoch of weak-driven
     joint training from that model on examples drawn by entropy dynamics, the base as the weak model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -351,7 +479,9 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     sft_dir = ctx.path(run_paths.TRAIN_WORK) / "sft-model"
     if not (sft_dir / "config.json").exists():
         work = ctx.path(run_paths.TRAIN_WORK) / "sft"
-        trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, epochs, work, method="sft", description="training (sft)")
+        trainer, tokenizer = train_generator(
+            ctx, spec, base, rows, validation, epochs, work, method="sft", description="training (sft)"
+        )
         fit(ctx, trainer, last_checkpoint(ctx, work))
         save_model(trainer.accelerator.unwrap_model(trainer.model), tokenizer, sft_dir)
     tokenizer = AutoTokenizer.from_pretrained(sft_dir)
@@ -363,16 +493,33 @@ def wmss_phase(ctx: RunContext, spec: TaskSpec, base: str, rows: list[dict], val
     alpha, beta, gamma = ctx.config.wmss_weights
     picked = resample(rows, selection_weights(base_h, sft_h, alpha, beta, gamma), ctx.config.seed)
     work = ctx.path(run_paths.TRAIN_WORK) / "wmss"
-    trainer, tokenizer = train_generator(ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=weak)
+    trainer, tokenizer = train_generator(
+        ctx, spec, str(sft_dir), picked, validation, 1, work, description="training (wmss)", weak=weak
+    )
     return trainer, tokenizer, work
 
 
 class Train(Stage):
     name = "train"
     version = 13  # --learning-rate; 'auto' LoRA for causal students over 300M, which train at 2e-4
-    config_fields = ("epochs", "learning_rate", "seed", "method", "kd_alpha", "kd_temperature", "kd_beta", "kd_on_policy", "wmss_lambda",
-                     "wmss_weights", "lora", "early_stopping", "classifier_tuning", "label_prior",
-                     "label_prototypes", "weight_ensemble")
+    config_fields = (
+        "epochs",
+        "learning_rate",
+        "seed",
+        "method",
+        "kd_alpha",
+        "kd_temperature",
+        "kd_beta",
+        "kd_on_policy",
+        "wmss_lambda",
+        "wmss_weights",
+        "lora",
+        "early_stopping",
+        "classifier_tuning",
+        "label_prior",
+        "label_prototypes",
+        "weight_ensemble",
+    )
     uses_teacher = True  # logit-kd reads the teacher's logits
     inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
     outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
@@ -383,13 +530,19 @@ class Train(Stage):
         student, kind = chosen["id"], spec.kind.student_kind(chosen.get("arch", ""))
         rows = read_jsonl(ctx.path(run_paths.TRAIN))
         if not rows:
-            raise P2MError("no synthetic example passed verification, so there is nothing to train on; "
-                           "raise --num-examples or lower --keep-threshold")
+            raise P2MError(
+                "no synthetic example passed verification, so there is nothing to train on; "
+                "raise --num-examples or lower --keep-threshold"
+            )
         classifier = kind == "classifier"
         if method == "soft-kd" and not classifier:
-            raise P2MError("--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd")
+            raise P2MError(
+                "--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd"
+            )
         if method in ("logit-kd", "context", "wmss") and kind != "causal":
-            raise P2MError(f"--method {method} is for causal LM students; this run trains a {kind} ({student}): use --method sft")
+            raise P2MError(
+                f"--method {method} is for causal LM students; this run trains a {kind} ({student}): use --method sft"
+            )
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         set_seed(ctx.config.seed)  # the new head's initial weights too: a resumed run trains what a cold one would
@@ -410,32 +563,46 @@ class Train(Stage):
         save_meta(model_dir, spec, student, method, kind, budget)
         shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
         shutil.rmtree(ctx.path(run_paths.EXPORT), ignore_errors=True)  # made from the student this one replaces
-        write_json(ctx.path(run_paths.TRAIN_METRICS), {
-            "base_model": student, "kind": kind, "examples": len(rows), "validation_examples": len(validation), "method": method,
-            "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
-            "label_prior": ctx.config.label_prior if classifier else None,
-            "label_prototypes": ctx.config.label_prototypes if classifier else None,
-            "weight_ensemble": ensembled,
-            "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
-            "seconds": round(time.perf_counter() - started, 2), "resumed_from": Path(checkpoint).name if checkpoint else None,
-            **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),
-        })
+        write_json(
+            ctx.path(run_paths.TRAIN_METRICS),
+            {
+                "base_model": student,
+                "kind": kind,
+                "examples": len(rows),
+                "validation_examples": len(validation),
+                "method": method,
+                "classifier_tuning": ctx.config.classifier_tuning if classifier else None,
+                "label_prior": ctx.config.label_prior if classifier else None,
+                "label_prototypes": ctx.config.label_prototypes if classifier else None,
+                "weight_ensemble": ensembled,
+                "lora": ("qlora" if ctx.config.lora == "qlora" else "on") if adapters else "off",
+                "seconds": round(time.perf_counter() - started, 2),
+                "resumed_from": Path(checkpoint).name if checkpoint else None,
+                **(trainer_metrics(trainer, result) if trainer else {"device": best_device(), "bf16": False}),
+            },
+        )
 
-    def build(self, ctx: RunContext, spec: TaskSpec, kind: str, base: str, rows: list[dict], validation: list[dict]) -> tuple:
+    def build(
+        self, ctx: RunContext, spec: TaskSpec, kind: str, base: str, rows: list[dict], validation: list[dict]
+    ) -> tuple:
         """(trainer or None for a head-only classifier, model, tokenizer, checkpoint to resume from)."""
         work = ctx.path(run_paths.TRAIN_WORK) / "main"
         checkpoint = last_checkpoint(ctx, work)
         model = None
         try:
             if ctx.config.method == "wmss":
-                trainer, tokenizer, work = wmss_phase(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS)
+                trainer, tokenizer, work = wmss_phase(
+                    ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS
+                )
                 checkpoint = last_checkpoint(ctx, work)
             elif kind == "classifier":
                 trainer, model, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
             elif kind == "span":
                 trainer, model, tokenizer = train_extractive(ctx, spec, base, rows, validation, work)
             else:
-                trainer, tokenizer = train_generator(ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS, work)
+                trainer, tokenizer = train_generator(
+                    ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS, work
+                )
         except OSError as error:  # transformers: the student is neither on this machine nor downloadable
             if error.errno == errno.ENOSPC:
                 raise
@@ -447,10 +614,15 @@ def trainer_metrics(trainer, result) -> dict:
     """What a Trainer's run says about itself: steps, losses, throughput, device."""
     history = trainer.state.log_history
     return {
-        "epochs": trainer.args.num_train_epochs, "learning_rate": trainer.args.learning_rate,
-        "steps": result.global_step, "planned_steps": trainer.state.max_steps, "stopped_early": result.global_step < trainer.state.max_steps,
-        "train_loss": round(result.training_loss, 4), "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        "epochs": trainer.args.num_train_epochs,
+        "learning_rate": trainer.args.learning_rate,
+        "steps": result.global_step,
+        "planned_steps": trainer.state.max_steps,
+        "stopped_early": result.global_step < trainer.state.max_steps,
+        "train_loss": round(result.training_loss, 4),
+        "samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
         "loss_curve": [entry["loss"] for entry in history if "loss" in entry],
         "eval_loss_curve": [entry["eval_loss"] for entry in history if "eval_loss" in entry],
-        "device": str(trainer.args.device), "bf16": trainer.args.bf16,
+        "device": str(trainer.args.device),
+        "bf16": trainer.args.bf16,
     }

@@ -34,58 +34,90 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from p2m import prompts, run_paths
 from p2m.config import load_texts
-from p2m.verifiers import label_model
 from p2m.dedup import dedupe, normalize, repeats_words
-from p2m.verifiers.embeddings import Embedder
 from p2m.files import read_jsonl, write_json, write_jsonl
-from p2m.verifiers.keyword_rules import keyword_label_probs
-from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
-from p2m.teacher.calls import ChatRequest, ScoreRequest
+from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext, Stage
 from p2m.stages.passages import distinct_inputs, wants_passages
 from p2m.stages.synthesize import generation_prompt
-from p2m.spec import TaskSpec
 from p2m.tasks.extraction import has_passage_and_question
-from p2m.verifiers.signals import (aggregate, agreement, calibrate, degenerate, format_score, label_from_reply, judge_yes_probability,
-                                   label_probs_from_logprobs, normalize_answer)
+from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
+from p2m.teacher.calls import ChatRequest, ScoreRequest
+from p2m.verifiers import label_model
+from p2m.verifiers.embeddings import Embedder
+from p2m.verifiers.keyword_rules import keyword_label_probs
+from p2m.verifiers.signals import (
+    aggregate,
+    agreement,
+    calibrate,
+    degenerate,
+    format_score,
+    judge_yes_probability,
+    label_from_reply,
+    label_probs_from_logprobs,
+    normalize_answer,
+)
 
 ABSTAIN_MARGIN = 0.1  # a verifier whose top two labels are closer than this abstains in the label model
 # The model behind each verifier: verifiers of one model err together, so they do not vouch for each other;
 # the keyword rules are learnt from the others' labels, so they vouch for none of them.
-VERIFIER_MODEL = {"intended": "teacher", "teacher": "teacher", "channel": "teacher", "embedding": "minilm", "pool": "minilm",
-                  "keywords": label_model.DERIVED}
+VERIFIER_MODEL = {
+    "intended": "teacher",
+    "teacher": "teacher",
+    "channel": "teacher",
+    "embedding": "minilm",
+    "pool": "minilm",
+    "keywords": label_model.DERIVED,
+}
 
 
 def channel_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     """One request per (text, label), text-major: log P(text | task, label)."""
-    prefixes = [prompts.fill("channel", instruction=spec.instruction, label=label).rstrip() + " " for label in spec.labels]
+    prefixes = [
+        prompts.fill("channel", instruction=spec.instruction, label=label).rstrip() + " " for label in spec.labels
+    ]
     return [ScoreRequest(prefix, text) for text in texts for prefix in prefixes]
 
 
-def classification_evidence(spec: TaskSpec, texts: list[str], replies: list[list], embedder: Embedder,
-                            intended: list[str] | None = None, pool: list[tuple[str, str]] = (), own: list[int | None] | None = None,
-                            score: Callable[[list[ScoreRequest]], list[float]] | None = None,
-                            channel: bool = False) -> dict[str, list[dict[str, float]]]:
+def classification_evidence(
+    spec: TaskSpec,
+    texts: list[str],
+    replies: list[list],
+    embedder: Embedder,
+    intended: list[str] | None = None,
+    pool: list[tuple[str, str]] = (),
+    own: list[int | None] | None = None,
+    score: Callable[[list[ScoreRequest]], list[float]] | None = None,
+    channel: bool = False,
+) -> dict[str, list[dict[str, float]]]:
     """Each verifier's calibrated label distribution for each text. pool: labelled (text, label)
     pairs for the pool verifier, own[i] the index of texts[i] in it; score: the teacher's scorer;
     channel: also the channel verifier (needs score)."""
     labels = spec.labels
     uniform = {l: 1 / len(labels) for l in labels}
-    prototypes = {l: spec.label_texts(l) + [f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l]
-                  for l in labels}
-    sources = {"intended": [{l: float(l == want) for l in labels} if want else uniform for want in intended]} if intended else {}
+    prototypes = {
+        l: spec.label_texts(l) + [f"{spec.input_description}: {l}"] + [e.input for e in spec.examples if e.output == l]
+        for l in labels
+    }
+    sources = (
+        {"intended": [{l: float(l == want) for l in labels} if want else uniform for want in intended]}
+        if intended
+        else {}
+    )
     if score is not None:
         sources["teacher"] = calibrate(softmax_rows(score(label_requests(spec, texts)), labels))
     else:
         votes = [[label_from_reply(a.text, labels) for a in answers] for answers in replies]
         vote_share = [{l: v.count(l) / len(v) for l in labels} for v in votes]
         first_token = [label_probs_from_logprobs(a[0].top_logprobs, labels) or uniform for a in replies]
-        sources["teacher"] = calibrate([{l: (a[l] + b[l]) / 2 for l in labels} for a, b in zip(vote_share, first_token)])
+        sources["teacher"] = calibrate(
+            [{l: (a[l] + b[l]) / 2 for l in labels} for a, b in zip(vote_share, first_token)]
+        )
     sources["embedding"] = calibrate(embedder.label_probs(texts, prototypes))
     if pool:
         sources["pool"] = calibrate(embedder.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], labels, own))
@@ -103,13 +135,22 @@ def ensembles(sources: dict[str, list[dict[str, float]]], labels: list[str]) -> 
     n = len(next(iter(sources.values())))
     naive = [{l: aggregate({name: dists[i][l] for name, dists in sources.items()}) for l in labels} for i in range(n)]
     weighted, accuracies, votes = label_model.weighted_pool(sources, labels, ABSTAIN_MARGIN, VERIFIER_MODEL)
-    diagnostics = {"estimated_accuracy": {name: round(a, 4) for name, a in accuracies.items()},
-                   "agreement": label_model.agreement_matrix(votes, list(sources))}
+    diagnostics = {
+        "estimated_accuracy": {name: round(a, 4) for name, a in accuracies.items()},
+        "agreement": label_model.agreement_matrix(votes, list(sources)),
+    }
     return naive, weighted, diagnostics
 
 
-def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], embedder: Embedder, known: list[tuple[str, str]],
-                         score: Callable | None, channel: bool = False) -> dict:
+def score_classification(
+    spec: TaskSpec,
+    rows: list[dict],
+    replies: list[list],
+    embedder: Embedder,
+    known: list[tuple[str, str]],
+    score: Callable | None,
+    channel: bool = False,
+) -> dict:
     """Target = argmax of the weighted pool; score = its probability. known: labelled (input, label)
     pairs besides the candidates (user examples, real rows) for the pool verifier. Returns diagnostics."""
     labels = spec.labels
@@ -118,16 +159,30 @@ def score_classification(spec: TaskSpec, rows: list[dict], replies: list[list], 
     own: list[int | None] = [None] * len(rows)
     for position, i in enumerate(written):
         own[i] = position
-    sources = classification_evidence(spec, [r["input"] for r in rows], replies, embedder, [r["intended_label"] for r in rows],
-                                      pool, own, score, channel)
+    sources = classification_evidence(
+        spec,
+        [r["input"] for r in rows],
+        replies,
+        embedder,
+        [r["intended_label"] for r in rows],
+        pool,
+        own,
+        score,
+        channel,
+    )
     naive, weighted, diagnostics = ensembles(sources, labels)
     for i, row in enumerate(rows):
         target = max(labels, key=weighted[i].get)
         teacher = sources["teacher"][i]
         teacher_label = label_from_reply(replies[i][0].text, labels) if replies[i] else max(labels, key=teacher.get)
-        row.update(output=target, teacher_label=teacher_label, score=round(weighted[i][target], 4),
-                   score_naive=round(naive[i][target], 4), scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
-                   teacher_distribution={l: round(p, 4) for l, p in teacher.items()})
+        row.update(
+            output=target,
+            teacher_label=teacher_label,
+            score=round(weighted[i][target], 4),
+            score_naive=round(naive[i][target], 4),
+            scores={name: round(dists[i][target], 4) for name, dists in sources.items()},
+            teacher_distribution={l: round(p, 4) for l, p in teacher.items()},
+        )
     return diagnostics
 
 
@@ -145,11 +200,17 @@ def candidate_answers(answers: list, kind: str) -> list[str]:
 
 def judge_requests(spec: TaskSpec, text: str, candidates: list[str]) -> list[ChatRequest]:
     """Teacher-as-judge, one yes/no token per candidate (with log-probabilities for P(yes))."""
-    return [ChatRequest(prompts.chat("judge", instruction=spec.instruction, input=text, answer=c), max_tokens=1, top_logprobs=10)
-            for c in candidates]
+    return [
+        ChatRequest(
+            prompts.chat("judge", instruction=spec.instruction, input=text, answer=c), max_tokens=1, top_logprobs=10
+        )
+        for c in candidates
+    ]
 
 
-def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list], kind: str) -> None:
+def score_generation(
+    spec: TaskSpec, rows: list[dict], candidates: list[list[str]], judgements: list[list], kind: str
+) -> None:
     """Each candidate scored by self-consistency with the others, format and the judge's P(yes); the
     best one (the greedy answer on ties) becomes the target. Worked solutions (numbers) keep the other
     distinct ones that reach the target's number too, best first: more reasoning paths to train on."""
@@ -157,8 +218,10 @@ def score_generation(spec: TaskSpec, rows: list[dict], candidates: list[list[str
     for row, answers, judged in zip(rows, candidates, judgements):
         scored = []
         for j, answer in enumerate(answers):
-            scores = {"self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
-                      "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs)}
+            scores = {
+                "self_consistency": agreement(answer, answers[:j] + answers[j + 1 :], kind),
+                "judge": judge_yes_probability(judged[j].text, judged[j].top_logprobs),
+            }
             if spec.kind.checks_format:
                 scores["format"] = format_score(answer, row["input"], examples)
             scored.append((aggregate(scores), -j, answer, scores))
@@ -178,7 +241,9 @@ def same_number_solutions(target: str, others: list[tuple[float, str]]) -> list[
     return found
 
 
-def with_more_solutions(train: list[dict], test: list[dict], per_question: int, threshold: float) -> tuple[list[dict], list[dict]]:
+def with_more_solutions(
+    train: list[dict], test: list[dict], per_question: int, threshold: float
+) -> tuple[list[dict], list[dict]]:
     """Each worked-solution train row once more for each other solution of its question that passes the
     keep threshold, up to `per_question` rows a question (Ho et al. 2023: a small student reasons better
     from several of the teacher's paths than from one); a held-out row keeps its chosen answer only."""
@@ -187,8 +252,10 @@ def with_more_solutions(train: list[dict], test: list[dict], per_question: int, 
     out = []
     for row in train:
         more = [m for m in row.pop("more_solutions", []) if m[0] >= threshold][: per_question - 1]
-        out += [row] + [{**row, "id": f"{row['id']}-path{k}", "solution_of": row["id"], "output": answer, "score": score}
-                        for k, (score, answer) in enumerate(more, start=2)]
+        out += [row] + [
+            {**row, "id": f"{row['id']}-path{k}", "solution_of": row["id"], "output": answer, "score": score}
+            for k, (score, answer) in enumerate(more, start=2)
+        ]
     return out, test
 
 
@@ -220,11 +287,16 @@ def teacher_replies(ctx: RunContext, spec: TaskSpec, rows: list[dict], by_likeli
     if by_likelihood:
         return [[] for _ in rows]
     per_row = 1 + ctx.config.votes
-    responses = ctx.chat([q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)], "verifying with the teacher")
+    responses = ctx.chat(
+        [q for row in rows for q in teacher_requests(spec, row["input"], ctx.config.votes)],
+        "verifying with the teacher",
+    )
     return [responses[i : i + per_row] for i in range(0, len(responses), per_row)]
 
 
-def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+def train_and_test(
+    rows: list[dict], real: list[dict], spec: TaskSpec, test_fraction: float, seed: int
+) -> tuple[list[dict], list[dict]]:
     """Kept synthetic rows split into train and held-out test; the user's examples always test, real
     rows always train (unless nothing else could be held out); no test input also in training."""
     for row in rows:
@@ -232,7 +304,11 @@ def train_and_test(rows: list[dict], real: list[dict], spec: TaskSpec, test_frac
         row.pop("raw", None)
     stratify = spec.kind.labelled
     train, test = split(rows, test_fraction, seed, stratify)
-    test += [{"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"} for i, e in enumerate(spec.examples) if e.output]
+    test += [
+        {"id": f"user-{i}", "input": e.input, "output": e.output, "source": "user"}
+        for i, e in enumerate(spec.examples)
+        if e.output
+    ]
     if test:
         train += real  # real rows train only: the held-out set measures the task as the user stated it
     else:  # trained on real rows alone (--num-examples 0, no examples): hold some out, so the run is evaluated
@@ -247,10 +323,14 @@ def unlabeled_rows(ctx: RunContext, spec: TaskSpec) -> list[dict]:
     if not ctx.config.unlabeled:
         return []
     if not spec.kind.labelled:
-        ctx.progress.log(f"--unlabeled is read by classification runs only; this is a {spec.task_type} run, so it is not used")
+        ctx.progress.log(
+            f"--unlabeled is read by classification runs only; this is a {spec.task_type} run, so it is not used"
+        )
         return []
-    return [{"id": f"unlabeled-{i}", "input": text, "intended_label": None, "source": "unlabeled"}
-            for i, text in enumerate(load_texts(ctx.config.unlabeled))]
+    return [
+        {"id": f"unlabeled-{i}", "input": text, "intended_label": None, "source": "unlabeled"}
+        for i, text in enumerate(load_texts(ctx.config.unlabeled))
+    ]
 
 
 class Rejections:
@@ -270,21 +350,34 @@ class Rejections:
         return self.keep(rows, [i for i, row in enumerate(rows) if test(row)], reason)
 
 
-def score_text_rows(ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], rejections: Rejections) -> list[dict]:
+def score_text_rows(
+    ctx: RunContext, spec: TaskSpec, rows: list[dict], replies: list[list[str]], rejections: Rejections
+) -> list[dict]:
     """Score text-task rows by their teacher answers' agreement and the teacher as judge.
 
     Only the answers the task kind calls learnable are candidates (extraction: spans; math: solutions of
     the agreed number), so the judge is never paid to rate an answer the student could not learn."""
     kind = spec.kind.answer_kind(spec)
-    answers = [spec.kind.learnable_answers(spec, row, candidate_answers(replied, kind)) for row, replied in zip(rows, replies)]
+    answers = [
+        spec.kind.learnable_answers(spec, row, candidate_answers(replied, kind)) for row, replied in zip(rows, replies)
+    ]
     keep = [i for i, a in enumerate(answers) if a]
-    rows, answers = rejections.keep(rows, keep, f"no answer of the teacher's {spec.kind.learnable}"), [answers[i] for i in keep]
-    judged = iter(ctx.chat([q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"))
+    rows, answers = (
+        rejections.keep(rows, keep, f"no answer of the teacher's {spec.kind.learnable}"),
+        [answers[i] for i in keep],
+    )
+    judged = iter(
+        ctx.chat(
+            [q for row, a in zip(rows, answers) for q in judge_requests(spec, row["input"], a)], "teacher as judge"
+        )
+    )
     score_generation(spec, rows, answers, [[next(judged) for _ in a] for a in answers], kind)
     return rows
 
 
-def screened(ctx: RunContext, spec: TaskSpec, candidates: list[dict], known_inputs: list[str], rejections: Rejections) -> tuple[list[dict], int]:
+def screened(
+    ctx: RunContext, spec: TaskSpec, candidates: list[dict], known_inputs: list[str], rejections: Rejections
+) -> tuple[list[dict], int]:
     """The candidates (and --unlabeled inputs) worth scoring: no degenerate input, none that echoes its
     prompt, no duplicate or copy of a given example, and a passage with a question where one is wanted.
     Returns the rows and how many unlabeled inputs there were after the degenerate ones went."""
@@ -292,18 +385,29 @@ def screened(ctx: RunContext, spec: TaskSpec, candidates: list[dict], known_inpu
     rows = rejections.keep_if(candidates, lambda r: not degenerate(r["input"], min_words), "degenerate input")
     if not wants_passages(spec):  # a passage's question is written from another prompt
         prompt_of = {label: generation_prompt(spec, label) for label in {r.get("intended_label") for r in rows}}
-        rows = rejections.keep_if(rows, lambda r: not repeats_words(r["input"], prompt_of[r.get("intended_label")]),
-                                  "repeats the generation prompt")
+        rows = rejections.keep_if(
+            rows,
+            lambda r: not repeats_words(r["input"], prompt_of[r.get("intended_label")]),
+            "repeats the generation prompt",
+        )
     copies = "duplicate or copy of a given example"
-    rows = rejections.keep(rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs, ctx.config.dedup), copies)
-    unlabeled = rejections.keep_if(unlabeled_rows(ctx, spec), lambda r: not degenerate(r["input"], min_words), "degenerate input")
-    rows += rejections.keep(unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]), copies)
+    rows = rejections.keep(
+        rows, distinct_inputs(spec, [r["input"] for r in rows], known_inputs, ctx.config.dedup), copies
+    )
+    unlabeled = rejections.keep_if(
+        unlabeled_rows(ctx, spec), lambda r: not degenerate(r["input"], min_words), "degenerate input"
+    )
+    rows += rejections.keep(
+        unlabeled, dedupe([r["input"] for r in unlabeled], exclude=known_inputs + [r["input"] for r in rows]), copies
+    )
     if wants_passages(spec):
         rows = rejections.keep_if(rows, lambda r: has_passage_and_question(r["input"]), "no passage or no question")
     return rows, len(unlabeled)
 
 
-def scored(ctx: RunContext, spec: TaskSpec, rows: list[dict], real: list[dict], rejections: Rejections) -> tuple[list[dict], dict]:
+def scored(
+    ctx: RunContext, spec: TaskSpec, rows: list[dict], real: list[dict], rejections: Rejections
+) -> tuple[list[dict], dict]:
     """The rows with their targets and scores that pass the keep threshold (and, for labels, the
     teacher's own reading: label fidelity); plus the label model's diagnostics."""
     by_likelihood = spec.kind.labelled and ctx.teacher.can_score
@@ -312,7 +416,11 @@ def scored(ctx: RunContext, spec: TaskSpec, rows: list[dict], real: list[dict], 
         ctx.progress.task("scoring with embeddings, the teacher's likelihoods and the label model", total=None)
         known = [(e.input, e.output) for e in spec.examples if e.output] + [(r["input"], r["output"]) for r in real]
         score = (lambda requests: ctx.score(requests, "teacher likelihoods")) if by_likelihood else None
-        diagnostics = score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier) if rows else {}
+        diagnostics = (
+            score_classification(spec, rows, replies, Embedder(), known, score, ctx.config.channel_verifier)
+            if rows
+            else {}
+        )
     else:
         rows, diagnostics = score_text_rows(ctx, spec, rows, replies, rejections), {}
     rows = rejections.keep_if(rows, lambda r: r["score"] >= ctx.config.keep_threshold, "score below threshold")
@@ -321,7 +429,9 @@ def scored(ctx: RunContext, spec: TaskSpec, rows: list[dict], real: list[dict], 
     return rows, diagnostics
 
 
-def summary(spec: TaskSpec, counts: dict, rows: list[dict], train: list[dict], test: list[dict], rejected: list[dict]) -> dict:
+def summary(
+    spec: TaskSpec, counts: dict, rows: list[dict], train: list[dict], test: list[dict], rejected: list[dict]
+) -> dict:
     """data/verify_summary.json: what came in, what was kept and why the rest went."""
     return {
         "candidates": counts["candidates"],
@@ -333,7 +443,10 @@ def summary(spec: TaskSpec, counts: dict, rows: list[dict], train: list[dict], t
         "train_more_solutions": sum("solution_of" in r for r in train),
         "test": len(test),
         "removed": dict(Counter(r["rejected"] for r in rejected)),
-        "mean_scores": {name: round(sum(r["scores"][name] for r in rows) / len(rows), 4) for name in (rows[0]["scores"] if rows else {})},
+        "mean_scores": {
+            name: round(sum(r["scores"][name] for r in rows) / len(rows), 4)
+            for name in (rows[0]["scores"] if rows else {})
+        },
         "train_label_counts": dict(Counter(r["output"] for r in train)) if spec.kind.labelled else None,
     }
 
@@ -341,10 +454,28 @@ def summary(spec: TaskSpec, counts: dict, rows: list[dict], train: list[dict], t
 class Verify(Stage):
     name = "verify"
     version = 20  # math keeps marked worked solutions of a number the teacher's solutions agree on
-    config_fields = ("votes", "solutions_per_question", "channel_verifier", "keep_threshold", "label_fidelity", "dedup", "test_fraction", "seed")
+    config_fields = (
+        "votes",
+        "solutions_per_question",
+        "channel_verifier",
+        "keep_threshold",
+        "label_fidelity",
+        "dedup",
+        "test_fraction",
+        "seed",
+    )
     uses_teacher = True
-    prompt_files = ("classify", "answer", "solve", "channel", "label_likelihood", "judge", "generate_input", "generate_problem",
-                    "generate_input_for_label")
+    prompt_files = (
+        "classify",
+        "answer",
+        "solve",
+        "channel",
+        "label_likelihood",
+        "judge",
+        "generate_input",
+        "generate_problem",
+        "generate_input_for_label",
+    )
     inputs = (run_paths.SPEC, run_paths.CANDIDATES, run_paths.RETRIEVED)
     outputs = (run_paths.TRAIN, run_paths.TEST, run_paths.REJECTED, run_paths.VERIFY_SUMMARY)
 
@@ -360,11 +491,19 @@ class Verify(Stage):
         known_inputs = [e.input for e in spec.examples] + [r["input"] for r in real]
         rows, unlabeled = screened(ctx, spec, candidates, known_inputs, rejections)
         rows, diagnostics = scored(ctx, spec, rows, real, rejections)
-        train, test = with_more_solutions(*train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed),
-                                          ctx.config.solutions_per_question, ctx.config.keep_threshold)
+        train, test = with_more_solutions(
+            *train_and_test(rows, real, spec, ctx.config.test_fraction, ctx.config.seed),
+            ctx.config.solutions_per_question,
+            ctx.config.keep_threshold,
+        )
         write_jsonl(ctx.path(run_paths.TRAIN), train)
         write_jsonl(ctx.path(run_paths.TEST), test)
         write_jsonl(ctx.path(run_paths.REJECTED), rejections.rows)
         counts = {"candidates": len(candidates), "unlabeled": unlabeled, "real": len(real)}
-        write_json(ctx.path(run_paths.VERIFY_SUMMARY), {**summary(spec, counts, rows, train, test, rejections.rows), **diagnostics})
-        ctx.progress.log(f"verify: kept {len(rows)} of {len(candidates)} candidates; train {len(train)}, test {len(test)}")
+        write_json(
+            ctx.path(run_paths.VERIFY_SUMMARY),
+            {**summary(spec, counts, rows, train, test, rejections.rows), **diagnostics},
+        )
+        ctx.progress.log(
+            f"verify: kept {len(rows)} of {len(candidates)} candidates; train {len(train)}, test {len(test)}"
+        )

@@ -36,7 +36,9 @@ class EmbeddingClassifier(torch.nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return F.normalize(pooled, dim=-1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, **body_inputs):
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, **body_inputs
+    ):
         """Logits (and the CE loss with `labels`); `body_inputs` such as BERT's token_type_ids reach the encoder."""
         logits = self.head(self.embed(input_ids, attention_mask, **body_inputs).to(self.head.weight.dtype))
         loss = F.cross_entropy(logits, labels) if labels is not None else None
@@ -49,7 +51,7 @@ class EmbeddingClassifier(torch.nn.Module):
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(Path(model_dir) / HEAD_FILE))
 
     @classmethod
-    def load(cls, model_dir: str | Path, num_labels: int, dtype=torch.float32) -> "EmbeddingClassifier":
+    def load(cls, model_dir: str | Path, num_labels: int, dtype=torch.float32) -> EmbeddingClassifier:
         from safetensors.torch import load_file
         from transformers import AutoModel
 
@@ -59,11 +61,15 @@ class EmbeddingClassifier(torch.nn.Module):
 
 
 @torch.no_grad()  # not inference_mode: the head is fitted with autograd on these tensors
-def embed_texts(model: EmbeddingClassifier, tokenizer, texts: list[str], max_length: int, batch_size: int = 32) -> torch.Tensor:
+def embed_texts(
+    model: EmbeddingClassifier, tokenizer, texts: list[str], max_length: int, batch_size: int = 32
+) -> torch.Tensor:
     """Unit-length embeddings of `texts` by the model's encoder, as float32 on the CPU."""
     chunks = [torch.empty(0, model.body.config.hidden_size)]
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            texts[start : start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
         enc = enc.to(model.head.weight.device)
         chunks.append(model.embed(enc["input_ids"], enc["attention_mask"]).float().cpu())
     return torch.cat(chunks)
@@ -75,7 +81,9 @@ def label_prototypes(model: EmbeddingClassifier, tokenizer, labels: list[str], m
     return PRIOR_SCALE * embed_texts(model, tokenizer, labels, max_length)
 
 
-def fit_head(x: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor | None, c: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_head(
+    x: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor | None, c: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression on embeddings `x` (n, d) to target distributions (n, labels),
     with an L2 penalty 1/(2c) on the weights' distance from `prior` (labels, d; zero when None: the
     plain probe, scikit-learn's C). Convex, fitted by L-BFGS; returns (weight, bias)."""

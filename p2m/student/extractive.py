@@ -21,8 +21,16 @@ TOP_K = 20  # start and end positions considered per window
 def windows(tokenizer, questions: list[str], passages: list[str], padding: bool):
     """Tokenized (question, passage) windows with offsets; `overflow_to_sample_mapping` names each
     window's example."""
-    return tokenizer(questions, passages, truncation="only_second", max_length=MAX_LENGTH, stride=STRIDE,
-                     return_overflowing_tokens=True, return_offsets_mapping=True, padding=padding)
+    return tokenizer(
+        questions,
+        passages,
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        stride=STRIDE,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=padding,
+    )
 
 
 def training_features(tokenizer, rows: list[dict], instruction: str) -> dict[str, list]:
@@ -34,7 +42,11 @@ def training_features(tokenizer, rows: list[dict], instruction: str) -> dict[str
     for w, example in enumerate(enc["overflow_to_sample_mapping"]):
         passage, answer = parts[example][1], rows[example]["output"]
         first = passage.find(answer)
-        start, end = token_span(enc.sequence_ids(w), enc["offset_mapping"][w], first, first + len(answer)) if first >= 0 else (0, 0)
+        start, end = (
+            token_span(enc.sequence_ids(w), enc["offset_mapping"][w], first, first + len(answer))
+            if first >= 0
+            else (0, 0)
+        )
         starts.append(start)
         ends.append(end)
     features = {k: enc[k] for k in enc if k not in ("offset_mapping", "overflow_to_sample_mapping")}
@@ -81,5 +93,5 @@ def best_spans(parts: list[tuple[str, str]], enc, start_logits: torch.Tensor, en
                     continue
                 score = float(start_logits[w][s] + end_logits[w][e])
                 if score > best.get(example, (float("-inf"), ""))[0]:
-                    best[example] = (score, passage[offsets[s][0]: offsets[e][1]])
+                    best[example] = (score, passage[offsets[s][0] : offsets[e][1]])
     return [best.get(i, (0.0, ""))[1] for i in range(len(parts))]

@@ -20,5 +20,7 @@ def push_model(model_dir: Path, repo_id: str) -> str:
         api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, commit_message="p2m: trained student")
     except Exception as error:  # noqa: BLE001 -- the network boundary: offline, no token, no rights, bad repo id, HTTP client errors
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise P2MError(f"could not push {model_dir} to the Hub repo {repo_id}: {first_line}; the run itself is complete") from None
+        raise P2MError(
+            f"could not push {model_dir} to the Hub repo {repo_id}: {first_line}; the run itself is complete"
+        ) from None
     return str(url)

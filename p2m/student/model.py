@@ -33,14 +33,25 @@ def answer_budget(tokenizer, answers: list[str]) -> int:
     return min(MAX_NEW_TOKENS, max(16, longest * 3 // 2 + 8))
 
 
-def save_meta(model_dir: Path, spec: TaskSpec, base_model: str, method: str, kind: str, max_new_tokens: int | None = None) -> None:
+def save_meta(
+    model_dir: Path, spec: TaskSpec, base_model: str, method: str, kind: str, max_new_tokens: int | None = None
+) -> None:
     """kind: "classifier", "span" (an encoder's span head) or "causal"."""
-    write_json(model_dir / META_FILE, {
-        "task_type": spec.task_type, "instruction": spec.instruction, "labels": spec.labels, "base_model": base_model, "method": method,
-        "kind": kind,
-        "prompt_instruction": "" if method == "context" else spec.instruction,  # what the student was trained to read
-        "max_new_tokens": max_new_tokens,
-    })
+    write_json(
+        model_dir / META_FILE,
+        {
+            "task_type": spec.task_type,
+            "instruction": spec.instruction,
+            "labels": spec.labels,
+            "base_model": base_model,
+            "method": method,
+            "kind": kind,
+            "prompt_instruction": ""
+            if method == "context"
+            else spec.instruction,  # what the student was trained to read
+            "max_new_tokens": max_new_tokens,
+        },
+    )
 
 
 class Student:
@@ -56,7 +67,9 @@ class Student:
         self.is_classifier = self.kind == "classifier"
         # left padding lets a causal LM generate after the prompt; an encoder reads absolute positions from
         # the first token, so its inputs are padded on the right, as in training
-        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side="left" if self.kind == "causal" else "right")
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            self.dir, padding_side="left" if self.kind == "causal" else "right"
+        )
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
@@ -68,14 +81,16 @@ class Student:
             self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
         self.model = self.model.to(best_device()).eval()
 
-    def untrained(self, max_new_tokens: int) -> "Student":
+    def untrained(self, max_new_tokens: int) -> Student:
         """A causal student's base model before distillation, asked with the instruction: the student's own
         zero-shot baseline. Evaluate gives it the teacher's answer budget, not the trained student's:
         never shown the short form, it answers at length, and the student's budget would cut it."""
         from p2m.embedded import resolve_model
 
-        return Student(resolve_model(self.meta["base_model"]),
-                       {**self.meta, "prompt_instruction": self.meta["instruction"], "max_new_tokens": max_new_tokens})
+        return Student(
+            resolve_model(self.meta["base_model"]),
+            {**self.meta, "prompt_instruction": self.meta["instruction"], "max_new_tokens": max_new_tokens},
+        )
 
     @property
     def device(self) -> torch.device:
@@ -104,16 +119,30 @@ class Student:
         if self.kind == "span":
             return predict_spans(self.model, self.tokenizer, batch, self.meta["instruction"], self.device)
         if self.is_classifier:
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt").to(self.device)
-            return [self.meta["labels"][i] for i in self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()]
+            enc = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt"
+            ).to(self.device)
+            return [
+                self.meta["labels"][i]
+                for i in self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()
+            ]
         instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
         prompts = [
-            self.tokenizer.apply_chat_template([{"role": "user", "content": student_prompt(instruction, t)}], add_generation_prompt=True, tokenize=False)
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": student_prompt(instruction, t)}],
+                add_generation_prompt=True,
+                tokenize=False,
+            )
             for t in batch
         ]
         enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
-        out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-        return [s.strip() for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)]
+        out = self.model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
+        )
+        return [
+            s.strip()
+            for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        ]
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])

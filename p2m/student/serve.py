@@ -140,19 +140,43 @@ def classify_input(body: object) -> list[str]:
     return texts
 
 
+def error(status: int, message: str):
+    """An OpenAI-style error response; the connection closes where the request's body was left unread."""
+    from starlette.responses import Response
+
+    unread_body = status in (408, 413)  # the rest of the body would be read as the next request
+    return Response(
+        error_body(status, message),
+        status,
+        media_type="application/json",
+        headers={"connection": "close"} if unread_body else None,
+    )
+
+
+def chat_completion(name: str, answer: str, prompt_tokens: int, completion_tokens: int) -> dict:
+    """An OpenAI chat.completion object holding the student's answer."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 def build_app(model, name: str):
     """The ASGI app for one loaded student (a `Student`, `OnnxStudent` or `GgufStudent`: the same predict())."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     batcher = Batcher(model.predict)
-
-    def error(status: int, message: str) -> Response:
-        unread_body = status in (408, 413)  # the rest of the body would be read as the next request
-        return Response(error_body(status, message), status, media_type="application/json",
-                        headers={"connection": "close"} if unread_body else None)
 
     async def models(request):
         return JSONResponse({"object": "list", "data": [{"id": name, "object": "model", "owned_by": "p2m"}]})
@@ -160,12 +184,7 @@ def build_app(model, name: str):
     async def chat(request):
         text = chat_input(await request_json(request))
         answer = (await batcher([text]))[0]
-        prompt_tokens, completion_tokens = model.count_tokens(text), model.count_tokens(answer)
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()), "model": name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
-        })
+        return JSONResponse(chat_completion(name, answer, model.count_tokens(text), model.count_tokens(answer)))
 
     async def classify(request):
         if not model.is_classifier:
@@ -181,11 +200,20 @@ def build_app(model, name: str):
 
     handlers = {
         BadRequest: lambda request, exc: error(exc.status, str(exc)),
-        HTTPException: lambda request, exc: error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}"),
+        HTTPException: lambda request, exc: error(
+            exc.status_code, f"{request.method} {request.url.path}: {exc.detail}"
+        ),
         Exception: lambda request, exc: error(500, f"the model failed on this request ({type(exc).__name__})"),
     }
-    app = Starlette(routes=[Route("/v1/models", models, methods=["GET"]), Route("/v1/chat/completions", chat, methods=["POST"]),
-                            Route("/v1/classify", classify, methods=["POST"])], exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/classify", classify, methods=["POST"]),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
     app.state.batcher = batcher
     return app
 
@@ -225,19 +253,28 @@ class StudentServer:
             raise P2MError(f"cannot listen on {host}:{port} ({error.strerror}); pass another --port") from None
         self.port = self.socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}/v1"
-        config = uvicorn.Config(self.app, http=json_error_protocol(), log_level="warning", access_log=False,
-                                limit_concurrency=MAX_CONNECTIONS, backlog=BACKLOG, timeout_keep_alive=5)
+        config = uvicorn.Config(
+            self.app,
+            http=json_error_protocol(),
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=MAX_CONNECTIONS,
+            backlog=BACKLOG,
+            timeout_keep_alive=5,
+        )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_run(cls, run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, runtime: str = "torch") -> "StudentServer":
+    def for_run(
+        cls, run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, runtime: str = "torch"
+    ) -> StudentServer:
         return cls(load_served_model(Path(run_dir), runtime), f"p2m-{Path(run_dir).resolve().name}", host, port)
 
     def run(self) -> None:
         self.server.run(sockets=[self.socket])
 
-    def start(self) -> "StudentServer":
+    def start(self) -> StudentServer:
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
         while not self.server.started and self._thread.is_alive():
@@ -260,8 +297,16 @@ def json_error_protocol():
     class JsonErrorProtocol(H11Protocol):
         def send_400_response(self, msg: str) -> None:
             body = error_body(400, f"malformed HTTP request: {msg}")
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body), h11.EndOfMessage()):
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
                 self.transport.write(self.conn.send(event))
             self.transport.close()
 

@@ -89,7 +89,10 @@ class TaskKind:
     def metric_items(self, predictions: list[str], golds: list[str]) -> dict[str, list[float]]:
         """Per-item scores of each metric (the main one, `metrics.main_metric`, among them): exact match
         and chrF++, and JSON validity where every gold answer is JSON."""
-        items = {"exact_match": metrics.accuracy_items(predictions, golds), "chrf": metrics.chrf_items(predictions, golds)}
+        items = {
+            "exact_match": metrics.accuracy_items(predictions, golds),
+            "chrf": metrics.chrf_items(predictions, golds),
+        }
         if golds and all(metrics.json_valid_items(golds)):
             items["json_valid"] = metrics.json_valid_items(predictions)
         return items

@@ -26,8 +26,15 @@ class Classification(TaskKind):
 
     def answer_messages(self, spec: TaskSpec, shots: list, text: str) -> list[dict]:
         choices = " or ".join([", ".join(spec.labels[:-1]), spec.labels[-1]])
-        return prompts.chat(self.answer_prompt, shots, instruction=spec.instruction, glossary=spec.label_glossary(),
-                            labels=", ".join(spec.labels), label_choices=choices, input=text)
+        return prompts.chat(
+            self.answer_prompt,
+            shots,
+            instruction=spec.instruction,
+            glossary=spec.label_glossary(),
+            labels=", ".join(spec.labels),
+            label_choices=choices,
+            input=text,
+        )
 
     def read_answer(self, spec: TaskSpec, text: str) -> str:
         """The label the reply names, else the reply itself (scored as wrong)."""

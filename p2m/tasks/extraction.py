@@ -43,7 +43,10 @@ class Extraction(TaskKind):
         return [span for span in (span_in_passage(a, passage) for a in answers + written) if span]
 
     def metric_items(self, predictions: list[str], golds: list[str]) -> dict[str, list[float]]:
-        return {"exact_match": metrics.squad_exact_items(predictions, golds), "f1": metrics.squad_f1_items(predictions, golds)}
+        return {
+            "exact_match": metrics.squad_exact_items(predictions, golds),
+            "f1": metrics.squad_f1_items(predictions, golds),
+        }
 
     def student_kind(self, arch: str) -> str:
         return "span" if arch == "encoder" else "causal"
@@ -56,8 +59,8 @@ def split_input(text: str, instruction: str) -> tuple[str, str]:
     if not question or not passage:
         return instruction, text.strip()
     if passage.start() < question.start():
-        return text[question.end():].strip(), text[passage.end(): question.start()].strip()
-    return text[question.end(): passage.start()].strip(), text[passage.end():].strip()
+        return text[question.end() :].strip(), text[passage.end() : question.start()].strip()
+    return text[question.end() : passage.start()].strip(), text[passage.end() :].strip()
 
 
 def has_passage_and_question(text: str) -> bool:
@@ -81,5 +84,5 @@ def span_in_passage(answer: str, passage: str) -> str | None:
     for candidate in (bare, whole):
         start = passage.lower().find(candidate.lower()) if candidate else -1
         if start >= 0:
-            return passage[start: start + len(candidate)]
+            return passage[start : start + len(candidate)]
     return None

@@ -24,19 +24,29 @@ def teacher_requests(spec: TaskSpec, text: str, votes: int) -> list[ChatRequest]
     messages = kind.answer_messages(spec, shots, text)
     max_tokens = kind.answer_tokens(spec)
     greedy = ChatRequest(messages, max_tokens=max_tokens, top_logprobs=10)
-    sampled = [ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)]
+    sampled = [
+        ChatRequest(messages, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, seed=j + 1) for j in range(votes)
+    ]
     return [greedy, *sampled]
 
 
 def label_requests(spec: TaskSpec, texts: list[str]) -> list[ScoreRequest]:
     """One request per (text, label), text-major: log P(label | task, examples, text)."""
+
     def examples(text: str) -> str:
         return "".join(f"Input: {e.input}\nLabel: {e.output}\n\n" for e in spec.kind.shots(spec, text))
 
     glossary = spec.label_glossary()
-    return [ScoreRequest(prompts.fill("label_likelihood", instruction=spec.instruction, glossary=glossary, examples=examples(text), input=text),
-                         f" {label}")
-            for text in texts for label in spec.labels]
+    return [
+        ScoreRequest(
+            prompts.fill(
+                "label_likelihood", instruction=spec.instruction, glossary=glossary, examples=examples(text), input=text
+            ),
+            f" {label}",
+        )
+        for text in texts
+        for label in spec.labels
+    ]
 
 
 def softmax_rows(logliks: list[float], labels: list[str]) -> list[dict[str, float]]:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import random
+import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from p2m.errors import BudgetExceeded, TeacherUnavailable
 from p2m.privacy import PRIVATE_FILE, private_dir, redact_url
@@ -169,18 +170,28 @@ class Ledger:
             self.cost_usd = (self.cost_usd or 0.0) + event["cost_usd"]
 
     def _row(self, stage: str) -> dict[str, int]:
-        return self.by_stage.setdefault(stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        return self.by_stage.setdefault(
+            stage, {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        )
 
 
-def round_event(stage: str, answered: list[ChatResponse], failed: int, price: tuple[float, float] | None,
-                requests_counted: bool) -> dict:
+def round_event(
+    stage: str, answered: list[ChatResponse], failed: int, price: tuple[float, float] | None, requests_counted: bool
+) -> dict:
     """The journal line for one round of live requests (`requests_counted`: the backend journals each
     request it sends itself, as a server backend does before the request leaves)."""
     prompt, completion = sum(r.prompt_tokens for r in answered), sum(r.completion_tokens for r in answered)
-    return {"event": "round", "stage": stage, "answered": len(answered), "failed": failed,
-            "attempts": 0 if requests_counted else len(answered) + failed,
-            "estimated": sum(r.tokens_estimated for r in answered), "prompt_tokens": prompt, "completion_tokens": completion,
-            "cost_usd": None if price is None else (prompt * price[0] + completion * price[1]) / 1e6}
+    return {
+        "event": "round",
+        "stage": stage,
+        "answered": len(answered),
+        "failed": failed,
+        "attempts": 0 if requests_counted else len(answered) + failed,
+        "estimated": sum(r.tokens_estimated for r in answered),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost_usd": None if price is None else (prompt * price[0] + completion * price[1]) / 1e6,
+    }
 
 
 class Teacher:
@@ -260,11 +271,18 @@ class Teacher:
             if results[i] is None and key in first and results[first[key]] is not None:
                 results[i] = results[first[key]]
         if affordable < len(missing):
-            caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [f"--budget-usd {self.max_cost_usd}"] * (self.max_cost_usd is not None)
-            attempts, usd = self.spent_before[0] + self.ledger.attempts, self.spent_before[1] + (self.ledger.cost_usd or 0.0)
+            caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [
+                f"--budget-usd {self.max_cost_usd}"
+            ] * (self.max_cost_usd is not None)
+            attempts, usd = (
+                self.spent_before[0] + self.ledger.attempts,
+                self.spent_before[1] + (self.ledger.cost_usd or 0.0),
+            )
             spent = f"{attempts} requests in this run" + (f", ${usd:.4f}" if usd else "")
-            raise BudgetExceeded(f"teacher budget reached ({spent} of {' / '.join(caps)}); "
-                                 "finished work is kept, raise the budget and run again to continue")
+            raise BudgetExceeded(
+                f"teacher budget reached ({spent} of {' / '.join(caps)}); "
+                "finished work is kept, raise the budget and run again to continue"
+            )
         return results  # type: ignore[return-value]
 
     def _affordable(self, requests: Sequence) -> int:
@@ -302,7 +320,9 @@ class Teacher:
                     error = outcome
                     self._account(round_event(self.stage, [], 1, None, self._requests_counted))
                     continue
-                self._account(round_event(self.stage, [outcome], 0, self.backend.price_per_mtok, self._requests_counted))
+                self._account(
+                    round_event(self.stage, [outcome], 0, self.backend.price_per_mtok, self._requests_counted)
+                )
                 self.cache.put(keys[i], outcome)
                 results[i] = outcome
             if self.on_ledger:
@@ -310,11 +330,21 @@ class Teacher:
             if not failed:
                 return
             if attempt == self.retries or self.ledger.failed_attempts >= self.max_failures:
-                tries = f"{attempt + 1} tries" if attempt == self.retries else f"{self.ledger.failed_attempts} failed requests in this run"
-                raise TeacherUnavailable(f"teacher {self.identity} failed after {tries}: {error}; finished work is kept, run again to continue")
+                tries = (
+                    f"{attempt + 1} tries"
+                    if attempt == self.retries
+                    else f"{self.ledger.failed_attempts} failed requests in this run"
+                )
+                raise TeacherUnavailable(
+                    f"teacher {self.identity} failed after {tries}: {error}; finished work is kept, run again to continue"
+                )
             pending = sorted(failed)
-            time.sleep(max(min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * _JITTER.uniform(0.5, 1.5),
-                           min(error.retry_after or 0.0, MAX_RETRY_AFTER_S)))
+            time.sleep(
+                max(
+                    min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * _JITTER.uniform(0.5, 1.5),
+                    min(error.retry_after or 0.0, MAX_RETRY_AFTER_S),
+                )
+            )
 
     def _outcomes(self, generate: Callable, requests, pending: list[int]):
         """(index, answer or TransientError) for each pending request, as the backend gives them."""

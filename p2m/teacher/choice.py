@@ -35,7 +35,9 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
 
         preset = teacher_files.strongest_installed() if name in ("auto", "embedded") else name
         if preset is None:
-            raise P2MError(f"no embedded teacher is installed: {teacher_files.PRESETS[teacher_files.STRONGEST_FIRST[0]].pip}")
+            raise P2MError(
+                f"no embedded teacher is installed: {teacher_files.PRESETS[teacher_files.STRONGEST_FIRST[0]].pip}"
+            )
         backend = LlamaCppBackend(teacher_files.resolve(preset), preset)
     elif kind == "transformers":
         from p2m.teacher.local import LocalBackend
@@ -45,6 +47,12 @@ def build_teacher(config: RunConfig, ledger: Ledger | None = None) -> Teacher:
         from p2m.teacher.openai_compat import OpenAIBackend
 
         concurrency = config.teacher_concurrency or (16 if config.teacher_base_url else 4)
-        backend = OpenAIBackend(model=None if name in ("auto", "embedded") else name, base_url=config.teacher_base_url,
-                                concurrency=concurrency, timeout_s=config.teacher_timeout)
-    return Teacher(backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd)
+        backend = OpenAIBackend(
+            model=None if name in ("auto", "embedded") else name,
+            base_url=config.teacher_base_url,
+            concurrency=concurrency,
+            timeout_s=config.teacher_timeout,
+        )
+    return Teacher(
+        backend, CallCache(cache_dir() / "teacher_calls.sqlite"), ledger, config.max_teacher_calls, config.budget_usd
+    )

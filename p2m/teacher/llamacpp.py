@@ -21,8 +21,8 @@ import os
 import re
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest
 from p2m.teacher.files import PRESETS, TeacherFile, remembered
 
 MIN_CONTEXT = 4096
-_LOADED: "weakref.WeakSet[LlamaCppBackend]" = weakref.WeakSet()  # closed at exit, when llama.cpp's own __del__ fails
+_LOADED: weakref.WeakSet[LlamaCppBackend] = weakref.WeakSet()  # closed at exit, when llama.cpp's own __del__ fails
 
 
 @atexit.register
@@ -58,10 +58,16 @@ class LlamaCppBackend:
 
     def describe(self) -> dict:
         preset = PRESETS.get(self.label)
-        return {"backend": self.name, "model": self.label, "file": self.file.provenance(), **({"licence": preset.licence} if preset else {})}
+        return {
+            "backend": self.name,
+            "model": self.label,
+            "file": self.file.provenance(),
+            **({"licence": preset.licence} if preset else {}),
+        }
 
     def num_params(self) -> int:
         """Counted from the GGUF tensor shapes (once per file), without loading the model."""
+
         def count() -> int:
             from gguf import GGUFReader
 
@@ -73,10 +79,19 @@ class LlamaCppBackend:
         if self._llm is None:
             from llama_cpp import Llama
 
-            _LOADED.add(self)  # weakly: a backend no Pipeline holds any more frees its model (an atexit hook would keep it)
+            _LOADED.add(
+                self
+            )  # weakly: a backend no Pipeline holds any more frees its model (an atexit hook would keep it)
             threads = cpu_threads()
-            self._llm = Llama(model_path=str(self.file.path), n_ctx=self._n_ctx, n_batch=512, n_threads=threads,
-                              n_threads_batch=threads, logits_all=False, verbose=False)
+            self._llm = Llama(
+                model_path=str(self.file.path),
+                n_ctx=self._n_ctx,
+                n_batch=512,
+                n_threads=threads,
+                n_threads_batch=threads,
+                logits_all=False,
+                verbose=False,
+            )
         return self._llm
 
     def close(self) -> None:
@@ -116,17 +131,28 @@ class LlamaCppBackend:
             steps.append(_top_logprobs(logits, request.top_logprobs, llm))
             return logits
 
-        options = {"response_format": {"type": "json_object", "schema": request.json_schema}} if request.json_schema else {}
+        options = (
+            {"response_format": {"type": "json_object", "schema": request.json_schema}} if request.json_schema else {}
+        )
         started = time.perf_counter()
         completion = llm.create_chat_completion(
-            messages=request.as_openai_messages(), temperature=request.temperature, max_tokens=request.max_tokens,
-            seed=request.seed, top_p=0.95 if request.temperature > 0 else 1.0,
-            logits_processor=[record] if request.top_logprobs else None, **options)
+            messages=request.as_openai_messages(),
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            seed=request.seed,
+            top_p=0.95 if request.temperature > 0 else 1.0,
+            logits_processor=[record] if request.top_logprobs else None,
+            **options,
+        )
         latency_ms = (time.perf_counter() - started) * 1000
         usage = completion["usage"]
-        return ChatResponse(text=(completion["choices"][0]["message"]["content"] or "").strip(),
-                            prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
-                            latency_ms=latency_ms, top_logprobs=steps[: max(usage["completion_tokens"], 1)])
+        return ChatResponse(
+            text=(completion["choices"][0]["message"]["content"] or "").strip(),
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            latency_ms=latency_ms,
+            top_logprobs=steps[: max(usage["completion_tokens"], 1)],
+        )
 
     def _score(self, request: ScoreRequest) -> ChatResponse:
         llm = self.load()
@@ -134,8 +160,12 @@ class LlamaCppBackend:
         prefix = llm.tokenize(request.prefix.encode(), add_bos=True, special=True)
         continuation = llm.tokenize(request.continuation.encode(), add_bos=False, special=False)
         total = float(continuation_logprobs(llm, prefix, continuation).sum()) if continuation else 0.0
-        return ChatResponse(text="", prompt_tokens=len(prefix) + len(continuation),
-                            latency_ms=(time.perf_counter() - started) * 1000, logprob=round(total, 4))
+        return ChatResponse(
+            text="",
+            prompt_tokens=len(prefix) + len(continuation),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            logprob=round(total, 4),
+        )
 
 
 def continuation_logprobs(llm, prefix: list[int], continuation: list[int]) -> np.ndarray:
@@ -183,4 +213,6 @@ def _top_logprobs(logits: np.ndarray, k: int, llm) -> dict[str, float]:
     shifted = values - values.max()
     log_norm = np.log(np.exp(shifted).sum())
     ordered = top[np.argsort(-values[top])]
-    return {llm.detokenize([int(i)]).decode("utf-8", "replace"): round(float(shifted[i] - log_norm), 4) for i in ordered}
+    return {
+        llm.detokenize([int(i)]).decode("utf-8", "replace"): round(float(shifted[i] - log_norm), 4) for i in ordered
+    }

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from itertools import groupby
-from typing import Sequence
+from pathlib import Path
 
 import torch
 
@@ -157,13 +157,22 @@ class LocalBackend:
                 ids[i, width - len(row) :] = torch.tensor(row)
                 mask[i, width - len(row) :] = 1
             positions = (mask.cumsum(1) - 1).clamp(min=0)
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                           position_ids=positions.to(model.device)).logits[:, :-1].float()
+            logits = (
+                model(
+                    input_ids=ids.to(model.device),
+                    attention_mask=mask.to(model.device),
+                    position_ids=positions.to(model.device),
+                )
+                .logits[:, :-1]
+                .float()
+            )
             token_logprobs = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0].cpu()
             latency_ms = (time.perf_counter() - started) * 1000 / len(chunk)
             for i, (row, continuation) in enumerate(zip(rows, continuations)):
                 total = token_logprobs[i, width - 1 - len(continuation) :].sum().item() if continuation else 0.0
-                responses.append(ChatResponse(text="", prompt_tokens=len(row), latency_ms=latency_ms, logprob=round(total, 4)))
+                responses.append(
+                    ChatResponse(text="", prompt_tokens=len(row), latency_ms=latency_ms, logprob=round(total, 4))
+                )
         return responses
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Sequence
 
 import openai
 
@@ -26,7 +26,12 @@ from p2m.teacher.calls import ChatRequest, ChatResponse, ScoreRequest, Transient
 from p2m.teacher.files import remembered_fact
 
 # USD per million (prompt, completion) tokens, for the cost estimate; unknown models cost "unknown".
-PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1-nano": (0.10, 0.40)}
+PRICES = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -34,7 +39,9 @@ class OpenAIBackend:
     name = "openai"
     streams_answers = True  # generate/score(streaming=True): each answer as it completes, cached at once
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 60):
+    def __init__(
+        self, model: str | None = None, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 60
+    ):
         self.base_url = base_url
         api_key = os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
         if api_key is None:
@@ -44,7 +51,9 @@ class OpenAIBackend:
         # ledger counts what the server saw, probes and refused JSON dialects included.
         self.on_request: Callable[[], None] = lambda: None
         http = openai.DefaultHttpxClient(event_hooks={"request": [self._sending]})
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http)
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http
+        )
         self.model = model or (self._first_served_model() if base_url else DEFAULT_MODEL)
         self.price_per_mtok = PRICES.get(self.model)
         self.concurrency = concurrency
@@ -66,7 +75,9 @@ class OpenAIBackend:
         except (openai.APIConnectionError, openai.APITimeoutError):
             raise TeacherUnavailable(f"cannot reach the teacher server at {redact_url(self.base_url)}") from None
         except (openai.APIError, IndexError) as error:
-            raise TeacherUnavailable(f"the teacher server at {redact_url(self.base_url)} lists no model ({error}); pass --teacher MODEL") from None
+            raise TeacherUnavailable(
+                f"the teacher server at {redact_url(self.base_url)} lists no model ({error}); pass --teacher MODEL"
+            ) from None
 
     def generate(self, requests: Sequence[ChatRequest], streaming: bool = False):
         """Answers in order, or with `streaming` (index, answer) pairs as they complete; a request that
@@ -99,7 +110,9 @@ class OpenAIBackend:
             return False
         if self._scores_text is None:
             try:
-                self._scores_text = remembered_fact(f"scores-text|{redact_url(self.base_url)}|{self.model}", self._probe_scoring)
+                self._scores_text = remembered_fact(
+                    f"scores-text|{redact_url(self.base_url)}|{self.model}", self._probe_scoring
+                )
             except TransientError:  # a server error or a hiccup: no scoring this time, nothing remembered
                 self._scores_text = False
         return self._scores_text
@@ -107,8 +120,14 @@ class OpenAIBackend:
     def _probe_scoring(self) -> bool:
         prompt = "The capital of France is"
         try:
-            generated = self._create(self._client.completions.create, {
-                "model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "logprobs": 1}).choices[0].logprobs
+            generated = (
+                self._create(
+                    self._client.completions.create,
+                    {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "logprobs": 1},
+                )
+                .choices[0]
+                .logprobs
+            )
             echoed = self._prompt_logprobs(prompt + generated.tokens[0])
         except TeacherUnavailable:  # the server refuses the request: it does not score
             return False
@@ -125,19 +144,27 @@ class OpenAIBackend:
         started = time.perf_counter()
         text = request.prefix + request.continuation
         tokens = self._prompt_logprobs(text)
-        return ChatResponse(text="", prompt_tokens=len(tokens), latency_ms=(time.perf_counter() - started) * 1000,
-                            logprob=round(continuation_logprob(tokens, len(request.prefix), len(text)), 4))
-
+        return ChatResponse(
+            text="",
+            prompt_tokens=len(tokens),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            logprob=round(continuation_logprob(tokens, len(request.prefix), len(text)), 4),
+        )
 
     def _prompt_logprobs(self, text: str) -> list[tuple[int, int, float]]:
         """(start, end, log-probability) of each prompt token that has one (the first has none)."""
-        completion = self._create(self._client.completions.create, {
-            "model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1})
+        completion = self._create(
+            self._client.completions.create,
+            {"model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 1},
+        )
         logprobs = completion.choices[0].logprobs if completion.choices else None
         if not logprobs or not logprobs.token_logprobs or not logprobs.text_offset:
             return []
-        return [(offset, offset + len(token), logprob)
-                for offset, token, logprob in zip(logprobs.text_offset, logprobs.tokens, logprobs.token_logprobs) if logprob is not None]
+        return [
+            (offset, offset + len(token), logprob)
+            for offset, token, logprob in zip(logprobs.text_offset, logprobs.tokens, logprobs.token_logprobs)
+            if logprob is not None
+        ]
 
     def _one(self, request: ChatRequest) -> ChatResponse:
         params: dict = {
@@ -182,9 +209,14 @@ class OpenAIBackend:
     def _failure(self, error: Exception) -> Exception:
         """What a failed request is to the Teacher: transient (asked again), a refusal, or a bug (as it is)."""
         where = self.base_url or "OpenAI"
-        if isinstance(error, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError)):
+        if isinstance(
+            error,
+            (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError),
+        ):
             return TransientError(f"{type(error).__name__} from {where}", retry_after(error))
-        if isinstance(error, (openai.APIResponseValidationError, ValueError)):  # a malformed body (JSONDecodeError is a ValueError)
+        if isinstance(
+            error, (openai.APIResponseValidationError, ValueError)
+        ):  # a malformed body (JSONDecodeError is a ValueError)
             return TransientError(f"a malformed answer from {where}: {type(error).__name__}")
         if isinstance(error, openai.APIStatusError):
             return TeacherUnavailable(f"teacher {self.model} refused the request: {error.message}")
@@ -198,7 +230,9 @@ class OpenAIBackend:
         which a flaky server also sends, so a dialect reached past a 500 is remembered only once it has
         been so reached for DIALECT_EVIDENCE requests."""
         if self._schema_dialect is not None:
-            return self._create(self._client.chat.completions.create, {**params, **_response_format(self._schema_dialect, schema)})
+            return self._create(
+                self._client.chat.completions.create, {**params, **_response_format(self._schema_dialect, schema)}
+            )
         refused_outright = True
         for dialect in SCHEMA_DIALECTS:
             completion, refusal = self._try_dialect(params, dialect, schema)

@@ -7,7 +7,8 @@ import dataclasses
 import enum
 import json
 import typing
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from p2m import prompts
 from p2m.teacher.calls import ChatRequest, Teacher
@@ -56,14 +57,22 @@ def extract_json(text: str) -> dict:
         raise InvalidAnswer("JSON nested too deeply") from None
 
 
-def ask_json(teacher: Teacher, messages: tuple, schema: dict, validate: Callable[[dict], T], repairs: int = 2,
-             max_tokens: int = 400) -> tuple[T | None, list[str]]:
+def ask_json(
+    teacher: Teacher,
+    messages: tuple,
+    schema: dict,
+    validate: Callable[[dict], T],
+    repairs: int = 2,
+    max_tokens: int = 400,
+) -> tuple[T | None, list[str]]:
     """`validate(parsed JSON)` of the teacher's answer (or None after `repairs` failed repairs), and
     the errors met on the way. `validate` raises `InvalidAnswer` (or a subclass of ValueError); a
     TypeError or AttributeError from it (a field of the wrong JSON type) counts as an invalid answer too."""
     errors: list[str] = []
     for attempt in range(repairs + 1):
-        reply = teacher.ask(ChatRequest(messages=messages, max_tokens=max_tokens, seed=attempt, json_schema=schema)).text
+        reply = teacher.ask(
+            ChatRequest(messages=messages, max_tokens=max_tokens, seed=attempt, json_schema=schema)
+        ).text
         try:
             return validate(extract_json(reply)), errors
         except (ValueError, TypeError, AttributeError) as error:

@@ -41,7 +41,9 @@ def soft_target_trainer(alpha: float, temperature: float):
 
 
 def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
 
 
 def completion_ids(tokenizer, text: str) -> list[int]:
@@ -58,8 +60,11 @@ def batch_view(prompts: list[list[int]], completions: list[list[int]], pad_id: i
     """input_ids / attention_mask / labels (-100 on prompt and padding) for prompt + completion rows."""
     ids = [p + c for p, c in zip(prompts, completions)]
     labels = [[-100] * len(p) + c for p, c in zip(prompts, completions)]
-    return {f"{prefix}input_ids": pad(ids, pad_id), f"{prefix}attention_mask": pad([[1] * len(s) for s in ids], 0),
-            f"{prefix}labels": pad(labels, -100)}
+    return {
+        f"{prefix}input_ids": pad(ids, pad_id),
+        f"{prefix}attention_mask": pad([[1] * len(s) for s in ids], 0),
+        f"{prefix}labels": pad(labels, -100),
+    }
 
 
 class CompletionCollator:
@@ -75,12 +80,17 @@ class CompletionCollator:
         completions = [completion_ids(tok, r["completion"])[: self.max_length // 2] for r in rows]
         prompts = [prompt_ids(tok, r["prompt"])[-(self.max_length - len(c)) :] for r, c in zip(rows, completions)]
         batch = batch_view(prompts, completions, tok.pad_token_id)
-        batch |= {"prompt_ids": pad(prompts, tok.pad_token_id, left=True), "prompt_lengths": torch.tensor([len(p) for p in prompts])}
+        batch |= {
+            "prompt_ids": pad(prompts, tok.pad_token_id, left=True),
+            "prompt_lengths": torch.tensor([len(p) for p in prompts]),
+        }
         if "teacher_prompt" in rows[0]:
             teacher = [prompt_ids(tok, r["teacher_prompt"])[-(4 * self.max_length) :] for r in rows]
             batch |= batch_view(teacher, completions, tok.pad_token_id, prefix="teacher_")
-            batch |= {"teacher_prompt_ids": pad(teacher, tok.pad_token_id, left=True),
-                      "teacher_prompt_lengths": torch.tensor([len(p) for p in teacher])}
+            batch |= {
+                "teacher_prompt_ids": pad(teacher, tok.pad_token_id, left=True),
+                "teacher_prompt_lengths": torch.tensor([len(p) for p in teacher]),
+            }
         return batch
 
 
@@ -88,7 +98,9 @@ def unpadded(prompts: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
     return [row[len(row) - n :] for row, n in zip(prompts.tolist(), lengths.tolist())]
 
 
-def completion_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def completion_logits(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """(completion tokens in the batch, vocab): the logits that predict each completion token, row by row."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
     return logits[labels[:, 1:] != -100]
@@ -107,7 +119,9 @@ class LogitKDTrainer(Trainer):
     the divergence zero. TRL's `GKDTrainer` feeds one sequence to both models, so its loss function is
     used, not its training step."""
 
-    def __init__(self, *args, teacher_model, alpha: float, beta: float, on_policy: float, temperature: float = 1.0, **kwargs):
+    def __init__(
+        self, *args, teacher_model, alpha: float, beta: float, on_policy: float, temperature: float = 1.0, **kwargs
+    ):
         with warnings.catch_warnings():  # trl.experimental on purpose: GKD's loss lives only there (pyproject)
             warnings.filterwarnings("ignore", message="You are importing from 'trl.experimental'")
             from trl.experimental.gkd import GKDTrainer
@@ -133,8 +147,14 @@ class LogitKDTrainer(Trainer):
         model.eval()
         longest = int((inputs["labels"] != -100).sum(1).max())
         out = self.accelerator.unwrap_model(model).generate(
-            input_ids=prompts, attention_mask=mask, max_new_tokens=longest, do_sample=True, temperature=1.0, top_k=0,
-            pad_token_id=tok.pad_token_id)
+            input_ids=prompts,
+            attention_mask=mask,
+            max_new_tokens=longest,
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            pad_token_id=tok.pad_token_id,
+        )
         model.train()
         completions = []
         for row in out[:, width:].tolist():
@@ -142,14 +162,22 @@ class LogitKDTrainer(Trainer):
             completions.append(row[:end] or [tok.eos_token_id])
         device = inputs["input_ids"].device
         new = batch_view(unpadded(prompts, inputs["prompt_lengths"]), completions, tok.pad_token_id) | batch_view(
-            unpadded(inputs["teacher_prompt_ids"], inputs["teacher_prompt_lengths"]), completions, tok.pad_token_id, prefix="teacher_")
+            unpadded(inputs["teacher_prompt_ids"], inputs["teacher_prompt_lengths"]),
+            completions,
+            tok.pad_token_id,
+            prefix="teacher_",
+        )
         return {**inputs, **{k: v.to(device) for k, v in new.items()}}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         student = completion_logits(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
         with torch.no_grad():
-            teacher = completion_logits(self.teacher_model, inputs["teacher_input_ids"], inputs["teacher_attention_mask"],
-                                        inputs["teacher_labels"])
+            teacher = completion_logits(
+                self.teacher_model,
+                inputs["teacher_input_ids"],
+                inputs["teacher_attention_mask"],
+                inputs["teacher_labels"],
+            )
         targets = inputs["labels"][:, 1:][inputs["labels"][:, 1:] != -100]
         jsd = self.jsd(student, teacher.to(student.dtype), beta=self.beta, temperature=self.temperature)
         loss = self.alpha * jsd + (1 - self.alpha) * F.cross_entropy(student.float(), targets)

@@ -30,7 +30,11 @@ def completion_entropies(model, rows: list[dict], tokenizer, batch_size: int = 8
     entropies: list[float] = []
     for start in range(0, len(rows), batch_size):
         batch = collate(rows[start : start + batch_size])
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits[:, :-1].float()
+        logits = (
+            model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            .logits[:, :-1]
+            .float()
+        )
         mask = (batch["labels"][:, 1:] != -100).to(device)
         logp = torch.log_softmax(logits, -1)
         token_entropy = -(logp.exp() * logp).sum(-1)

@@ -45,8 +45,14 @@ class DistilledVerifier:
     def _logits(self, queries: list[str], candidates: list[list[str]]) -> list[torch.Tensor]:
         """One logit per candidate, split back per input."""
         pairs = [(q, c) for q, cs in zip(queries, candidates) for c in cs]
-        batch = self.tokenizer([q for q, _ in pairs], [c for _, c in pairs], padding=True, truncation="only_first",
-                               max_length=self.config.max_length, return_tensors="pt").to(self.model.device)
+        batch = self.tokenizer(
+            [q for q, _ in pairs],
+            [c for _, c in pairs],
+            padding=True,
+            truncation="only_first",
+            max_length=self.config.max_length,
+            return_tensors="pt",
+        ).to(self.model.device)
         return list(torch.split(self.model(**batch).logits[:, 0], [len(cs) for cs in candidates]))
 
     def fit(self, queries: list[str], candidates: list[list[str]], targets: list[list[float]]) -> list[float]:

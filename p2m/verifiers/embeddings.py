@@ -21,25 +21,40 @@ class Embedder:
     def encode(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         chunks = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.model.device)
+            batch = self.tokenizer(
+                texts[start : start + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt"
+            ).to(self.model.device)
             hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, 384)
 
-    def label_probs(self, texts: list[str], prototypes: dict[str, list[str]], temperature: float = 0.05) -> list[dict[str, float]]:
+    def label_probs(
+        self, texts: list[str], prototypes: dict[str, list[str]], temperature: float = 0.05
+    ) -> list[dict[str, float]]:
         """Softmax over labels of the cosine similarity to each label's mean prototype embedding."""
         pool = [(text, label) for label, texts_of_label in prototypes.items() for text in texts_of_label]
-        return self.pool_probs(texts, [t for t, _ in pool], [l for _, l in pool], list(prototypes), temperature=temperature)
+        return self.pool_probs(
+            texts, [t for t, _ in pool], [l for _, l in pool], list(prototypes), temperature=temperature
+        )
 
-    def pool_probs(self, texts: list[str], pool_texts: list[str], pool_labels: list[str], labels: list[str],
-                   own: list[int | None] | None = None, temperature: float = 0.05) -> list[dict[str, float]]:
+    def pool_probs(
+        self,
+        texts: list[str],
+        pool_texts: list[str],
+        pool_labels: list[str],
+        labels: list[str],
+        own: list[int | None] | None = None,
+        temperature: float = 0.05,
+    ) -> list[dict[str, float]]:
         """Like `label_probs`, with each label's centroid taken over labelled pool texts; own[i], the
         index of texts[i] in the pool (or None), is left out of its centroid, so an item never votes
         for itself. A label with no pool text gets probability 0."""
         queries, pool = self.encode(texts), self.encode(pool_texts)
-        onehot = torch.tensor([[float(p == l) for l in labels] for p in pool_labels]).reshape(len(pool_labels), len(labels))
+        onehot = torch.tensor([[float(p == l) for l in labels] for p in pool_labels]).reshape(
+            len(pool_labels), len(labels)
+        )
         sums, counts = onehot.T @ pool, onehot.sum(0)  # (labels, dim), (labels,)
         out = []
         for i, query in enumerate(queries):

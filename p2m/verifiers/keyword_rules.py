@@ -21,8 +21,13 @@ def terms(text: str) -> set[str]:
     return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
 
 
-def keyword_label_probs(texts: list[str], labels_of_texts: list[str | None], labels: list[str],
-                        min_support: int = 4, min_precision: float = 0.6) -> list[dict[str, float]]:
+def keyword_label_probs(
+    texts: list[str],
+    labels_of_texts: list[str | None],
+    labels: list[str],
+    min_support: int = 4,
+    min_precision: float = 0.6,
+) -> list[dict[str, float]]:
     """Per text, a label distribution from the rules that fire on it (flat where none does).
 
     labels_of_texts: the label other verifiers give each text (None: no confident label). Precision is

@@ -66,9 +66,15 @@ def fit(votes: list[list[int | None]], n_classes: int, iterations: int = 100, sm
 def hard_votes(distributions: list[list[dict[str, float]]], labels: list[str], margin: float) -> list[list[int | None]]:
     """votes[i][j]: verifier j's top label index for item i, or None (abstain) when its top two
     probabilities are closer than `margin` -- an unsure verifier adds noise, not evidence."""
+
     def vote(dist: dict[str, float]) -> int | None:
         ranked = sorted(dist.values(), reverse=True)
-        return None if ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0) < margin else labels.index(max(dist, key=dist.get))
+        return (
+            None
+            if ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0) < margin
+            else labels.index(max(dist, key=dist.get))
+        )
+
     return [[vote(dists[i]) for dists in distributions] for i in range(len(distributions[0]))]
 
 
@@ -86,12 +92,18 @@ def estimated_accuracies(votes: list[list[int | None]], n_classes: int, groups: 
     accuracies = []
     for j, own in enumerate(groups):
         others = sorted(set(groups) - {own, DERIVED})
-        accuracies.append(fit([[row[j]] + [group_vote(row, g) for g in others] for row in votes], n_classes).accuracies()[0])
+        accuracies.append(
+            fit([[row[j]] + [group_vote(row, g) for g in others] for row in votes], n_classes).accuracies()[0]
+        )
     return accuracies
 
 
-def weighted_pool(sources: dict[str, list[dict[str, float]]], labels: list[str], margin: float = 0.1,
-                  groups: dict[str, str] | None = None) -> tuple[list[dict[str, float]], dict[str, float], list[list[int | None]]]:
+def weighted_pool(
+    sources: dict[str, list[dict[str, float]]],
+    labels: list[str],
+    margin: float = 0.1,
+    groups: dict[str, str] | None = None,
+) -> tuple[list[dict[str, float]], dict[str, float], list[list[int | None]]]:
     """Posterior per item from a product of the verifiers' distributions, each to the power of its
     log-odds weight; returns (posteriors, estimated accuracy per verifier, the votes it was fit on).
     groups: verifier name -> the model behind it (a verifier not named is its own group)."""
@@ -102,7 +114,9 @@ def weighted_pool(sources: dict[str, list[dict[str, float]]], labels: list[str],
     weights = [max(math.log(max(a, 1e-3) / max(1 - a, 1e-3) / (chance / (1 - chance))), 0.0) for a in accuracies]
     if not any(weights):  # no verifier looks better than chance: fall back to the plain product
         weights = [1.0] * len(names)
-    log_probs = sum(w * np.log(np.array([[d[l] for l in labels] for d in sources[n]]) + 1e-4) for w, n in zip(weights, names))
+    log_probs = sum(
+        w * np.log(np.array([[d[l] for l in labels] for d in sources[n]]) + 1e-4) for w, n in zip(weights, names)
+    )
     pooled = np.exp(log_probs - log_probs.max(axis=1, keepdims=True))
     pooled /= pooled.sum(axis=1, keepdims=True)
     posteriors = [dict(zip(labels, row.tolist())) for row in pooled]

@@ -23,8 +23,11 @@ def label_from_reply(reply: str, labels: list[str]) -> str | None:
         return by_key[label_key(reply)]
     words = Counter(normalize(label) for label in labels)  # a label found by its words only if no other label has them
     norm = normalize(reply)
-    positions = [(m.start(), label) for label in labels if (key := normalize(label)) and words[key] == 1
-                 and (m := re.search(rf"\b{re.escape(key)}\b", norm))]
+    positions = [
+        (m.start(), label)
+        for label in labels
+        if (key := normalize(label)) and words[key] == 1 and (m := re.search(rf"\b{re.escape(key)}\b", norm))
+    ]
     return min(positions)[1] if positions else None
 
 
@@ -58,8 +61,10 @@ def degenerate(text: str, min_words: int = 1) -> bool:
 
 def about_input(answer: str, source: str) -> bool:
     """Whether an answer repeats a word or number of its input ("Tuesday == 2014-04-29" does, "N/A" does not)."""
+
     def words(text: str) -> set[str]:
         return set(re.findall(r"\w{2,}|\d", normalize(text)))
+
     return bool(words(answer) & words(source))
 
 
@@ -75,7 +80,10 @@ def format_score(answer: str, source: str, examples: list[tuple[str, str]]) -> f
     input ("N/A"): such an answer may be any input's. With no examples, any other answer passes."""
     if not answer.strip() or normalize(answer) == normalize(source):
         return 0.0
-    if any(normalize(answer) == normalize(out) and normalize(source) != normalize(inp) and about_input(out, inp) for inp, out in examples):
+    if any(
+        normalize(answer) == normalize(out) and normalize(source) != normalize(inp) and about_input(out, inp)
+        for inp, out in examples
+    ):
         return 0.0
     if not examples:
         return 1.0
@@ -141,7 +149,9 @@ def answer_kind(instruction: str, examples: list[tuple[str, str]]) -> str:
     """'number' when the task is arithmetic or every example answer is a number, else 'text'."""
     if examples and all(re.fullmatch(rf"\s*\$?{_NUMBER}\s*", out) for _, out in examples):
         return "number"
-    return "number" if re.search(r"\b(math|arithmetic|word problems?|calculate|compute)\b", instruction, re.I) else "text"
+    return (
+        "number" if re.search(r"\b(math|arithmetic|word problems?|calculate|compute)\b", instruction, re.I) else "text"
+    )
 
 
 def normalize_answer(text: str, kind: str = "text") -> str:
