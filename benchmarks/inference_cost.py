@@ -46,7 +46,7 @@ def exported_student(run_dir: Path, student: Student) -> tuple[str, object, floa
     """The student as it is deployed: a causal student's GGUF in llama.cpp, an encoder student's ONNX in
     ONNX Runtime (each exported if missing), with the share of held-out inputs on which the export
     answers as torch does; None where the export was not kept (it answered otherwise)."""
-    if student.kind == "causal":
+    if student.kind.export_format == "gguf":
         if not (run_dir / run_paths.GGUF / "model.gguf").exists():
             export_gguf(run_dir)
         check = read_json(run_dir / run_paths.GGUF / "check.json")

@@ -16,8 +16,9 @@ from p2m.files import read_json, read_jsonl
 from p2m.spec import Example, TaskSpec
 from p2m.stages.passages import input_text, questions_validator, subject_messages, subjects_validator, wants_passages
 from p2m.student.extractive import predict_spans, training_features
+from p2m.student.kinds import SPAN
 from p2m.student.serve import StudentServer
-from p2m.tasks.extraction import has_passage_and_question, span_in_passage, split_input
+from p2m.tasks.spans import has_passage_and_question, span_in_passage, split_input
 from p2m.teacher.structured import InvalidAnswer
 
 QA_TASK = "Answer a question about a passage with a short span copied from the passage."
@@ -218,7 +219,7 @@ def test_an_extraction_run_trains_an_encoder_span_student_and_evaluates_it(tmp_p
     assert read_json(tmp_path / "run/train/metrics.json")["kind"] == "span"
     assert "exact_match" in report["student"]["metrics"]["all"] and "f1" in report["student"]["metrics"]["all"]
     student = Student(tmp_path / "run/model")
-    assert student.kind == "span" and student.num_params() < 30e6
+    assert student.kind is SPAN and student.num_params() < 30e6
     text = "Context: Marta was born in Porto in 1990.\nQuestion: Where was Marta born?"  # shorter than the top-k spans read
     answer = student.predict([text])[0]
     assert answer and answer in "Marta was born in Porto in 1990."

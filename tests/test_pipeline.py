@@ -526,7 +526,7 @@ def test_the_label_names_prototypes_are_added_to_the_trained_head(movie_run):
     from transformers import AutoModel, AutoTokenizer
 
     from p2m.student.classifier import HEAD_FILE, EmbeddingClassifier, label_prototypes
-    from p2m.student.model import MAX_INPUT_TOKENS
+    from p2m.student.kinds import MAX_INPUT_TOKENS
 
     config, out, _ = movie_run
     heads = {}
@@ -551,7 +551,7 @@ def test_a_weight_ensemble_of_zero_is_the_base_encoders_zero_shot_classifier(mov
 
     from p2m.embedded import resolve_model
     from p2m.student.classifier import HEAD_FILE, EmbeddingClassifier, label_prototypes
-    from p2m.student.model import MAX_INPUT_TOKENS
+    from p2m.student.kinds import MAX_INPUT_TOKENS
 
     config, out, _ = movie_run
     Pipeline(

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
+from p2m.student.kinds import CLASSIFIER
 from p2m.student.serve import DRAIN_BYTES, MAX_BODY_BYTES, StudentServer
 
 
 class FakeClassifier:
     """Labels a text by its last word, so a batched answer can be checked against its own request."""
 
-    is_classifier = True
+    kind = CLASSIFIER
 
     def __init__(self):
         self.calls: list[int] = []

@@ -1,11 +1,12 @@
-"""The code's shape: no import circles between p2m's modules, no function over 60 lines, and a task's
-type compared nowhere but in its kind (p2m/tasks/)."""
+"""The code's shape: no import circles between p2m's modules, no function over 60 lines, a task's type
+compared nowhere but in its kind (p2m/tasks/) and a student's kind nowhere but in p2m/student/."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+from p2m.student.kinds import STUDENT_KINDS
 from p2m.tasks import TaskType
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +136,41 @@ def test_the_task_type_check_sees_each_way_of_writing_it():
         comparison = ast.parse(code).body[0].value
         assert any(names_a_task_type(n) for n in [comparison.left, *comparison.comparators])
     assert not names_a_task_type(ast.parse('"CAUSAL_LM"').body[0].value)
+
+
+def names_a_student_kind(comparison: ast.Compare) -> bool:
+    """`kind == "span"`, `student.kind != "causal"`, `meta["kind"] in ("classifier", ...)`."""
+    operands = [comparison.left, *comparison.comparators]
+    constants = [n for o in operands for n in ([o] if isinstance(o, ast.Constant) else getattr(o, "elts", []))]
+    return any(ast.unparse(o).endswith(("kind", "kind']")) for o in operands) and any(
+        isinstance(c, ast.Constant) and c.value in STUDENT_KINDS for c in constants
+    )
+
+
+def test_student_kinds_are_compared_only_in_the_student_package():
+    """What differs between student kinds lives in p2m/student/kinds.py: train, evaluate, serve and
+    export ask the kind (`kind.generates`, `kind.export_format`, ...)."""
+    found = []
+    for name, file in modules().items():
+        if name.startswith("p2m.student"):
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and names_a_student_kind(node):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []
+    for code in ('student.kind == "causal"', 'kind != "span"', 'meta["kind"] in ("classifier", "span")'):
+        assert names_a_student_kind(ast.parse(code).body[0].value)
+    assert not names_a_student_kind(ast.parse('entry.kind == "model"').body[0].value)
+
+
+def test_the_spec_loads_no_torch():
+    """p2m.spec (and with it p2m.tasks and the student kinds' names) imports without torch, so the CLI's
+    quick commands stay quick."""
+    import subprocess
+    import sys
+
+    code = "import sys, p2m.spec, p2m.tasks, p2m.student.kinds; print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -21,7 +21,8 @@ from p2m import run_paths
 from p2m.embedded import gguf_source
 from p2m.errors import P2MError
 from p2m.files import read_jsonl, write_json, write_text
-from p2m.student.model import Student, student_prompt
+from p2m.student.kinds import CAUSAL, student_prompt
+from p2m.student.model import Student
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def export_gguf(run_dir: Path) -> dict:
     if not (run_dir / run_paths.MODEL_META).exists():
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
     student = Student(run_dir / run_paths.MODEL)
-    if student.kind != "causal":
+    if student.kind.export_format != "gguf":
         raise P2MError("GGUF export is for text (causal LM) students; export an encoder student with --format onnx")
     architecture = student.model.config.architectures[0]
     if architecture not in ARCHITECTURES:
@@ -173,7 +174,7 @@ class GgufStudent:
     prompted as the student is: what `p2m export --format gguf` hands to llama.cpp or Ollama, and what
     `p2m serve --gguf` serves. One input at a time: llama-cpp-python's Llama decodes one sequence."""
 
-    kind, is_classifier = "causal", False
+    kind = CAUSAL
 
     def __init__(self, path: Path, meta: dict):
         try:

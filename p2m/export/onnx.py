@@ -22,7 +22,8 @@ from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.files import read_json, read_jsonl, write_json
 from p2m.student.extractive import MODEL_INPUTS, best_spans, span_windows
-from p2m.student.model import MAX_INPUT_TOKENS, META_FILE, Student, mean_latency_ms
+from p2m.student.kinds import MAX_INPUT_TOKENS
+from p2m.student.model import META_FILE, Student, mean_latency_ms, saved_kind
 
 CLASSIFIER_INPUTS = ("input_ids", "attention_mask")
 
@@ -37,8 +38,7 @@ class OnnxStudent:
 
         self.dir = Path(folder)
         self.meta = read_json(self.dir / META_FILE)
-        self.kind = self.meta.get("kind", "classifier")
-        self.is_classifier = self.kind == "classifier"
+        self.kind = saved_kind(self.meta)
         self.tokenizer = AutoTokenizer.from_pretrained(self.dir)
         self.labels = self.meta["labels"]
         self.session = onnxruntime.InferenceSession(str(self.dir / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -47,7 +47,7 @@ class OnnxStudent:
     def predict(self, texts: list[str], batch_size: int = 16) -> list[str]:
         outputs: list[str] = []
         for start in range(0, len(texts), batch_size):
-            outputs += (self._labels if self.is_classifier else self._spans)(texts[start : start + batch_size])
+            outputs += (self._labels if self.kind.classifies else self._spans)(texts[start : start + batch_size])
         return outputs
 
     def _labels(self, texts: list[str]) -> list[str]:
@@ -77,7 +77,7 @@ def export_onnx(run_dir: Path) -> dict:
     if not (run_dir / run_paths.MODEL_META).exists():
         raise P2MError(f"{run_dir} has no trained student (no {run_paths.MODEL_META}); run p2m run first")
     student = Student(run_dir / run_paths.MODEL)
-    if student.kind == "causal":
+    if student.kind.export_format != "onnx":
         raise P2MError(
             "ONNX export is for encoder students (classifiers, span extractors); export a causal student with --format gguf"
         )
@@ -111,7 +111,7 @@ def _write_onnx(student: Student, target: Path) -> None:
     target.mkdir(parents=True)
     model = student.model.float().cpu()
     texts = ["a short input", "a somewhat longer second input"]
-    if student.is_classifier:
+    if student.kind.classifies:
         sample, inputs, outputs = (
             student.tokenizer(texts, padding=True, return_tensors="pt"),
             CLASSIFIER_INPUTS,

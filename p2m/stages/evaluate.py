@@ -76,7 +76,7 @@ def baseline_predictions(spec, texts: list[str], train_labels: list[str]) -> dic
 def base_model_predictions(ctx: RunContext, student: Student, texts: list[str]) -> dict[str, list[str]]:
     """A causal student's base model zero-shot on the same items, with the teacher's answer budget:
     what distillation added to it."""
-    if student.kind != "causal" or not texts:
+    if not student.kind.generates or not texts:
         return {}
     ctx.progress.task("student's base model zero-shot", total=None)
     spec = ctx.spec()

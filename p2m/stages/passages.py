@@ -17,7 +17,7 @@ from p2m import prompts
 from p2m.dedup import dedupe, normalize, overlap
 from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext
-from p2m.tasks.extraction import has_passage_and_question, question_comes_first, span_in_passage, split_input
+from p2m.tasks.spans import has_passage_and_question, question_comes_first, span_in_passage, split_input
 from p2m.teacher.calls import ChatRequest
 from p2m.teacher.structured import InvalidAnswer, ask_json
 

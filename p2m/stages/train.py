@@ -36,7 +36,8 @@ from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext, Stage
 from p2m.student.classifier import EmbeddingClassifier, embed_texts, fit_head, label_prototypes
 from p2m.student.extractive import training_features
-from p2m.student.model import MAX_INPUT_TOKENS, MAX_SEQUENCE_TOKENS, answer_budget, save_meta, student_prompt
+from p2m.student.kinds import MAX_INPUT_TOKENS, StudentKind, student_prompt
+from p2m.student.model import MAX_SEQUENCE_TOKENS, answer_budget, save_meta
 from p2m.teacher.answers import teacher_requests
 from p2m.training.distill import CompletionCollator, LogitKDTrainer, WMSSTrainer, soft_target_trainer
 
@@ -499,6 +500,13 @@ def wmss_phase(
     return trainer, tokenizer, work
 
 
+def method_error(method: str, kind: StudentKind, student: str) -> str:
+    """Why --method cannot train this kind of student."""
+    if method == "soft-kd":
+        return "--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd"
+    return f"--method {method} is for causal LM students; this run trains a {kind} ({student}): use --method sft"
+
+
 class Train(Stage):
     name = "train"
     version = 13  # --learning-rate; 'auto' LoRA for causal students over 300M, which train at 2e-4
@@ -534,15 +542,9 @@ class Train(Stage):
                 "no synthetic example passed verification, so there is nothing to train on; "
                 "raise --num-examples or lower --keep-threshold"
             )
-        classifier = kind == "classifier"
-        if method == "soft-kd" and not classifier:
-            raise P2MError(
-                "--method soft-kd needs a classification task (label distributions); use --method sft or logit-kd"
-            )
-        if method in ("logit-kd", "context", "wmss") and kind != "causal":
-            raise P2MError(
-                f"--method {method} is for causal LM students; this run trains a {kind} ({student}): use --method sft"
-            )
+        classifier = kind.classifies
+        if method not in kind.methods:
+            raise P2MError(method_error(method, kind, student))
         rows, validation = validation_split(rows, ctx.config.early_stopping, ctx.config.seed)
         ctx.progress.task(f"loading {student}", total=None)
         set_seed(ctx.config.seed)  # the new head's initial weights too: a resumed run trains what a cold one would
@@ -559,7 +561,7 @@ class Train(Stage):
         adapters = hasattr(model.body if classifier else model, "peft_config")
         model_dir = ctx.path(run_paths.MODEL)
         save_model(model, tokenizer, model_dir)
-        budget = answer_budget(tokenizer, [r["output"] for r in rows + validation]) if kind == "causal" else None
+        budget = answer_budget(tokenizer, [r["output"] for r in rows + validation]) if kind.generates else None
         save_meta(model_dir, spec, student, method, kind, budget)
         shutil.rmtree(ctx.path(run_paths.TRAIN_WORK), ignore_errors=True)
         shutil.rmtree(ctx.path(run_paths.EXPORT), ignore_errors=True)  # made from the student this one replaces
@@ -567,7 +569,7 @@ class Train(Stage):
             ctx.path(run_paths.TRAIN_METRICS),
             {
                 "base_model": student,
-                "kind": kind,
+                "kind": kind.name,
                 "examples": len(rows),
                 "validation_examples": len(validation),
                 "method": method,
@@ -583,7 +585,7 @@ class Train(Stage):
         )
 
     def build(
-        self, ctx: RunContext, spec: TaskSpec, kind: str, base: str, rows: list[dict], validation: list[dict]
+        self, ctx: RunContext, spec: TaskSpec, kind: StudentKind, base: str, rows: list[dict], validation: list[dict]
     ) -> tuple:
         """(trainer or None for a head-only classifier, model, tokenizer, checkpoint to resume from)."""
         work = ctx.path(run_paths.TRAIN_WORK) / "main"
@@ -595,14 +597,13 @@ class Train(Stage):
                     ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS
                 )
                 checkpoint = last_checkpoint(ctx, work)
-            elif kind == "classifier":
-                trainer, model, tokenizer = train_classifier(ctx, spec, base, rows, validation, work)
-            elif kind == "span":
-                trainer, model, tokenizer = train_extractive(ctx, spec, base, rows, validation, work)
-            else:
+            elif kind.generates:
                 trainer, tokenizer = train_generator(
                     ctx, spec, base, rows, validation, ctx.config.epochs or GENERATOR_EPOCHS, work
                 )
+            else:
+                train_encoder = train_classifier if kind.classifies else train_extractive
+                trainer, model, tokenizer = train_encoder(ctx, spec, base, rows, validation, work)
         except OSError as error:  # transformers: the student is neither on this machine nor downloadable
             if error.errno == errno.ENOSPC:
                 raise

@@ -45,7 +45,7 @@ from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext, Stage
 from p2m.stages.passages import distinct_inputs, wants_passages
 from p2m.stages.synthesize import generation_prompt
-from p2m.tasks.extraction import has_passage_and_question
+from p2m.tasks.spans import has_passage_and_question
 from p2m.teacher.answers import label_requests, softmax_rows, teacher_requests
 from p2m.teacher.calls import ChatRequest, ScoreRequest
 from p2m.verifiers import label_model

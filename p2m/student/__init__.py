@@ -1,2 +1,2 @@
-"""The trained student as an artefact: loaded and run (`model`), served over an OpenAI-compatible API
-(`serve`), uploaded to the Hub (`hub`)."""
+"""The trained student as an artefact: its kinds (`kinds`: classifier, span extractor, causal LM), loaded
+and run (`model`), served over an OpenAI-compatible API (`serve`), uploaded to the Hub (`hub`)."""

@@ -3,14 +3,14 @@ that copies its answer out of the passage.
 
 Why not a causal LM for extraction: a span is in the passage by construction, and an encoder reads a
 passage once (MiniLM: 22M parameters) instead of generating its answer token by token. An input is
-read into question and passage as p2m.tasks.extraction.split_input reads it.
+read into question and passage as p2m.tasks.spans.split_input reads it.
 Passages longer than a window are read in overlapping windows, as transformers' QA examples do."""
 
 from __future__ import annotations
 
 import torch
 
-from p2m.tasks.extraction import split_input
+from p2m.tasks.spans import split_input
 
 MAX_LENGTH = 384  # tokens a window holds: question and passage together
 STRIDE = 128  # tokens two windows of one passage share

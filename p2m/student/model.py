@@ -1,5 +1,6 @@
-"""The trained student: how it is prompted, saved and run. Training, evaluation and serving all use
-this one definition, so the prompt format a student was trained on is the one it is queried with."""
+"""The trained student: how it is saved and run (what differs by kind: student/kinds.py). Training,
+evaluation and serving all use this one definition, so the prompt format a student was trained on is
+the one it is queried with."""
 
 from __future__ import annotations
 
@@ -11,19 +12,12 @@ import torch
 from p2m.device import best_device, count_params, use_bf16
 from p2m.files import read_json, write_json
 from p2m.spec import TaskSpec
-from p2m.student.classifier import EmbeddingClassifier
-from p2m.student.extractive import predict_spans
+from p2m.student.kinds import CAUSAL, CLASSIFIER, StudentKind, student_kind
 from p2m.tasks import kind_of
 
 META_FILE = "p2m.json"
 MAX_NEW_TOKENS = 512
-MAX_INPUT_TOKENS = 256  # a classifier reads at most this much of an input
 MAX_SEQUENCE_TOKENS = 512  # prompt + answer a causal student trains on: a question with its worked solution fits
-
-
-def student_prompt(instruction: str, text: str) -> str:
-    """The user turn a causal student reads; without an instruction (context distillation) the bare input."""
-    return f"{instruction}\n\nInput: {text}" if instruction else text
 
 
 def answer_budget(tokenizer, answers: list[str]) -> int:
@@ -34,9 +28,8 @@ def answer_budget(tokenizer, answers: list[str]) -> int:
 
 
 def save_meta(
-    model_dir: Path, spec: TaskSpec, base_model: str, method: str, kind: str, max_new_tokens: int | None = None
+    model_dir: Path, spec: TaskSpec, base_model: str, method: str, kind: StudentKind, max_new_tokens: int | None = None
 ) -> None:
-    """kind: "classifier", "span" (an encoder's span head) or "causal"."""
     write_json(
         model_dir / META_FILE,
         {
@@ -45,7 +38,7 @@ def save_meta(
             "labels": spec.labels,
             "base_model": base_model,
             "method": method,
-            "kind": kind,
+            "kind": kind.name,
             "prompt_instruction": ""
             if method == "context"
             else spec.instruction,  # what the student was trained to read
@@ -54,32 +47,27 @@ def save_meta(
     )
 
 
+def saved_kind(meta: dict) -> StudentKind:
+    """The kind a p2m.json names; students saved before spans existed name none."""
+    if meta.get("kind"):
+        return student_kind(meta["kind"])
+    return CLASSIFIER if kind_of(meta["task_type"]).labelled else CAUSAL
+
+
 class Student:
     """A saved student directory, loaded for inference (classifier, span extractor or causal LM)."""
 
     def __init__(self, model_dir: str | Path, meta: dict | None = None):
-        from transformers import AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.dir = Path(model_dir)
         self.meta = meta or read_json(self.dir / META_FILE)
-        # students saved before spans existed name no kind
-        self.kind = self.meta.get("kind") or ("classifier" if kind_of(self.meta["task_type"]).labelled else "causal")
-        self.is_classifier = self.kind == "classifier"
-        # left padding lets a causal LM generate after the prompt; an encoder reads absolute positions from
-        # the first token, so its inputs are padded on the right, as in training
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            self.dir, padding_side="left" if self.kind == "causal" else "right"
-        )
+        self.kind = saved_kind(self.meta)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.dir, padding_side=self.kind.padding_side)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if use_bf16() else torch.float32  # bf16 where training ran in it (CUDA)
-        if self.is_classifier:
-            self.model = EmbeddingClassifier.load(self.dir, len(self.meta["labels"]), dtype)
-        elif self.kind == "span":
-            self.model = AutoModelForQuestionAnswering.from_pretrained(self.dir, dtype=dtype)
-        else:
-            self.model = AutoModelForCausalLM.from_pretrained(self.dir, dtype=dtype)
-        self.model = self.model.to(best_device()).eval()
+        self.model = self.kind.load(self.dir, self.meta, dtype).to(best_device()).eval()
 
     def untrained(self, max_new_tokens: int) -> Student:
         """A causal student's base model before distillation, asked with the instruction: the student's own
@@ -112,37 +100,8 @@ class Student:
         answers: dict[int, str] = {}
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
-            answers.update(zip(picked, self._predict_batch([texts[i] for i in picked], max_new_tokens)))
+            answers.update(zip(picked, self.kind.predict_batch(self, [texts[i] for i in picked], max_new_tokens)))
         return [answers[i] for i in range(len(texts))]
-
-    def _predict_batch(self, batch: list[str], max_new_tokens: int) -> list[str]:
-        if self.kind == "span":
-            return predict_spans(self.model, self.tokenizer, batch, self.meta["instruction"], self.device)
-        if self.is_classifier:
-            enc = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=MAX_INPUT_TOKENS, return_tensors="pt"
-            ).to(self.device)
-            return [
-                self.meta["labels"][i]
-                for i in self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).tolist()
-            ]
-        instruction = self.meta.get("prompt_instruction", self.meta["instruction"])  # "" after context distillation
-        prompts = [
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": student_prompt(instruction, t)}],
-                add_generation_prompt=True,
-                tokenize=False,
-            )
-            for t in batch
-        ]
-        enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
-        out = self.model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
-        )
-        return [
-            s.strip()
-            for s in self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        ]
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])

@@ -187,7 +187,7 @@ def build_app(model, name: str):
         return JSONResponse(chat_completion(name, answer, model.count_tokens(text), model.count_tokens(answer)))
 
     async def classify(request):
-        if not model.is_classifier:
+        if not model.kind.classifies:
             raise BadRequest(404, "this student generates text: use /v1/chat/completions")
         return JSONResponse({"model": name, "labels": await batcher(classify_input(await request_json(request)))})
 

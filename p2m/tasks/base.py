@@ -12,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from p2m import metrics, prompts
+from p2m.student.kinds import CAUSAL, StudentKind
 from p2m.verifiers.signals import answer_kind
 
 if TYPE_CHECKING:
@@ -103,6 +104,6 @@ class TaskKind:
             return {"n": 0}
         return {"n": len(golds), **metrics.summaries(self.metric_items(predictions, golds))}
 
-    def student_kind(self, arch: str) -> str:
+    def student_kind(self, arch: str) -> StudentKind:
         """What is trained from a student of architecture `arch`: a causal LM."""
-        return "causal"
+        return CAUSAL

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from p2m import metrics, prompts
+from p2m.student.kinds import CLASSIFIER, StudentKind
 from p2m.tasks.base import TaskKind, TaskType
 from p2m.verifiers.signals import label_from_reply
 
@@ -51,5 +52,5 @@ class Classification(TaskKind):
             out["per_class"] = metrics.per_class(predictions, golds, labels)
         return out
 
-    def student_kind(self, arch: str) -> str:
-        return "classifier"
+    def student_kind(self, arch: str) -> StudentKind:
+        return CLASSIFIER

@@ -1,17 +1,13 @@
-"""Extraction: the answer is a span copied from the input's passage.
-
-An input is "Context: <passage> Question: <question>" in either order (reading comprehension); an input
-without those markers is the passage itself and the task's instruction is the question ("Extract the
-company name" over an email). The helpers that read an input's parts live here: synthesis, verification
-and the span student all read inputs this way."""
+"""Extraction: the answer is a span copied from the input's passage (how an input reads: tasks/spans.py)."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from p2m import metrics
+from p2m.student.kinds import CAUSAL, SPAN, StudentKind
 from p2m.tasks.base import TaskKind, TaskType
+from p2m.tasks.spans import span_in_passage, split_input
 
 if TYPE_CHECKING:
     from p2m.spec import TaskSpec
@@ -19,9 +15,6 @@ if TYPE_CHECKING:
 # An extraction input without marked parts is itself the passage (an email, a paragraph: ~150 tokens);
 # reading-comprehension inputs are built by stages/passages.py.
 PASSAGE_TOKENS = 220
-_QUESTION = re.compile(r"\bquestion\s*:\s*", re.I)
-_PASSAGE = re.compile(r"\b(?:context|passage|paragraph|text|article)\s*:\s*", re.I)
-_EDGE = " \t\n.,;:!?\"'`“”‘’()[]"
 
 
 class Extraction(TaskKind):
@@ -48,41 +41,5 @@ class Extraction(TaskKind):
             "f1": metrics.squad_f1_items(predictions, golds),
         }
 
-    def student_kind(self, arch: str) -> str:
-        return "span" if arch == "encoder" else "causal"
-
-
-def split_input(text: str, instruction: str) -> tuple[str, str]:
-    """(question, passage): the marked parts of "Context: ... Question: ..." (either order), else the
-    instruction as the question and the whole input as the passage."""
-    question, passage = _QUESTION.search(text), _PASSAGE.search(text)
-    if not question or not passage:
-        return instruction, text.strip()
-    if passage.start() < question.start():
-        return text[question.end() :].strip(), text[passage.end() : question.start()].strip()
-    return text[question.end() : passage.start()].strip(), text[passage.end() :].strip()
-
-
-def has_passage_and_question(text: str) -> bool:
-    """Whether an input marks both parts; a generated QA input missing one cannot be answered by a span."""
-    return bool(_QUESTION.search(text) and _PASSAGE.search(text))
-
-
-def question_comes_first(text: str) -> bool:
-    """Whether a marked input puts its question before its passage."""
-    question, passage = _QUESTION.search(text), _PASSAGE.search(text)
-    return bool(question and passage and question.start() < passage.start())
-
-
-def span_in_passage(answer: str, passage: str) -> str | None:
-    """The passage's own text of `answer`: exact, else without edge punctuation, else ignoring case;
-    None when the answer is not a span of the passage."""
-    whole, bare = answer.strip(), answer.strip(_EDGE)
-    for candidate in (whole, bare):
-        if candidate and candidate in passage:
-            return candidate
-    for candidate in (bare, whole):
-        start = passage.lower().find(candidate.lower()) if candidate else -1
-        if start >= 0:
-            return passage[start : start + len(candidate)]
-    return None
+    def student_kind(self, arch: str) -> StudentKind:
+        return SPAN if arch == "encoder" else CAUSAL
