@@ -65,8 +65,8 @@ class Pipeline:
         """Teacher and student of this run on a real test file (results in eval/<file stem>/)."""
         if not (self.run_dir / run_paths.MODEL_META).exists():
             raise P2MError(f"{self.run_dir} has no trained student yet; finish it with p2m run first")
-        self.teacher.stage = "eval"
         with ExitStack() as stack:
+            stack.enter_context(self.teacher.tagged("eval"))
             self._lock(stack, record_options=False)
             try:
                 return evaluate_file(self.ctx, test_file, input_field, label_field, limit)
@@ -157,10 +157,10 @@ class Pipeline:
                 f"the {stage.name} stage needs {', '.join(missing)} in {self.run_dir}; run the stages before it first"
             )
         self.ctx.progress.stage_started(stage.name)
-        self.teacher.stage = stage.name
         self.ctx.fingerprint = fingerprint
         started = time.perf_counter()
-        stage.run(self.ctx)
+        with self.teacher.tagged(stage.name):
+            stage.run(self.ctx)
         seconds = round(time.perf_counter() - started, 2)
         state[stage.name] = {"fingerprint": fingerprint, "seconds": seconds, "finished": time.time()}
         self.ctx.progress.stage_finished(stage.name, skipped=False, seconds=seconds)

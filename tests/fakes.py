@@ -10,11 +10,19 @@ class FakeBackend:
     name = "fake"
     model = "fake-model"
     price_per_mtok = (1.0, 2.0)
+    scores_text = False  # chat only
+    streams_answers = False
 
     def __init__(self, replies=None, failures: int = 0):
         self.replies = list(replies or [])
         self.failures = failures  # raise TransientError this many times first
         self.calls = 0
+
+    def on_each_request(self, report) -> bool:
+        return False
+
+    def num_params(self) -> None:
+        return None
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model}

@@ -35,13 +35,14 @@ def test_a_request_asked_twice_in_one_call_is_paid_for_once(tmp_path):
 
 def test_ledger_counts_tokens_cost_and_hits_per_stage(tmp_path):
     teacher = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"))
-    teacher.stage = "synthesize"
-    teacher.chat([request("a"), request("b")])
-    teacher.chat([request("a")])
+    with teacher.tagged("synthesize"):
+        teacher.chat([request("a"), request("b")])
+        teacher.chat([request("a")])
+    teacher.chat([request("c")])
     ledger = teacher.ledger
-    assert (ledger.calls, ledger.cache_hits, ledger.prompt_tokens, ledger.completion_tokens) == (2, 1, 20, 10)
-    assert ledger.cost_usd == pytest.approx((20 * 1.0 + 10 * 2.0) / 1e6)
-    assert ledger.by_stage["synthesize"]["calls"] == 2
+    assert (ledger.calls, ledger.cache_hits, ledger.prompt_tokens, ledger.completion_tokens) == (3, 1, 30, 15)
+    assert ledger.cost_usd == pytest.approx((30 * 1.0 + 15 * 2.0) / 1e6)
+    assert ledger.by_stage["synthesize"]["calls"] == 2 and ledger.by_stage["default"]["calls"] == 1  # outside the block
 
 
 def test_budget_stops_before_exceeding_and_keeps_finished_calls(tmp_path):
@@ -79,6 +80,8 @@ def test_dollar_budget_stops_before_the_cap_and_keeps_what_it_bought(tmp_path):
 
 def test_score_requests_are_cached_and_need_a_scoring_backend(tmp_path):
     class ScoringFake(FakeBackend):
+        scores_text = True
+
         def score(self, requests):
             self.calls += len(requests)
             return [ChatResponse(text="", prompt_tokens=3, logprob=-float(len(r.continuation))) for r in requests]
@@ -97,8 +100,8 @@ def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(
     journal: list[dict] = []
     teacher = Teacher(FakeBackend(failures=1), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001)
     teacher.journal = journal.append
-    teacher.stage = "synthesize"
-    teacher.chat([request(str(i)) for i in range(3)])
+    with teacher.tagged("synthesize"):
+        teacher.chat([request(str(i)) for i in range(3)])
     rebuilt = Ledger()
     for event in journal:
         rebuilt.apply(event)

@@ -185,7 +185,7 @@ def evaluate_rows(ctx: RunContext, rows: list[dict], out_dir: Path) -> dict:
             "reading": best,
             "metrics": scores_by_source(spec, rows, readings[best]),
             "readings": {name: spec.kind.score(answers, golds, spec.labels) for name, answers in readings.items()},
-            "params": backend.num_params() if hasattr(backend, "num_params") else None,
+            "params": backend.num_params(),
             **teacher_cost,
         },
         "student": {

@@ -19,7 +19,7 @@ from p2m.spec import TaskSpec
 from p2m.stages.base import RunContext
 from p2m.tasks.spans import has_passage_and_question, question_comes_first, span_in_passage, split_input
 from p2m.teacher.calls import ChatRequest
-from p2m.teacher.structured import InvalidAnswer, ask_json
+from p2m.teacher.structured import InvalidAnswer, ask_json, json_request
 
 QUESTIONS_PER_PASSAGE = 4
 SUBJECTS_PER_FIELD = 8  # titles asked of each field; more passages than subjects reuse a subject with another seed
@@ -40,7 +40,7 @@ QUESTIONS_SCHEMA = {
     },
     "required": ["questions"],
 }
-SUBJECTS_SCHEMA = {
+SUBJECTS_SCHEMA = {  # a list of subjects: here a field's, in synthesize.py a label's or a task's
     "type": "object",
     "properties": {"subjects": {"type": "array", "items": {"type": "string"}}},
     "required": ["subjects"],
@@ -103,7 +103,7 @@ def ask_json_batch(
 ) -> list:
     """`ask_json` for each conversation (None where it stays invalid); the first tries are asked in one
     batch (cached), so only an invalid reply costs a repair call of its own."""
-    ctx.chat([ChatRequest(m, max_tokens=max_tokens, json_schema=schema) for m in messages], description)
+    ctx.chat([json_request(m, schema, max_tokens) for m in messages], description)
     return [
         ask_json(ctx.teacher, m, schema, validate, max_tokens=max_tokens)[0]
         for m, validate in zip(messages, validators)

@@ -18,7 +18,7 @@ from p2m.dedup import normalize
 from p2m.files import read_jsonl, write_jsonl
 from p2m.spec import Example, TaskSpec
 from p2m.stages.base import RunContext, Stage
-from p2m.stages.passages import passage_candidates, wants_passages
+from p2m.stages.passages import SUBJECTS_SCHEMA, passage_candidates, wants_passages
 from p2m.teacher.calls import ChatRequest, Teacher
 from p2m.teacher.structured import InvalidAnswer, ask_json
 
@@ -44,11 +44,6 @@ def clean_passage_input(text: str) -> str:
 
 
 ANY_INPUT = ""  # the subjects key of a text task's inputs, which have no label
-SUBJECTS_SCHEMA = {
-    "type": "object",
-    "properties": {"subjects": {"type": "array", "items": {"type": "string"}}},
-    "required": ["subjects"],
-}
 
 
 def label_meaning(spec: TaskSpec, label: str) -> str:

@@ -20,7 +20,8 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
@@ -85,13 +86,26 @@ class TransientError(Exception):
 
 
 class Backend(Protocol):
-    name: str  # "local" or "openai"
+    """What the Teacher asks of a backend; its capabilities are declared, not guessed."""
+
+    name: str  # "llama.cpp", "local" or "openai"
     model: str
     price_per_mtok: tuple[float, float] | None  # USD per million (prompt, completion) tokens, if known
+    scores_text: bool  # `score` returns log P(continuation | prefix) (a server: where it passed the probe)
+    streams_answers: bool  # generate/score(streaming=True) yield (index, answer) as each completes
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | TransientError]: ...
 
-    # Optional: def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse] (with .logprob)
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ChatResponse]:
+        """Each continuation's log-probability (`.logprob`); called only where `scores_text`."""
+        ...
+
+    def on_each_request(self, report: Callable[[], None]) -> bool:
+        """Call `report` before each request leaves for a server; False for an in-process backend, whose
+        requests the Teacher counts itself."""
+        ...
+
+    def num_params(self) -> int | None: ...
 
     def describe(self) -> dict: ...
 
@@ -222,9 +236,9 @@ class Teacher:
         self.journal: Callable[[dict], None] | None = None  # durable, append-only: every event as it happens
         self.stage = "default"
         self._accounting = threading.Lock()  # a server backend reports requests from its worker threads
-        self._requests_counted = hasattr(backend, "on_request")
-        if self._requests_counted:
-            backend.on_request = lambda: self._account({"event": "request", "stage": self.stage})
+        self._requests_counted = backend.on_each_request(
+            lambda: self._account({"event": "request", "stage": self.stage})
+        )
 
     def _account(self, event: dict) -> None:
         """Journal first (it survives a SIGKILL), then the in-memory ledger."""
@@ -232,6 +246,15 @@ class Teacher:
             if self.journal:
                 self.journal(event)
             self.ledger.apply(event)
+
+    @contextmanager
+    def tagged(self, stage: str) -> Iterator[Teacher]:
+        """Account the calls made inside the block to `stage` (ledger.json's by-stage counts)."""
+        previous, self.stage = self.stage, stage
+        try:
+            yield self
+        finally:
+            self.stage = previous
 
     @property
     def identity(self) -> str:
@@ -241,7 +264,7 @@ class Teacher:
     @property
     def can_score(self) -> bool:
         """Whether the backend returns log-likelihoods of text (a server teacher: if it answered the probe)."""
-        return hasattr(self.backend, "score") and getattr(self.backend, "scores_text", True)
+        return self.backend.scores_text
 
     def chat(self, requests: Sequence[ChatRequest], batch_size: int = 16) -> list[ChatResponse]:
         """Answer requests in order, from the cache where possible; new answers are cached at once."""
@@ -349,7 +372,7 @@ class Teacher:
     def _outcomes(self, generate: Callable, requests, pending: list[int]):
         """(index, answer or TransientError) for each pending request, as the backend gives them."""
         batch = [requests[i] for i in pending]
-        if getattr(self.backend, "streams_answers", False):
+        if self.backend.streams_answers:
             for j, outcome in generate(batch, streaming=True):
                 yield pending[j], outcome
             return

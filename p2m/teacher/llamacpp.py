@@ -48,6 +48,8 @@ def cpu_threads() -> int:
 class LlamaCppBackend:
     name = "llama.cpp"
     price_per_mtok = None
+    scores_text = True  # log-likelihoods read in-process
+    streams_answers = False
 
     def __init__(self, file: TeacherFile, label: str):
         self.file = file
@@ -64,6 +66,9 @@ class LlamaCppBackend:
             "file": self.file.provenance(),
             **({"licence": preset.licence} if preset else {}),
         }
+
+    def on_each_request(self, report) -> bool:
+        return False  # in-process: no request leaves for the Teacher to be told of
 
     def num_params(self) -> int:
         """Counted from the GGUF tensor shapes (once per file), without loading the model."""

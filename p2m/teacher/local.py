@@ -44,6 +44,8 @@ class SeededSampler:
 class LocalBackend:
     name = "local"
     price_per_mtok = None
+    scores_text = True  # log-likelihoods read in-process
+    streams_answers = False
 
     def __init__(self, model: str = SMOLLM2_ID, batch_size: int = 16):
         self.model = model
@@ -63,6 +65,9 @@ class LocalBackend:
                 self._tokenizer.pad_token = self._tokenizer.eos_token
             self._model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(best_device()).eval()
         return self._model, self._tokenizer
+
+    def on_each_request(self, report) -> bool:
+        return False  # in-process: no request leaves for the Teacher to be told of
 
     def num_params(self) -> int:
         """Counted from the checkpoint's safetensors headers (shapes only) when the model is not loaded,

@@ -47,9 +47,9 @@ class OpenAIBackend:
         if api_key is None:
             raise P2MError("the OpenAI teacher needs OPENAI_API_KEY in the environment, or --teacher-base-url")
         # Retries are the Teacher's job (one policy for every backend), so the client makes one try.
-        # Every POST is reported before it leaves (`on_request`): the Teacher journals it, so the
+        # Every POST is reported before it leaves (`on_each_request`): the Teacher journals it, so the
         # ledger counts what the server saw, probes and refused JSON dialects included.
-        self.on_request: Callable[[], None] = lambda: None
+        self._on_request: Callable[[], None] = lambda: None
         http = openai.DefaultHttpxClient(event_hooks={"request": [self._sending]})
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, http_client=http
@@ -63,7 +63,14 @@ class OpenAIBackend:
 
     def _sending(self, request) -> None:
         if request.method == "POST":
-            self.on_request()
+            self._on_request()
+
+    def on_each_request(self, report: Callable[[], None]) -> bool:
+        self._on_request = report
+        return True
+
+    def num_params(self) -> None:
+        return None  # a server does not say
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": redact_url(self.base_url)}

@@ -57,6 +57,12 @@ def extract_json(text: str) -> dict:
         raise InvalidAnswer("JSON nested too deeply") from None
 
 
+def json_request(messages: tuple, schema: dict, max_tokens: int, attempt: int = 0) -> ChatRequest:
+    """The request `ask_json` sends on its `attempt`-th try: first tries asked ahead in one batch with
+    these are what `ask_json` then finds in the cache."""
+    return ChatRequest(messages=messages, max_tokens=max_tokens, seed=attempt, json_schema=schema)
+
+
 def ask_json(
     teacher: Teacher,
     messages: tuple,
@@ -70,9 +76,7 @@ def ask_json(
     TypeError or AttributeError from it (a field of the wrong JSON type) counts as an invalid answer too."""
     errors: list[str] = []
     for attempt in range(repairs + 1):
-        reply = teacher.ask(
-            ChatRequest(messages=messages, max_tokens=max_tokens, seed=attempt, json_schema=schema)
-        ).text
+        reply = teacher.ask(json_request(messages, schema, max_tokens, attempt)).text
         try:
             return validate(extract_json(reply)), errors
         except (ValueError, TypeError, AttributeError) as error:
