@@ -26,18 +26,17 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import ROOT, machine, write_readme_block
+from common import machine, write_readme_block
 
-from p2m.cli import _config, build_parser
+from p2m.cli import build_parser, config_from_args
 from p2m.config import load_examples
 from p2m.errors import P2MError
 from p2m.spec import TaskSpec
 from p2m.student.serve import StudentServer
 from p2m.task_text import heuristic_spec
 from p2m.teacher.structured import InvalidAnswer, extract_json
-
-sys.path.insert(0, str(ROOT / "tests"))
-from test_serve import FakeClassifier, post, raw  # noqa: E402  the serve tests' fake model and raw client
+from p2m.testing.fakes import FakeClassifier
+from p2m.testing.servers import post, raw
 
 TABLE_START, TABLE_END = "<!-- bad_input: start -->", "<!-- bad_input: end -->"
 LIMIT_S = 5.0
@@ -248,7 +247,7 @@ REQUEST_SEEDS = ['{"input": ["a", "b"]}', '{"messages": [{"role": "user", "conte
 
 def fuzz_task(text: str) -> None:
     """As `p2m run TEXT` reads it: the option checks, then (for a task they let through) its deterministic reading."""
-    _config(build_parser().parse_args(["run", text]))
+    config_from_args(build_parser().parse_args(["run", text]))
     heuristic_spec(text)
 
 
@@ -264,7 +263,7 @@ def fuzz_file(work: Path, index: int, text: str) -> None:
 
 def fuzz_options(text: str) -> None:
     flag, _, value = text.partition(" ")
-    _config(build_parser().parse_args(["run", TASK, flag or "--epochs", value]))
+    config_from_args(build_parser().parse_args(["run", TASK, flag or "--epochs", value]))
 
 
 def fuzz_request(server: StudentServer, path: str, text: str) -> None:

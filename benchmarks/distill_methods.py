@@ -21,7 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import DATA, TASKS, machine, sampled_rows, side, trained_and_evaluated, write_readme_block, write_rows
+from common import DATA, TASKS, machine, sampled_rows, side, trained_and_evaluated, write_readme_block, write_rows
 
 from p2m import RunConfig
 

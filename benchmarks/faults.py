@@ -1,5 +1,5 @@
 """A flaky server teacher: the whole 24-example run (`p2m run`, every stage) through a loopback fault
-proxy (tests/fault_proxy.py) in front of a real llama-cpp-python server (the embedded SmolLM2 GGUF),
+proxy (p2m/testing/fault_proxy.py) in front of a real llama-cpp-python server (the embedded SmolLM2 GGUF),
 with 0%, 10% and 30% of its POSTs faulted at random: 429, 500, 503, a dropped connection, a malformed
 body, an answer with no choices, a hang past the client's time-out.
 
@@ -16,20 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from datetime import date
 
-from run_all import ROOT, machine, write_readme_block
-from server_teacher import TASK, start_server
+from common import machine, write_readme_block
+from server_teacher import TASK
 
 from p2m import Pipeline, RunConfig
 from p2m.embedded import MINILM_ID
 from p2m.errors import P2MError
-
-sys.path.insert(0, str(ROOT / "tests"))
-from fault_proxy import FAULTS, HANG, FaultProxy  # noqa: E402  the proxy the fault tests use
+from p2m.testing.fault_proxy import FAULTS, HANG, FaultProxy
+from p2m.testing.servers import start_llama_server
 
 TABLE_START, TABLE_END = "<!-- faults: start -->", "<!-- faults: end -->"
 TIMEOUT_S = 10.0  # --teacher-timeout: a hung request is given up after this and asked again
@@ -79,7 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    process, base_url = start_server()
+    process, base_url = start_llama_server()
     try:
         rows = [flaky_run(base_url, rate, args.limit, args.seed) for rate in args.rates]
     finally:

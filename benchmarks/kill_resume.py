@@ -26,15 +26,14 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import ROOT, machine, write_readme_block
-from server_teacher import TASK, start_server
+from common import machine, write_readme_block
+from server_teacher import TASK
 
 from p2m.embedded import MINILM_ID
 from p2m.run_ledger import attempts_of
 from p2m.stages import STAGE_NAMES
-
-sys.path.insert(0, str(ROOT / "tests"))
-from fault_proxy import FaultProxy  # noqa: E402  the tests' proxy, here only counting
+from p2m.testing.fault_proxy import FaultProxy
+from p2m.testing.servers import start_llama_server
 
 TABLE_START, TABLE_END = "<!-- kill_resume: start -->", "<!-- kill_resume: end -->"
 CONCURRENCY = 2
@@ -143,7 +142,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    process, base_url = start_server()
+    process, base_url = start_llama_server()
     try:
         clean = measured(base_url, args.limit, 0, random.Random(args.seed), 1.0)
         # each invocation killed within a quarter of a clean run's time: the kills fall all along the run as it resumes

@@ -23,7 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import DATA, machine, run_teacher_calls, write_readme_block
+from common import DATA, machine, run_teacher_calls, write_readme_block
 
 from p2m.metrics import strongest_zero_shot
 

@@ -18,7 +18,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import machine, write_readme_block
+from common import machine, write_readme_block
 
 from p2m import RunConfig
 from p2m.stages.parse import ask_teacher_for_spec, parse_task

@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import TASKS, cell, interval, machine, sampled_rows, scored, side, write_readme_block, write_rows
+from common import TASKS, cell, interval, machine, sampled_rows, scored, side, write_readme_block, write_rows
 
 from p2m import Pipeline, RunConfig, run_paths
 from p2m.files import read_json

@@ -26,8 +26,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from common import machine, write_readme_block
 from rank_bm25 import BM25Okapi
-from run_all import machine, write_readme_block
 
 from p2m.retrieval.catalog import CatalogEntry, load_catalog
 from p2m.retrieval.search import Constraints, Index, tokenize

@@ -18,7 +18,7 @@ import json
 import statistics
 import time
 
-from run_all import TASKS, machine, sampled_rows
+from common import TASKS, machine, sampled_rows
 
 from p2m.teacher.files import resolve
 from p2m.teacher.llamacpp import LlamaCppBackend, continuation_logprobs

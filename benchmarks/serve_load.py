@@ -1,6 +1,6 @@
 """`p2m serve` under load: N concurrent clients, each POSTing one real SST-2 test text to /v1/classify
-at the same moment, then every malformed request of tests/test_serve.py; the server must answer all
-of them, the bad ones with a 4xx JSON error, and stay up.
+at the same moment, then every malformed request the serve tests send (p2m/testing/servers.py); the
+server must answer all of them, the bad ones with a 4xx JSON error, and stay up.
 
     python benchmarks/serve_load.py --run RUN_DIR [--onnx] [--clients 200] [--limit 200]
 
@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
-from run_all import DATA, ROOT, machine, write_readme_block
+from common import DATA, machine, write_readme_block
 
 from p2m.files import read_jsonl
 from p2m.student.serve import StudentServer
-
-sys.path.insert(0, str(ROOT / "tests"))
-from test_serve import BAD_REQUESTS, post, raw  # noqa: E402  the same malformed requests the tests send
+from p2m.testing.servers import BAD_REQUESTS, post, raw
 
 TABLE_START, TABLE_END = "<!-- serve_load: start -->", "<!-- serve_load: end -->"
 

@@ -15,60 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from datetime import date
 
-from run_all import machine, write_readme_block
+from common import machine, write_readme_block
 
 from p2m import Pipeline, RunConfig
-from p2m.embedded import smollm2_gguf_path
 from p2m.files import read_json
+from p2m.testing.servers import start_llama_server
 
 TABLE_START, TABLE_END = "<!-- server_teacher: start -->", "<!-- server_teacher: end -->"
 TASK = "Classify movie reviews as positive or negative"
-
-
-def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(smollm2_gguf_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-            "--verbose",
-            "False",
-            "--logits_all",
-            "True",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=2)
-            return process, base_url
-        except OSError:
-            time.sleep(1)
-    process.kill()
-    raise SystemExit("the llama.cpp server did not start")
 
 
 def synthesize_seconds(base_url: str, limit: int, concurrency: int) -> tuple[float, bool]:
@@ -94,7 +51,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    process, base_url = start_server()
+    process, base_url = start_llama_server()
     try:
         one, scores = synthesize_seconds(base_url, args.limit, 1)
         many, _ = synthesize_seconds(base_url, args.limit, args.concurrency)

@@ -21,7 +21,7 @@ import statistics
 import time
 from datetime import date
 
-from run_all import TASKS, TREC, machine, sampled_rows, write_readme_block
+from common import TASKS, TREC, machine, sampled_rows, write_readme_block
 
 from p2m.embedded import SMOLLM2_ID
 from p2m.spec import TaskSpec

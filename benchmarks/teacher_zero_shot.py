@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import TASKS, machine, sampled_rows, write_readme_block
+from common import TASKS, machine, sampled_rows, write_readme_block
 
 from p2m import RunConfig
 from p2m.metrics import accuracy_items, bootstrap_ci

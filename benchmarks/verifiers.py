@@ -22,7 +22,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_all import machine, write_readme_block
+from common import TREC, machine, write_readme_block
+from distilled_verifier import DistilledVerifier
 
 from p2m.files import cache_dir
 from p2m.spec import TaskSpec
@@ -31,7 +32,6 @@ from p2m.stages.verify import channel_requests, classification_evidence, ensembl
 from p2m.teacher.answers import label_requests, teacher_requests
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.teacher.local import LocalBackend
-from p2m.verifiers.distilled import DistilledVerifier
 from p2m.verifiers.embeddings import Embedder
 from p2m.verifiers.signals import label_from_reply
 
@@ -52,14 +52,7 @@ TASKS = {
     "trec_coarse": dict(
         file="trec/train.jsonl",
         gold="label_coarse",
-        names={
-            "ABBR": "abbreviation",
-            "DESC": "description",
-            "ENTY": "entity",
-            "HUM": "human",
-            "LOC": "location",
-            "NUM": "number",
-        },
+        names=TREC,
         spec=TaskSpec(
             instruction="Classify each question by the type of its answer: abbreviation, description, entity, human, location or number",
             task_type="classification",

@@ -4,10 +4,6 @@ with p2m's caches in a per-session temporary directory."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,55 +23,13 @@ def p2m_cache(tmp_path_factory) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def llama_server() -> str:
     """A real OpenAI-compatible server (llama-cpp-python) on loopback, serving the embedded GGUF."""
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is in the dev extra")
-    from p2m.embedded import smollm2_gguf_path
+    from p2m.testing.servers import start_llama_server
 
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(smollm2_gguf_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-            "--verbose",
-            "False",
-            "--logits_all",
-            "True",
-        ],  # prompt log-probabilities (echo + logprobs): the server teacher scores text
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 600  # a hang, not a slow shared CPU
-    import urllib.request
-
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail("llama.cpp server did not start")
-            time.sleep(0.5)
+    process, base_url = start_llama_server()
     yield base_url
     process.terminate()
     process.wait(timeout=30)

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-from fakes import FakeBackend
 
 from p2m.retrieval.dataset_rows import (
     SkipDataset,
@@ -20,6 +19,7 @@ from p2m.retrieval.dataset_rows import (
 from p2m.spec import TaskSpec
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.teacher.structured import InvalidAnswer
+from p2m.testing.fakes import FakeBackend
 
 SPEC = TaskSpec(
     instruction="Classify movie reviews as positive or negative",

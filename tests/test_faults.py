@@ -2,11 +2,11 @@
 server. Each failed request is retried on its own; the good answers of its batch are kept and cached."""
 
 import pytest
-from fault_proxy import FAULTS, FaultProxy
 
 from p2m.errors import TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, Teacher
 from p2m.teacher.openai_compat import OpenAIBackend
+from p2m.testing.fault_proxy import FAULTS, FaultProxy
 
 
 def requests(n: int) -> list[ChatRequest]:

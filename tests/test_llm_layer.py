@@ -1,10 +1,10 @@
 """The cached, accounted teacher layer: cache, ledger, budget and retries (fake backend: pure logic)."""
 
 import pytest
-from fakes import FakeBackend
 
 from p2m.errors import BudgetExceeded, TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
+from p2m.testing.fakes import FakeBackend
 
 
 def request(text: str, **params) -> ChatRequest:

@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-from fakes import FakeBackend
-
 from p2m.config import RunConfig
 from p2m.spec import TaskSpec
 from p2m.stages.parse import describe_labels, parse_task
@@ -12,6 +10,7 @@ from p2m.stages.synthesize import list_subjects
 from p2m.task_text import heuristic_spec
 from p2m.teacher.calls import CallCache, Teacher
 from p2m.teacher.choice import build_teacher
+from p2m.testing.fakes import FakeBackend
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "parse_corpus.jsonl").read_text().splitlines()]
 

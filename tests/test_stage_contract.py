@@ -4,7 +4,6 @@ clear error when a stage's declared inputs are missing."""
 from __future__ import annotations
 
 import pytest
-from fakes import FakeBackend
 
 from p2m import Pipeline, RunConfig
 from p2m.errors import P2MError
@@ -12,6 +11,7 @@ from p2m.stages.base import RunContext
 from p2m.stages.retrieve import Retrieve
 from p2m.stages.train import Train
 from p2m.teacher.calls import CallCache, Teacher
+from p2m.testing.fakes import FakeBackend
 
 
 def test_an_edited_dataset_file_changes_the_retrieve_fingerprint(tmp_path):

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeBackend
 
 from p2m import run_paths
 from p2m.files import write_json
 from p2m.spec import TaskSpec
 from p2m.teacher import files as teacher_files
 from p2m.teacher.calls import CallCache, Teacher
+from p2m.testing.fakes import FakeBackend
 from p2m.tui.app import P2MApp
 from p2m.tui.running import ResultsScreen, RunScreen
 from p2m.tui.wizard import ModelScreen, PlanScreen, SpecScreen, TaskScreen

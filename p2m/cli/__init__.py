@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of parsed `p2m run` options (bad ones fail here, with their one-line error)."""
     options = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None}
     options["examples"] = load_examples(args.examples) if args.examples else []
     if args.task_file:
@@ -198,7 +199,7 @@ def read_task_file(path: str) -> str:
 
 
 def command_parse(args: argparse.Namespace) -> None:
-    config = _config(args)  # bad options fail before the model libraries load
+    config = config_from_args(args)  # bad options fail before the model libraries load
     from p2m.stages.parse import parse_task
     from p2m.teacher.choice import build_teacher
 
@@ -207,7 +208,7 @@ def command_parse(args: argparse.Namespace) -> None:
 
 
 def command_run(args: argparse.Namespace) -> None:
-    config = _config(args)  # bad options fail before the model libraries load
+    config = config_from_args(args)  # bad options fail before the model libraries load
     from rich.console import Console
 
     from p2m.cli.display import RichProgress, confirm, summary_table

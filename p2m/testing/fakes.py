@@ -1,8 +1,11 @@
-"""A fake LLM backend, for unit tests of pure logic (cache, ledger, budget, retries, parse repair).
-Every stage is also tested with a real model elsewhere."""
+"""Fakes, for tests of pure logic: an LLM backend (cache, ledger, budget, retries, parse repair) and a
+classifier student (the server's HTTP logic). Every stage is also tested with a real model elsewhere."""
 
 from __future__ import annotations
 
+import threading
+
+from p2m.student.kinds import CLASSIFIER
 from p2m.teacher.calls import ChatResponse, TransientError
 
 
@@ -37,3 +40,23 @@ class FakeBackend:
             text = self.replies.pop(0) if self.replies else f"reply {self.calls}"
             out.append(ChatResponse(text=text, prompt_tokens=10, completion_tokens=5))
         return out
+
+
+class FakeClassifier:
+    """Labels a text by its last word, so a batched answer can be checked against its own request."""
+
+    kind = CLASSIFIER
+
+    def __init__(self):
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def predict(self, texts):
+        if any(t == "explode" for t in texts):
+            raise RuntimeError("the model failed")
+        with self.lock:
+            self.calls.append(len(texts))
+        return [(t.split() or [""])[-1] for t in texts]
+
+    def count_tokens(self, text):
+        return len(text.split())

@@ -2,7 +2,8 @@
 or at random at a given rate: HTTP 429 / 500 / 503, a dropped connection, a malformed body, an answer
 with no choices, a hang (no answer until the client gives up); and, not a fault, a real answer with
 its `usage` removed ("no-usage", as some servers send). The client under test is the real `openai`
-client; every request the proxy does not fault reaches the real server. benchmarks/faults.py uses it too."""
+client; every request the proxy does not fault reaches the real server. Used by tests/test_faults.py and
+benchmarks/faults.py."""
 
 from __future__ import annotations
 
