@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from p2m import run_paths
+from p2m import prompts, run_paths
 from p2m.config import RunConfig
 from p2m.errors import P2MError
 from p2m.files import Locked, exclusive, read_json, write_json
@@ -159,9 +159,10 @@ class Pipeline:
         self.ctx.progress.stage_started(stage.name)
         self.ctx.fingerprint = fingerprint
         started = time.perf_counter()
-        with self.teacher.tagged(stage.name):
+        with self.teacher.tagged(stage.name), prompts.recorded() as rendered:
             stage.run(self.ctx)
         seconds = round(time.perf_counter() - started, 2)
         state[stage.name] = {"fingerprint": fingerprint, "seconds": seconds, "finished": time.time()}
+        state[stage.name]["prompts"] = sorted(rendered)  # the prompt files it read; its fingerprint hashes prompt_files
         self.ctx.progress.stage_finished(stage.name, skipped=False, seconds=seconds)
         return fingerprint

@@ -3,6 +3,7 @@ with p2m's caches in a per-session temporary directory."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +22,23 @@ def p2m_cache(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("p2m-cache")
     os.environ["P2M_CACHE_DIR"] = str(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stages_render_only_declared_prompts(tmp_path_factory):
+    """After the session: each stage of every run the tests made read only the prompt files it declares
+    (`prompt_files`, which its fingerprint hashes): an undeclared one could be edited without the stage
+    running again."""
+    yield
+    from p2m.stages import ORDER, stage_classes
+
+    declared = {name: set(stage.prompt_files) for (name, _), stage in zip(ORDER, stage_classes())}
+    undeclared = {}
+    for path in tmp_path_factory.getbasetemp().rglob("stages.json"):
+        for name, entry in json.loads(path.read_text()).items():
+            if extra := set(entry.get("prompts", ())) - declared.get(name, set()):
+                undeclared[f"{path.parent}: {name}"] = sorted(extra)
+    assert undeclared == {}
 
 
 @pytest.fixture(scope="session")

@@ -434,3 +434,14 @@ def test_unlabeled_texts_come_from_lines_or_an_input_column(tmp_path):
         RunConfig(
             task="Classify movie reviews as positive or negative", unlabeled=str(tmp_path / "missing.txt")
         ).check()
+
+
+def test_recorded_names_the_prompt_files_read_inside_the_block():
+    from p2m import prompts
+
+    with prompts.recorded() as outer:
+        prompts.chat("judge", instruction="x", input="y", answer="z")
+        with prompts.recorded() as inner:
+            prompts.lines("styles")
+    prompts.fill("channel", instruction="x", label="y")  # outside both blocks
+    assert outer == {"judge", "styles"} and inner == {"styles"}

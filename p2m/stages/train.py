@@ -529,6 +529,7 @@ class Train(Stage):
         "weight_ensemble",
     )
     uses_teacher = True  # logit-kd reads the teacher's logits
+    prompt_files = ("classify", "answer", "solve")  # logit-kd's teacher prompt: the task kind's answer prompt
     inputs = (run_paths.SPEC, run_paths.STUDENT, run_paths.TRAIN)
     outputs = (run_paths.MODEL_META, run_paths.TRAIN_METRICS)
 
