@@ -14,6 +14,7 @@ import torch
 from p2m.embedded import QWEN_CODER_05_ID, SMOLLM2_ID, embedded_installed, resolve_model, smollm2_path
 from p2m.export.gguf import write_gguf
 from p2m.spec import TaskSpec
+from p2m.student.kinds import CAUSAL
 from p2m.student.model import Student, save_meta
 
 SIZES = dict(
@@ -42,7 +43,7 @@ def tiny_student(folder, architecture: str, tokenizer_dir=None) -> Student:
                 tensor.normal_(0, 0.3)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    save_meta(folder, TaskSpec(task_type="generation", instruction="Repeat."), SMOLLM2_ID, "sft", "causal", 8)
+    save_meta(folder, TaskSpec(task_type="generation", instruction="Repeat."), SMOLLM2_ID, "sft", CAUSAL, 8)
     return Student(folder)
 
 
