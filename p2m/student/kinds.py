@@ -8,7 +8,7 @@ is loaded, so `p2m.tasks` can name the kind a task trains without loading them."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 MAX_INPUT_TOKENS = 256  # a classifier reads at most this much of an input
 
@@ -100,6 +100,17 @@ class Causal(StudentKind):
         return [
             s.strip() for s in tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         ]
+
+
+class Predictor(Protocol):
+    """What serving and timing ask of a student, whichever runtime answers: torch (`Student`), ONNX
+    Runtime (`OnnxStudent`) or llama.cpp (`GgufStudent`)."""
+
+    kind: StudentKind
+
+    def predict(self, texts: list[str]) -> list[str]: ...
+
+    def count_tokens(self, text: str) -> int: ...
 
 
 def student_prompt(instruction: str, text: str) -> str:

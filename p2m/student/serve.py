@@ -24,6 +24,7 @@ from pathlib import Path
 from p2m import run_paths
 from p2m.errors import P2MError
 from p2m.files import read_json
+from p2m.student.kinds import Predictor
 
 MAX_BODY_BYTES = 1 << 20
 DRAIN_BYTES = 16 << 20  # an oversized body up to this is read and dropped before the 413
@@ -169,7 +170,7 @@ def chat_completion(name: str, answer: str, prompt_tokens: int, completion_token
     }
 
 
-def build_app(model, name: str):
+def build_app(model: Predictor, name: str):
     """The ASGI app for one loaded student (a `Student`, `OnnxStudent` or `GgufStudent`: the same predict())."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -218,7 +219,7 @@ def build_app(model, name: str):
     return app
 
 
-def load_served_model(run_dir: Path, runtime: str = "torch"):
+def load_served_model(run_dir: Path, runtime: str = "torch") -> Predictor:
     """The torch student, its ONNX export run by ONNX Runtime, or a text student's GGUF export run by
     llama.cpp (on 2 CPU cores it answered Temporal 5.7x faster than the teacher, torch 2.1x)."""
     if not (run_dir / run_paths.MODEL_META).exists():
@@ -243,7 +244,7 @@ class StudentServer:
     """A student on host:port: `run()` in the foreground (the CLI), `start()`/`stop()` on a background
     thread (tests, the Python API). The socket is bound here, so a taken port is one line."""
 
-    def __init__(self, model, name: str, host: str = "127.0.0.1", port: int = 8000):
+    def __init__(self, model: Predictor, name: str, host: str = "127.0.0.1", port: int = 8000):
         import uvicorn
 
         self.app = build_app(model, name)
