@@ -29,8 +29,8 @@ class RunLedger:
         self.invocation = uuid.uuid4().hex[:12]
         self._fd: int | None = None
         self._attached = False
-        teacher.journal = self.write_event
-        teacher.on_ledger = self.save
+        self._spent: tuple[int, float] = (0, 0.0)
+        teacher.keep_accounts(self)
 
     def write_event(self, event: dict) -> None:
         if self._fd is None:
@@ -44,10 +44,11 @@ class RunLedger:
         self._recover()
         self._attached = True
         history = self._data().get("history", [])
-        self.teacher.spent_before = (
-            sum(attempts_of(h) for h in history),
-            sum(h.get("cost_usd") or 0.0 for h in history),
-        )
+        self._spent = (sum(attempts_of(h) for h in history), sum(h.get("cost_usd") or 0.0 for h in history))
+
+    def spent_before(self) -> tuple[int, float]:
+        """(requests, dollars) of the run's earlier invocations, once attached."""
+        return self._spent
 
     def save(self, ledger: Ledger) -> None:
         """After every batch: this invocation's calls so far, marked open until it closes."""

@@ -4,7 +4,7 @@ import pytest
 
 from p2m.errors import BudgetExceeded, TeacherUnavailable
 from p2m.teacher.calls import CallCache, ChatRequest, ChatResponse, ScoreRequest, Teacher
-from p2m.testing.fakes import FakeBackend
+from p2m.testing.fakes import FakeBackend, MemoryAccounts
 
 
 def request(text: str, **params) -> ChatRequest:
@@ -97,13 +97,14 @@ def test_score_requests_are_cached_and_need_a_scoring_backend(tmp_path):
 def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(tmp_path):
     from p2m.teacher.calls import Ledger
 
-    journal: list[dict] = []
-    teacher = Teacher(FakeBackend(failures=1), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001)
-    teacher.journal = journal.append
+    accounts = MemoryAccounts()
+    teacher = Teacher(
+        FakeBackend(failures=1), CallCache(tmp_path / "c.sqlite"), retries=2, backoff_s=0.001, accounts=accounts
+    )
     with teacher.tagged("synthesize"):
         teacher.chat([request(str(i)) for i in range(3)])
     rebuilt = Ledger()
-    for event in journal:
+    for event in accounts.events:
         rebuilt.apply(event)
     live = teacher.ledger
     assert (
@@ -111,8 +112,8 @@ def test_the_journal_rebuilds_the_ledger_and_the_caps_count_earlier_invocations(
         == (live.calls, live.failed_attempts, live.attempts, live.prompt_tokens, live.cost_usd)
         == (3, 3, 6, 30, live.cost_usd)
     )
-    capped = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"), max_calls=8)
-    capped.spent_before = (6, 0.0)  # six requests in the run's earlier invocations: two left
+    earlier = MemoryAccounts(spent=(6, 0.0))  # six requests in the run's earlier invocations: two left
+    capped = Teacher(FakeBackend(), CallCache(tmp_path / "c.sqlite"), max_calls=8, accounts=earlier)
     with pytest.raises(BudgetExceeded, match="8 requests in this run"):
         capped.chat([request(f"new {i}") for i in range(3)])
     assert capped.ledger.calls == 2
@@ -139,4 +140,4 @@ def test_a_killed_invocation_is_rebuilt_from_the_journal_even_before_it_locked_t
 
     history = json.loads((tmp_path / "ledger.json").read_text())["history"]
     assert [(h["calls"], bool(h.get("interrupted"))) for h in history] == [(2, True), (1, False)]
-    assert resumed.teacher.spent_before == (2, history[0]["cost_usd"])
+    assert resumed.teacher.spent_before() == (2, history[0]["cost_usd"])

@@ -208,6 +208,18 @@ def round_event(
     }
 
 
+class Accounts(Protocol):
+    """Where a Teacher keeps its accounts beyond memory (a run's RunLedger): each event journalled as it
+    happens (durable, append-only), the ledger saved after every batch, and what the run's earlier
+    invocations spent (the call and dollar caps count the whole run)."""
+
+    def write_event(self, event: dict) -> None: ...
+
+    def save(self, ledger: Ledger) -> None: ...
+
+    def spent_before(self) -> tuple[int, float]: ...
+
+
 class Teacher:
     """Cached, accounted, budgeted access to one backend. All teacher calls in p2m go through here."""
 
@@ -220,7 +232,7 @@ class Teacher:
         max_cost_usd: float | None = None,
         retries: int = 8,
         backoff_s: float = 1.0,
-        on_ledger: Callable[[Ledger], None] | None = None,
+        accounts: Accounts | None = None,
         max_failures: int = 1000,
     ):
         self.backend = backend
@@ -228,12 +240,10 @@ class Teacher:
         self.ledger = ledger or Ledger()
         self.max_calls = max_calls  # live requests (attempts) for the whole run, earlier invocations included
         self.max_cost_usd = max_cost_usd  # checked before each batch against a rough cost estimate
-        self.spent_before = (0, 0.0)  # (attempts, dollars) of the run's earlier invocations, set by the pipeline
         self.retries = retries  # per request
         self.max_failures = max_failures  # per invocation: a server failing this often is down, not flaky
         self.backoff_s = backoff_s
-        self.on_ledger = on_ledger  # e.g. save ledger.json after every batch, so nothing is lost
-        self.journal: Callable[[dict], None] | None = None  # durable, append-only: every event as it happens
+        self.accounts = accounts
         self.stage = "default"
         self._accounting = threading.Lock()  # a server backend reports requests from its worker threads
         self._requests_counted = backend.on_each_request(
@@ -243,9 +253,18 @@ class Teacher:
     def _account(self, event: dict) -> None:
         """Journal first (it survives a SIGKILL), then the in-memory ledger."""
         with self._accounting:
-            if self.journal:
-                self.journal(event)
+            if self.accounts:
+                self.accounts.write_event(event)
             self.ledger.apply(event)
+
+    def keep_accounts(self, accounts: Accounts) -> None:
+        """Journal and save this teacher's accounts to `accounts` from now on (a teacher is built before
+        the run dir's ledger is opened: an unreachable server is told first)."""
+        self.accounts = accounts
+
+    def spent_before(self) -> tuple[int, float]:
+        """(requests, dollars) of the run's earlier invocations."""
+        return self.accounts.spent_before() if self.accounts else (0, 0.0)
 
     @contextmanager
     def tagged(self, stage: str) -> Iterator[Teacher]:
@@ -297,10 +316,8 @@ class Teacher:
             caps = [f"--max-teacher-calls {self.max_calls}"] * (self.max_calls is not None) + [
                 f"--budget-usd {self.max_cost_usd}"
             ] * (self.max_cost_usd is not None)
-            attempts, usd = (
-                self.spent_before[0] + self.ledger.attempts,
-                self.spent_before[1] + (self.ledger.cost_usd or 0.0),
-            )
+            before_attempts, before_usd = self.spent_before()
+            attempts, usd = before_attempts + self.ledger.attempts, before_usd + (self.ledger.cost_usd or 0.0)
             spent = f"{attempts} requests in this run" + (f", ${usd:.4f}" if usd else "")
             raise BudgetExceeded(
                 f"teacher budget reached ({spent} of {' / '.join(caps)}); "
@@ -311,7 +328,7 @@ class Teacher:
     def _affordable(self, requests: Sequence) -> int:
         """How many of these live calls fit in what is left of the run's call and dollar budgets."""
         count = len(requests)
-        spent_attempts, spent_usd = self.spent_before
+        spent_attempts, spent_usd = self.spent_before()
         if self.max_calls is not None:
             count = min(count, max(self.max_calls - spent_attempts - self.ledger.attempts, 0))
         price = self.backend.price_per_mtok
@@ -348,8 +365,8 @@ class Teacher:
                 )
                 self.cache.put(keys[i], outcome)
                 results[i] = outcome
-            if self.on_ledger:
-                self.on_ledger(self.ledger)
+            if self.accounts:
+                self.accounts.save(self.ledger)
             if not failed:
                 return
             if attempt == self.retries or self.ledger.failed_attempts >= self.max_failures:

@@ -60,3 +60,22 @@ class FakeClassifier:
 
     def count_tokens(self, text):
         return len(text.split())
+
+
+class MemoryAccounts:
+    """A teacher's accounts kept in memory (teacher.calls.Accounts): the journal's events, the saved
+    ledgers, and a given spend of earlier invocations."""
+
+    def __init__(self, spent: tuple[int, float] = (0, 0.0)):
+        self.events: list[dict] = []
+        self.saved = 0
+        self.spent = spent
+
+    def write_event(self, event: dict) -> None:
+        self.events.append(event)
+
+    def save(self, ledger) -> None:
+        self.saved += 1
+
+    def spent_before(self) -> tuple[int, float]:
+        return self.spent
