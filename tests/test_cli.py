@@ -160,27 +160,28 @@ def test_parse_prints_the_spec_as_json():
     assert spec["task_type"] == "classification" and spec["labels"] == ["billing", "bug"]
 
 
+def slow_run(out) -> list[str]:
+    """`p2m run` long enough to be interrupted mid-synthesis (64 examples from the embedded SmolLM2)."""
+    options = "--num-examples 64 --teacher smollm2-135m --yes --quiet".split()
+    return [
+        sys.executable,
+        "-m",
+        "p2m",
+        "run",
+        "Classify movie reviews as positive or negative",
+        *options,
+        "--out",
+        str(out),
+    ]
+
+
 def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(tmp_path):
     import json
     import signal
     import time
 
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "p2m",
-            "run",
-            "Classify movie reviews as positive or negative",
-            "--num-examples",
-            "64",
-            "--out",
-            str(tmp_path),
-            "--teacher",
-            "smollm2-135m",
-            "--yes",
-            "--quiet",
-        ],
+        slow_run(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -204,23 +205,7 @@ def test_sigkill_mid_synthesis_resumes_with_every_paid_call_accounted_and_none_r
     import signal
     import time
 
-    command = [
-        sys.executable,
-        "-m",
-        "p2m",
-        "run",
-        "Classify movie reviews as positive or negative",
-        "--num-examples",
-        "64",
-        "--out",
-        str(tmp_path),
-        "--teacher",
-        "smollm2-135m",
-        "--yes",
-        "--quiet",
-        "--until",
-        "synthesize",
-    ]
+    command = [*slow_run(tmp_path), "--until", "synthesize"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = tmp_path / "ledger.json"
     deadline = time.time() + 600  # a hang, not a slow CPU
